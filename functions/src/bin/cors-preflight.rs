@@ -1,0 +1,6 @@
+//! `OPTIONS /{proxy+}`: CORS preflight for every API route.
+
+#[tokio::main]
+async fn main() -> Result<(), shared::lambda::Error> {
+    shared::lambda::run("CorsPreflightFunction").await
+}

@@ -1,0 +1,89 @@
+//! The composition root: every port, built once per process (a Lambda cold
+//! start or the local stack) and borrowed by every handler.
+
+use std::sync::Arc;
+
+use crate::adapters::aws::{AwsClients, DynamoTable, EventBridgeEvents, S3Blobs, SqsQueue};
+use crate::adapters::embedded::{
+    EmbeddedBlobs, EmbeddedEvents, EmbeddedQueue, EmbeddedTable, QueueSpec, Store,
+};
+use crate::config::{Config, ConfigError};
+use crate::ports::{Blobs, Clock, Events, Queue, SystemClock, Table};
+
+pub struct App {
+    pub config: Arc<Config>,
+    pub table: Arc<dyn Table>,
+    pub fanout_queue: Arc<dyn Queue>,
+    pub send_queue: Arc<dyn Queue>,
+    pub blobs: Arc<dyn Blobs>,
+    pub events: Arc<dyn Events>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The embedded adapters' concrete types, which the local stack also needs
+/// (to serve presigned URLs, run consumers, sweep TTLs).
+#[derive(Clone)]
+pub struct EmbeddedParts {
+    pub store: Store,
+    pub table: EmbeddedTable,
+    pub fanout_queue: EmbeddedQueue,
+    pub send_queue: EmbeddedQueue,
+    pub blobs: EmbeddedBlobs,
+    pub events: EmbeddedEvents,
+}
+
+impl EmbeddedParts {
+    /// `fanout`/`send` come from the queue declarations in template.yaml, so
+    /// the local stack has the same visibility timeouts and redrive policies.
+    pub fn new(store: Store, fanout: QueueSpec, send: QueueSpec, blobs: EmbeddedBlobs) -> Self {
+        Self {
+            table: EmbeddedTable::new(store.clone()),
+            fanout_queue: EmbeddedQueue::new(store.clone(), fanout),
+            send_queue: EmbeddedQueue::new(store.clone(), send),
+            events: EmbeddedEvents::new(store.clone()),
+            blobs,
+            store,
+        }
+    }
+}
+
+impl App {
+    /// Every port on AWS, for a Lambda function.
+    pub async fn aws(config: Config) -> Result<Self, ConfigError> {
+        let resources = config.require_aws()?.clone();
+        let clients = AwsClients::load(config.aws_endpoint_url.as_deref()).await;
+        Ok(Self::with_aws_clients(config, &clients, &resources))
+    }
+
+    pub fn with_aws_clients(
+        config: Config,
+        clients: &AwsClients,
+        r: &crate::config::AwsResources,
+    ) -> Self {
+        Self {
+            table: Arc::new(DynamoTable::new(clients.dynamodb.clone(), &r.table_name)),
+            fanout_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &r.fanout_queue_url)),
+            send_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &r.send_queue_url)),
+            blobs: Arc::new(S3Blobs::new(clients.s3.clone(), &r.media_bucket)),
+            events: Arc::new(EventBridgeEvents::new(
+                clients.eventbridge.clone(),
+                &r.event_bus_name,
+            )),
+            clock: Arc::new(SystemClock),
+            config: Arc::new(config),
+        }
+    }
+
+    /// Every port on the embedded store, for the local stack and use-case tests.
+    pub fn embedded(config: Config, parts: &EmbeddedParts) -> Self {
+        Self {
+            table: Arc::new(parts.table.clone()),
+            fanout_queue: Arc::new(parts.fanout_queue.clone()),
+            send_queue: Arc::new(parts.send_queue.clone()),
+            blobs: Arc::new(parts.blobs.clone()),
+            events: Arc::new(parts.events.clone()),
+            clock: Arc::new(SystemClock),
+            config: Arc::new(config),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Domain types that exist only in valid form: parse at the edge, trust inside.
+
+pub mod ids;
+pub mod message_text;
+pub mod phone;
+
+pub use ids::{AdminId, BranchId, ChurchId, GroupId, MemberId, MessageId};
+pub use message_text::{Encoding, MessageText, MessageTextError, SegmentInfo};
+pub use phone::{PhoneNumber, PhoneNumberError};

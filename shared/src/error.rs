@@ -1,0 +1,170 @@
+//! The one error type at the HTTP edge.
+//!
+//! Every failure a handler can meet becomes an `ApiError`, rendered as the
+//! envelope of API.md: `{"success": false, "error", "code", "details"?}`.
+//! Internal causes are logged with their whole chain and never shown; a 5xx
+//! carries only the request id, so support can find the log line.
+
+use http::StatusCode;
+use serde::Serialize;
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+    pub code: String,
+}
+
+impl FieldError {
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+            code: code.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{}", validation_message(.0))]
+    Validation(Vec<FieldError>),
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("authentication required")]
+    Unauthorized { code: &'static str },
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("request body is larger than {limit_bytes} bytes")]
+    PayloadTooLarge { limit_bytes: usize },
+    #[error("content type must be {expected}")]
+    UnsupportedMediaType { expected: &'static str },
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("{route} is not available yet")]
+    NotImplemented { route: String },
+    #[error("service unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+fn validation_message(details: &[FieldError]) -> String {
+    match details {
+        [only] => format!("{}: {}", only.field, only.message),
+        _ => format!("{} fields are invalid", details.len()),
+    }
+}
+
+/// The JSON body of every error answer.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub success: bool,
+    pub error: String,
+    pub code: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<FieldError>,
+    #[serde(rename = "requestId", skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl ApiError {
+    pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, code, message)])
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        ApiError::Internal(e.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) | ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Validation(_) => "validation_error",
+            ApiError::BadRequest { code, .. }
+            | ApiError::Unauthorized { code }
+            | ApiError::Forbidden { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::Unprocessable { code, .. } => code,
+            ApiError::NotFound { .. } => "not_found",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
+            ApiError::TooManyRequests { .. } => "rate_limited",
+            ApiError::NotImplemented { .. } => "not_implemented",
+            ApiError::Unavailable => "unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The body to send; 5xx answers name the request id and nothing else.
+    pub fn body(&self, request_id: &str) -> ErrorBody {
+        let server_side = self.status().is_server_error();
+        ErrorBody {
+            success: false,
+            error: self.to_string(),
+            code: self.code().to_owned(),
+            details: match self {
+                ApiError::Validation(details) => details.clone(),
+                _ => Vec::new(),
+            },
+            request_id: server_side.then(|| request_id.to_owned()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_field() {
+        let e = ApiError::field(
+            "phone",
+            "invalid_phone",
+            "phone number is not a valid, dialable number",
+        );
+        let body = serde_json::to_value(e.body("req-1")).unwrap();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(body["success"], false);
+        assert_eq!(body["code"], "validation_error");
+        assert_eq!(body["details"][0]["field"], "phone");
+        assert!(body["error"].as_str().unwrap().starts_with("phone:"));
+        assert!(body.get("requestId").is_none());
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause_and_name_the_request() {
+        let e = ApiError::internal(anyhow::anyhow!("dynamodb exploded at arn:aws:secret"));
+        let body = serde_json::to_string(&e.body("req-42")).unwrap();
+        assert!(!body.contains("dynamodb"));
+        assert!(body.contains("req-42"));
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

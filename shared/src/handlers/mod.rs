@@ -1,0 +1,3 @@
+//! HTTP and event handlers: parse, call one use case, map the result.
+
+pub mod health;

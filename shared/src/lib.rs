@@ -1,0 +1,17 @@
+//! Koinonia's shared library: every Lambda function and the local stack
+//! link it. Domain types and use cases speak to ports; adapters implement
+//! the ports on AWS and on an embedded store.
+
+pub mod adapters;
+pub mod app;
+pub mod catalog;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod handlers;
+pub mod http;
+pub mod lambda;
+pub mod local;
+pub mod ports;
+pub mod registry;
+pub mod telemetry;

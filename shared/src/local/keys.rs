@@ -1,0 +1,84 @@
+//! Secrets the local stack generates on first start and keeps in the data
+//! folder, so tokens, encrypted phones and presigned URLs stay valid across
+//! restarts. Environment variables, when set, win.
+
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, Secret};
+
+#[derive(Serialize, Deserialize)]
+struct KeyFile {
+    jwt_secret: String,
+    data_key: String,
+    phone_hash_key: String,
+    telnyx_sim_signing_key: String,
+    blob_signing_key: String,
+}
+
+/// The generated keys, after the environment's.
+pub struct LocalKeys {
+    pub blob_signing_key: Vec<u8>,
+}
+
+fn fresh() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    STANDARD.encode(bytes)
+}
+
+fn decode(value: &str) -> std::io::Result<Vec<u8>> {
+    STANDARD.decode(value).map_err(|e| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("keys.json: {e}"))
+    })
+}
+
+/// Loads `keys.json` (creating it, readable by the owner only) and fills
+/// every secret the environment left unset.
+pub fn load_or_create(dir: &Path, config: &mut Config) -> std::io::Result<LocalKeys> {
+    let path = dir.join("keys.json");
+    let keys: KeyFile = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let keys = KeyFile {
+                jwt_secret: fresh(),
+                data_key: fresh(),
+                phone_hash_key: fresh(),
+                telnyx_sim_signing_key: fresh(),
+                blob_signing_key: fresh(),
+            };
+            std::fs::create_dir_all(dir)?;
+            let partial = dir.join("keys.json.partial");
+            std::fs::write(&partial, serde_json::to_vec_pretty(&keys)?)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o600))?;
+            }
+            std::fs::rename(&partial, &path)?;
+            keys
+        }
+        Err(e) => return Err(e),
+    };
+    let secret = |value: &str| decode(value).map(Secret::new);
+    if config.jwt_secret.is_none() {
+        config.jwt_secret = Some(secret(&keys.jwt_secret)?);
+    }
+    if config.data_key.is_none() {
+        config.data_key = Some(secret(&keys.data_key)?);
+    }
+    if config.phone_hash_key.is_none() {
+        config.phone_hash_key = Some(secret(&keys.phone_hash_key)?);
+    }
+    if config.telnyx_sim_signing_key.is_none() {
+        config.telnyx_sim_signing_key = Some(secret(&keys.telnyx_sim_signing_key)?);
+    }
+    Ok(LocalKeys {
+        blob_signing_key: decode(&keys.blob_signing_key)?,
+    })
+}

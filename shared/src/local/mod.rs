@@ -1,0 +1,212 @@
+//! The local stack: the whole system as one process on the embedded
+//! adapters, with no configuration. It serves every HTTP route of
+//! template.yaml, runs its SQS consumers and fires its schedules — all
+//! through the same handlers the Lambdas run.
+
+mod consumers;
+mod gateway;
+mod keys;
+pub mod scheduler;
+mod server;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use consumers::sqs_event;
+pub use gateway::{Incoming, to_event, to_request};
+pub use server::{MAX_BODY_BYTES, Router, RouterError};
+
+use crate::adapters::embedded::{EmbeddedBlobs, EmbeddedQueue, QueueSpec, Store, StoreError};
+use crate::app::{App, EmbeddedParts};
+use crate::catalog::{Catalog, CatalogError};
+use crate::config::Config;
+use crate::registry::{Entry, Registry};
+
+/// How often expired items are swept from the embedded table.
+const TTL_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot read or create the local keys in {dir}")]
+    Keys {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr} (KOINONIA_ADDR)")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("template.yaml declares no queue {0}")]
+    MissingQueue(&'static str),
+    #[error("function {function} is triggered by {queue}, which template.yaml does not declare")]
+    UnknownQueue { function: String, queue: String },
+    #[error("function {0} has an event in template.yaml but no matching entry in the registry")]
+    MissingEntry(String),
+    #[error(transparent)]
+    Router(#[from] RouterError),
+    #[error(transparent)]
+    Schedule(#[from] scheduler::ScheduleError),
+}
+
+/// A running local stack; dropping it without `stop` leaves its tasks running.
+pub struct LocalStack {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    pub parts: EmbeddedParts,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+fn queue_spec(catalog: &Catalog, id: &'static str) -> Result<QueueSpec, LocalError> {
+    catalog
+        .queue(id)
+        .map(|q| q.spec())
+        .ok_or(LocalError::MissingQueue(id))
+}
+
+impl LocalStack {
+    /// Opens the data folder, binds `config.addr` (port 0 picks one) and
+    /// starts the server, consumers, schedules and TTL sweeper.
+    pub async fn start(
+        mut config: Config,
+        catalog: &Catalog,
+        registry: &Registry,
+    ) -> Result<Self, LocalError> {
+        let data_dir = config.data_dir.clone();
+        let keys =
+            keys::load_or_create(&data_dir, &mut config).map_err(|source| LocalError::Keys {
+                dir: data_dir.display().to_string(),
+                source,
+            })?;
+        let store = Store::open(&config.data_dir)?;
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| LocalError::Bind {
+                addr: config.addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| LocalError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+        config.addr = addr;
+
+        let blobs = EmbeddedBlobs::new(
+            store.clone(),
+            &format!("http://{addr}"),
+            keys.blob_signing_key,
+        );
+        let parts = EmbeddedParts::new(
+            store.clone(),
+            queue_spec(catalog, "FanoutQueue")?,
+            queue_spec(catalog, "SendQueue")?,
+            blobs.clone(),
+        );
+        let app = Arc::new(App::embedded(config, &parts));
+        let router = Router::new(catalog, registry)?;
+        let (shutdown, watcher) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+
+        for function in &catalog.functions {
+            for trigger in &function.queue_triggers {
+                let Some(Entry::Sqs(handler)) = registry.get(&function.id) else {
+                    return Err(LocalError::MissingEntry(function.id.clone()));
+                };
+                let spec = catalog
+                    .queue(&trigger.queue)
+                    .ok_or_else(|| LocalError::UnknownQueue {
+                        function: function.id.clone(),
+                        queue: trigger.queue.clone(),
+                    })?
+                    .spec();
+                let queue = EmbeddedQueue::new(store.clone(), spec);
+                tasks.spawn(consumers::run(
+                    Arc::clone(&app),
+                    queue,
+                    trigger.clone(),
+                    function.id.clone(),
+                    handler,
+                    watcher.clone(),
+                ));
+            }
+            for expression in &function.schedules {
+                let Some(Entry::Schedule(handler)) = registry.get(&function.id) else {
+                    return Err(LocalError::MissingEntry(function.id.clone()));
+                };
+                let schedule = scheduler::Schedule::parse(expression)?;
+                tasks.spawn(scheduler::run(
+                    Arc::clone(&app),
+                    function.id.clone(),
+                    schedule,
+                    handler,
+                    watcher.clone(),
+                ));
+            }
+        }
+
+        let table = parts.table.clone();
+        let mut sweeper_stop = watcher.clone();
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(TTL_SWEEP_EVERY) => {}
+                    _ = sweeper_stop.changed() => return,
+                }
+                if let Err(e) = table.sweep_expired().await {
+                    tracing::warn!(error = %e, "TTL sweep failed");
+                }
+            }
+        });
+
+        let server = Arc::new(server::Server {
+            app: Arc::clone(&app),
+            router,
+            blobs,
+        });
+        tasks.spawn(server.serve(listener, watcher));
+        tracing::info!(addr = %addr, data_dir = %app.config.data_dir.display(), "local stack listening");
+        Ok(Self {
+            addr,
+            app,
+            parts,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets consumers finish their batch, and waits.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// The `cargo run` entry: the built-in catalog and registry until Ctrl-C.
+pub async fn run(config: Config) -> Result<(), LocalError> {
+    let catalog = Catalog::builtin()?;
+    let stack = LocalStack::start(config, catalog, &Registry::builtin()).await?;
+    println!(
+        "Koinonia local stack on {} (data in {})",
+        stack.base_url(),
+        stack.app.config.data_dir.display()
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    stack.stop().await;
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! The local stack's HTTP side: every route of template.yaml on one port,
+//! each request passed through API Gateway's event shape to the same
+//! handler the Lambda runs, plus presigned blob URLs at `/_blobs/`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::Method;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming as HyperBody;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::gateway::{Incoming, body_bytes, to_event, to_request};
+use crate::adapters::embedded::blobs_route::BLOB_ROUTE_PREFIX;
+use crate::adapters::embedded::{EmbeddedBlobs, PresignedRequest};
+use crate::app::App;
+use crate::catalog::Catalog;
+use crate::error::ApiError;
+use crate::http::{HttpHandler, handle, pipeline};
+use crate::registry::{Entry, Registry};
+
+/// API Gateway's payload limit.
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+struct Target {
+    route_key: String,
+    handler: HttpHandler,
+}
+
+/// Routes of the template, matched as API Gateway matches them: exact
+/// method before `ANY`, literal segments before `{params}` before `{proxy+}`.
+pub struct Router {
+    by_method: HashMap<String, matchit::Router<usize>>,
+    targets: Vec<Target>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error("function {0} serves HTTP routes but has no HTTP handler in the registry")]
+    MissingHandler(String),
+    #[error("route {route} cannot be served: {source}")]
+    BadRoute {
+        route: String,
+        #[source]
+        source: matchit::InsertError,
+    },
+}
+
+/// API Gateway's `{proxy+}` is matchit's `{*proxy}`.
+fn matchit_path(path: &str) -> String {
+    path.split('/')
+        .map(
+            |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix("+}")) {
+                Some(name) => format!("{{*{name}}}"),
+                None => segment.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+impl Router {
+    pub fn new(catalog: &Catalog, registry: &Registry) -> Result<Self, RouterError> {
+        let mut router = Self {
+            by_method: HashMap::new(),
+            targets: Vec::new(),
+        };
+        for (function, route) in catalog.routes() {
+            let Some(Entry::Http(handler)) = registry.get(&function.id) else {
+                return Err(RouterError::MissingHandler(function.id.clone()));
+            };
+            let route_key = format!("{} {}", route.method, route.path);
+            router.targets.push(Target {
+                route_key: route_key.clone(),
+                handler,
+            });
+            router
+                .by_method
+                .entry(route.method.clone())
+                .or_default()
+                .insert(matchit_path(&route.path), router.targets.len() - 1)
+                .map_err(|source| RouterError::BadRoute {
+                    route: route_key,
+                    source,
+                })?;
+        }
+        Ok(router)
+    }
+
+    fn find(&self, method: &Method, path: &str) -> Option<(&Target, HashMap<String, String>)> {
+        [method.as_str(), "ANY"].into_iter().find_map(|m| {
+            let matched = self.by_method.get(m)?.at(path).ok()?;
+            let params = matched
+                .params
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            Some((&self.targets[*matched.value], params))
+        })
+    }
+}
+
+pub struct Server {
+    pub app: Arc<App>,
+    pub router: Router,
+    pub blobs: EmbeddedBlobs,
+}
+
+impl Server {
+    async fn answer(
+        &self,
+        req: hyper::Request<HyperBody>,
+        peer: SocketAddr,
+    ) -> hyper::Response<Full<Bytes>> {
+        let request_id = ulid::Ulid::new().to_string();
+        let (parts, body) = req.into_parts();
+        let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => {
+                return self.error(
+                    ApiError::PayloadTooLarge {
+                        limit_bytes: MAX_BODY_BYTES,
+                    },
+                    &request_id,
+                );
+            }
+        };
+        if let Some(key) = parts.uri.path().strip_prefix(BLOB_ROUTE_PREFIX) {
+            let response = self
+                .blobs
+                .serve(PresignedRequest {
+                    method: parts.method.clone(),
+                    key: key.to_owned(),
+                    query: parts.uri.query().map(str::to_owned),
+                    content_type: parts
+                        .headers
+                        .get(http::header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned),
+                    body,
+                })
+                .await;
+            let (head, bytes) = response.into_parts();
+            return hyper::Response::from_parts(head, Full::new(bytes));
+        }
+        let Some((target, path_parameters)) = self.router.find(&parts.method, parts.uri.path())
+        else {
+            return self.error(ApiError::NotFound { what: "route" }, &request_id);
+        };
+        let event = to_event(&Incoming {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            body,
+            peer,
+            route_key: &target.route_key,
+            path_parameters,
+            request_id: &request_id,
+        });
+        let request = match to_request(&event) {
+            Ok(request) => request,
+            Err(e) => return self.error(ApiError::internal(e), &request_id),
+        };
+        let response = handle(&self.app, request, target.handler).await;
+        let (head, body) = response.into_parts();
+        hyper::Response::from_parts(head, Full::new(body_bytes(body)))
+    }
+
+    fn error(&self, error: ApiError, request_id: &str) -> hyper::Response<Full<Bytes>> {
+        let (head, body) = pipeline::render(&error, request_id).into_parts();
+        hyper::Response::from_parts(head, Full::new(body_bytes(body)))
+    }
+
+    /// Accepts connections until `shutdown` turns true.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                },
+                _ = shutdown.changed() => return,
+            };
+            let server = Arc::clone(&self);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let server = Arc::clone(&server);
+                    async move { Ok::<_, std::convert::Infallible>(server.answer(req, peer).await) }
+                });
+                if let Err(e) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    tracing::debug!(error = %e, "connection closed with an error");
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The carrier port: send one SMS or MMS to one recipient.
+//!
+//! Only the contract lives here; the Telnyx adapter and the Telnyx simulator
+//! come with the broadcast pipeline.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::PhoneNumber;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundMessage {
+    pub from: PhoneNumber,
+    pub to: PhoneNumber,
+    pub text: String,
+    /// Public (presigned) URLs of media; non-empty makes it an MMS.
+    pub media_urls: Vec<String>,
+    /// Where the carrier reports delivery for this message.
+    pub webhook_url: Option<String>,
+}
+
+/// The carrier accepted the message for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    /// The carrier's message id, which its delivery receipts name.
+    pub carrier_id: String,
+    pub parts: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CarrierError {
+    /// Worth trying again later (rate limits, carrier faults, timeouts).
+    #[error("carrier asked to retry (code {code}), after {retry_after:?}")]
+    Retryable {
+        code: String,
+        retry_after: Option<Duration>,
+    },
+    /// The recipient opted out with the carrier (Telnyx 40300).
+    #[error("recipient has opted out with the carrier")]
+    OptedOut,
+    /// Will never succeed as sent.
+    #[error("carrier refused the message permanently (code {code}: {title})")]
+    Permanent { code: String, title: String },
+}
+
+#[async_trait]
+pub trait Carrier: Send + Sync {
+    async fn send(&self, message: &OutboundMessage) -> Result<SentMessage, CarrierError>;
+}

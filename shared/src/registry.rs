@@ -1,0 +1,68 @@
+//! Which code runs for each function of template.yaml.
+//!
+//! The Lambda binaries and the local stack both look functions up here by
+//! their logical id, so a function is wired once for both. A test checks
+//! that every function of the template has an entry and a binary.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+
+use crate::app::App;
+use crate::handlers::health;
+use crate::http::HttpHandler;
+
+pub type EventError = lambda_runtime::Error;
+pub type SqsFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<SqsBatchResponse, EventError>> + Send + 'a>>;
+/// An SQS consumer: returns the messages that failed, which come back after
+/// their visibility timeout (`ReportBatchItemFailures`).
+pub type SqsHandler = for<'a> fn(&'a App, SqsEvent) -> SqsFuture<'a>;
+pub type ScheduleFuture<'a> = Pin<Box<dyn Future<Output = Result<(), EventError>> + Send + 'a>>;
+/// A cron job fired by EventBridge Scheduler.
+pub type ScheduleHandler =
+    for<'a> fn(&'a App, EventBridgeEvent<serde_json::Value>) -> ScheduleFuture<'a>;
+
+#[derive(Clone, Copy)]
+pub enum Entry {
+    Http(HttpHandler),
+    Sqs(SqsHandler),
+    Schedule(ScheduleHandler),
+}
+
+#[derive(Clone, Default)]
+pub struct Registry {
+    entries: HashMap<String, Entry>,
+}
+
+impl Registry {
+    /// Every function this codebase implements.
+    pub fn builtin() -> Self {
+        Self::default()
+            .with(
+                "HealthFunction",
+                Entry::Http(crate::http_handler!(health::route)),
+            )
+            .with(
+                "CorsPreflightFunction",
+                Entry::Http(crate::http_handler!(crate::http::cors::unmatched_options)),
+            )
+    }
+
+    /// Adds or replaces an entry (tests add their own consumers).
+    pub fn with(mut self, function_id: &str, entry: Entry) -> Self {
+        self.entries.insert(function_id.to_owned(), entry);
+        self
+    }
+
+    pub fn get(&self, function_id: &str) -> Option<Entry> {
+        self.entries.get(function_id).copied()
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+}
