@@ -10,6 +10,11 @@ use serde_json::Value;
 use super::attribute::to_attr;
 use crate::ports::table::{Cond, PK, Update};
 
+/// Placeholder → attribute name.
+pub type Names = HashMap<String, String>;
+/// Placeholder → value.
+pub type Values = HashMap<String, AttributeValue>;
+
 #[derive(Default)]
 pub struct Expr {
     names: HashMap<String, String>,
@@ -109,12 +114,7 @@ impl Expr {
 
     /// Names and values for the request; `None` when empty, as DynamoDB
     /// rejects empty maps.
-    pub fn into_parts(
-        self,
-    ) -> (
-        Option<HashMap<String, String>>,
-        Option<HashMap<String, AttributeValue>>,
-    ) {
+    pub fn into_parts(self) -> (Option<Names>, Option<Values>) {
         let names = (!self.names.is_empty()).then_some(self.names);
         let values = (!self.values.is_empty()).then_some(self.values);
         (names, values)

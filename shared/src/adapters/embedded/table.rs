@@ -70,7 +70,9 @@ fn parse_item(body: &str) -> Result<Item, TableError> {
     serde_json::from_str(body).map_err(|e| TableError::backend("decode a stored item", e))
 }
 
-fn load(tx: &Transaction<'_>, key: &Key) -> Result<Option<Item>, TableError> {
+/// The stored item, expired or not: as in DynamoDB, an item past its TTL
+/// still exists (and so fails `NotExists`) until the sweeper removes it.
+fn load_raw(tx: &Transaction<'_>, key: &Key) -> Result<Option<Item>, TableError> {
     let body: Option<String> = tx
         .query_row(
             "SELECT body FROM items WHERE pk = ?1 AND sk = ?2",
@@ -78,8 +80,12 @@ fn load(tx: &Transaction<'_>, key: &Key) -> Result<Option<Item>, TableError> {
             |row| row.get(0),
         )
         .optional()?;
-    let item = body.as_deref().map(parse_item).transpose()?;
-    Ok(item.filter(|item| !is_expired(item, unix_now())))
+    body.as_deref().map(parse_item).transpose()
+}
+
+/// The stored item as reads see it: hidden once past its TTL.
+fn load(tx: &Transaction<'_>, key: &Key) -> Result<Option<Item>, TableError> {
+    Ok(load_raw(tx, key)?.filter(|item| !is_expired(item, unix_now())))
 }
 
 fn save(tx: &Transaction<'_>, item: &Item) -> Result<(), TableError> {
@@ -162,7 +168,7 @@ impl Table for EmbeddedTable {
         self.store
             .run(move |conn| {
                 let tx = conn.transaction()?;
-                if !check(cond.as_ref(), load(&tx, &key)?.as_ref()) {
+                if !check(cond.as_ref(), load_raw(&tx, &key)?.as_ref()) {
                     return Err(TableError::ConditionFailed);
                 }
                 save(&tx, &item)?;
@@ -183,7 +189,7 @@ impl Table for EmbeddedTable {
         self.store
             .run(move |conn| {
                 let tx = conn.transaction()?;
-                let current = load(&tx, &key)?;
+                let current = load_raw(&tx, &key)?;
                 if !check(cond.as_ref(), current.as_ref()) {
                     return Err(TableError::ConditionFailed);
                 }
@@ -201,13 +207,13 @@ impl Table for EmbeddedTable {
         self.store
             .run(move |conn| {
                 let tx = conn.transaction()?;
-                let current = load(&tx, &key)?;
+                let current = load_raw(&tx, &key)?;
                 if !check(cond.as_ref(), current.as_ref()) {
                     return Err(TableError::ConditionFailed);
                 }
                 erase(&tx, &key)?;
                 tx.commit()?;
-                Ok(current)
+                Ok(current.filter(|item| !is_expired(item, unix_now())))
             })
             .await
     }
@@ -220,7 +226,7 @@ impl Table for EmbeddedTable {
                 let mut currents = Vec::with_capacity(ops.len());
                 let mut failed = Vec::new();
                 for (i, op) in ops.iter().enumerate() {
-                    let current = load(&tx, &op.key()?)?;
+                    let current = load_raw(&tx, &op.key()?)?;
                     if !check(op_cond(op), current.as_ref()) {
                         failed.push(i);
                     }

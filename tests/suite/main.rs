@@ -1,0 +1,15 @@
+//! Workspace-level integration and end-to-end tests.
+//!
+//! - `conformance`: one suite per port, run against the embedded adapters and
+//!   the AWS adapters (on the ministack emulator that `infra/test.sh` starts);
+//!   the same test names under `embedded` and `aws`.
+//! - `local_stack`: the local stack over HTTP, including a SIGKILL and restart.
+//! - `deployment`: template.yaml, the Lambda binaries, `events/` and
+//!   `infra/openapi.yaml` agree; every sample event runs through its handler.
+//! - `fixtures`: AWS's own event fixtures through our plumbing.
+
+mod conformance;
+mod deployment;
+mod fixtures;
+mod local_stack;
+mod support;
