@@ -13,7 +13,9 @@ use shared::config::{AwsResources, Config};
 use shared::http::handle;
 use shared::registry::{Entry, Registry};
 
-use crate::support::{aws_clients, create_bucket, create_queue, create_table, unique};
+use shared::adapters::aws::provision::{create_bucket, create_queue, create_table};
+
+use crate::support::{aws_clients, unique};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -142,10 +144,12 @@ async fn aws_app(bucket_exists: bool) -> App {
         media_bucket: unique("kb"),
         event_bus_name: unique("ke"),
     };
-    create_table(&clients, &resources.table_name).await;
-    let fanout = create_queue(&clients, &unique("kq"), None).await;
+    create_table(&clients, &resources.table_name).await.unwrap();
+    let fanout = create_queue(&clients, &unique("kq"), None).await.unwrap();
     if bucket_exists {
-        create_bucket(&clients, &resources.media_bucket).await;
+        create_bucket(&clients, &resources.media_bucket)
+            .await
+            .unwrap();
     }
     let resources = AwsResources {
         fanout_queue_url: fanout.clone(),

@@ -5,11 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+use shared::adapters::aws::provision::{
+    create_bucket, create_observed_bus, create_queue, create_table,
 };
-use aws_sdk_sqs::types::QueueAttributeName;
 use shared::adapters::aws::{AwsClients, DynamoTable, EventBridgeEvents, S3Blobs, SqsQueue};
 use shared::adapters::embedded::{EmbeddedQueue, QueueSpec};
 use shared::catalog::Catalog;
@@ -123,15 +121,7 @@ pub fn emulator_endpoint() -> String {
 }
 
 pub async fn aws_clients() -> AwsClients {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(emulator_endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .load()
-        .await;
-    AwsClients::from_sdk_config(&config, true)
+    shared::adapters::aws::provision::emulator_clients(&emulator_endpoint()).await
 }
 
 /// Resource names unique to one test.
@@ -139,173 +129,18 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
 }
 
-pub async fn create_table(clients: &AwsClients, name: &str) {
-    let attr = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |n: &str, t: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
-    let gsi = |i: &str| {
-        GlobalSecondaryIndex::builder()
-            .index_name(i)
-            .key_schema(key(&format!("{i}pk"), KeyType::Hash))
-            .key_schema(key(&format!("{i}sk"), KeyType::Range))
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .unwrap()
-    };
-    clients
-        .dynamodb
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .set_attribute_definitions(Some(
-            ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"]
-                .map(attr)
-                .to_vec(),
-        ))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .global_secondary_indexes(gsi("gsi1"))
-        .global_secondary_indexes(gsi("gsi2"))
-        .send()
-        .await
-        .unwrap();
-    clients
-        .dynamodb
-        .update_time_to_live()
-        .table_name(name)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name("ttl")
-                .enabled(true)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
-pub async fn create_queue(
-    clients: &AwsClients,
-    name: &str,
-    dead_letters: Option<(&str, u32)>,
-) -> String {
-    let mut request = clients
-        .sqs
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::VisibilityTimeout, "30");
-    if let Some((dlq_url, receives)) = dead_letters {
-        let arn = clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(dlq_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-            .unwrap();
-        request = request.attributes(
-            QueueAttributeName::RedrivePolicy,
-            serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": receives.to_string() }).to_string(),
-        );
-    }
-    request
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned()
-}
-
-pub async fn queue_arn(clients: &AwsClients, url: &str) -> String {
-    clients
-        .sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .unwrap()
-}
-
-pub async fn create_bucket(clients: &AwsClients, name: &str) {
-    clients
-        .s3
-        .create_bucket()
-        .bucket(name)
-        .send()
-        .await
-        .unwrap();
-}
-
-/// A bus whose events are all forwarded to a queue the test can read.
-pub async fn create_bus(clients: &AwsClients, name: &str) -> String {
-    clients
-        .eventbridge
-        .create_event_bus()
-        .name(name)
-        .send()
-        .await
-        .unwrap();
-    let sink = create_queue(clients, &format!("{name}-sink"), None).await;
-    let rule = format!("{name}-all");
-    clients
-        .eventbridge
-        .put_rule()
-        .name(&rule)
-        .event_bus_name(name)
-        .event_pattern(serde_json::json!({ "source": [shared::ports::events::SOURCE] }).to_string())
-        .send()
-        .await
-        .unwrap();
-    clients
-        .eventbridge
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(name)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("sink")
-                .arn(queue_arn(clients, &sink).await)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    sink
-}
-
 pub async fn aws() -> World {
     let clients = aws_clients().await;
     let (table, queue, bucket, bus) = (unique("kt"), unique("kq"), unique("kb"), unique("ke"));
-    create_table(&clients, &table).await;
-    let dlq_url = create_queue(&clients, &format!("{queue}-dlq"), None).await;
-    let queue_url = create_queue(&clients, &queue, Some((&dlq_url, MAX_RECEIVES))).await;
-    create_bucket(&clients, &bucket).await;
-    let sink = create_bus(&clients, &bus).await;
+    create_table(&clients, &table).await.unwrap();
+    let dlq_url = create_queue(&clients, &format!("{queue}-dlq"), None)
+        .await
+        .unwrap();
+    let queue_url = create_queue(&clients, &queue, Some((&dlq_url, MAX_RECEIVES)))
+        .await
+        .unwrap();
+    create_bucket(&clients, &bucket).await.unwrap();
+    let sink = create_observed_bus(&clients, &bus).await.unwrap();
     World {
         table: Arc::new(DynamoTable::new(clients.dynamodb.clone(), table)),
         queue: Arc::new(SqsQueue::new(clients.sqs.clone(), queue_url)),

@@ -7,6 +7,7 @@ mod attribute;
 mod dynamodb;
 mod eventbridge;
 mod expression;
+pub mod provision;
 mod s3;
 mod sqs;
 
