@@ -7,7 +7,9 @@ use crate::adapters::aws::{AwsClients, DynamoTable, EventBridgeEvents, S3Blobs, 
 use crate::adapters::embedded::{
     EmbeddedBlobs, EmbeddedEvents, EmbeddedQueue, EmbeddedTable, QueueSpec, Store,
 };
+use crate::auth::TokenSigner;
 use crate::config::{Config, ConfigError};
+use crate::error::ApiError;
 use crate::ports::{Blobs, Clock, Events, Queue, SystemClock, Table};
 
 pub struct App {
@@ -18,6 +20,8 @@ pub struct App {
     pub blobs: Arc<dyn Blobs>,
     pub events: Arc<dyn Events>,
     pub clock: Arc<dyn Clock>,
+    /// Signs and checks tokens; `None` in functions deployed without `JWT_SECRET`.
+    pub tokens: Option<Arc<TokenSigner>>,
 }
 
 /// The embedded adapters' concrete types, which the local stack also needs
@@ -70,6 +74,7 @@ impl App {
                 &r.event_bus_name,
             )),
             clock: Arc::new(SystemClock),
+            tokens: signer(&config),
             config: Arc::new(config),
         }
     }
@@ -83,7 +88,24 @@ impl App {
             blobs: Arc::new(parts.blobs.clone()),
             events: Arc::new(parts.events.clone()),
             clock: Arc::new(SystemClock),
+            tokens: signer(&config),
             config: Arc::new(config),
         }
     }
+
+    /// The token signer, or a 500 naming the missing secret in the logs.
+    pub fn tokens(&self) -> Result<&TokenSigner, ApiError> {
+        self.tokens.as_deref().ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "JWT_SECRET is not configured for this function"
+            ))
+        })
+    }
+}
+
+fn signer(config: &Config) -> Option<Arc<TokenSigner>> {
+    config
+        .jwt_secret
+        .as_ref()
+        .map(|s| Arc::new(TokenSigner::new(s.expose())))
 }

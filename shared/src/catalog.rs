@@ -36,6 +36,8 @@ pub struct FunctionDecl {
     pub id: String,
     /// The cargo binary (`Metadata.BuildProperties.Binary`).
     pub binary: String,
+    /// `Environment.Variables.KOINONIA_FUNCTION`: which registry entry the binary runs.
+    pub entry: Option<String>,
     pub routes: Vec<Route>,
     pub queue_triggers: Vec<QueueTrigger>,
     /// `rate(…)` or `cron(…)` expressions.
@@ -151,9 +153,17 @@ fn parse_function(id: &str, resource: &Value) -> Result<FunctionDecl, CatalogErr
         .and_then(Value::as_str)
         .ok_or_else(|| err(format!("{id} has no Metadata.BuildProperties.Binary")))?
         .to_owned();
+    let entry = resource
+        .get("Properties")
+        .and_then(|p| p.get("Environment"))
+        .and_then(|e| e.get("Variables"))
+        .and_then(|v| v.get(crate::lambda::FUNCTION_VAR))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let mut decl = FunctionDecl {
         id: id.to_owned(),
         binary,
+        entry,
         routes: Vec::new(),
         queue_triggers: Vec::new(),
         schedules: Vec::new(),

@@ -4,12 +4,15 @@
 
 pub mod adapters;
 pub mod app;
+pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod directory;
 pub mod domain;
 pub mod error;
 pub mod handlers;
 pub mod http;
+pub mod keys;
 pub mod lambda;
 pub mod local;
 pub mod ports;

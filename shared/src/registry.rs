@@ -12,7 +12,7 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use crate::app::App;
-use crate::handlers::health;
+use crate::handlers::{auth, health};
 use crate::http::HttpHandler;
 
 pub type EventError = lambda_runtime::Error;
@@ -41,15 +41,25 @@ pub struct Registry {
 impl Registry {
     /// Every function this codebase implements.
     pub fn builtin() -> Self {
-        Self::default()
-            .with(
-                "HealthFunction",
-                Entry::Http(crate::http_handler!(health::route)),
-            )
-            .with(
+        use crate::http_handler as h;
+        let http: [(&str, HttpHandler); 9] = [
+            ("HealthFunction", h!(health::route)),
+            (
                 "CorsPreflightFunction",
-                Entry::Http(crate::http_handler!(crate::http::cors::unmatched_options)),
-            )
+                h!(crate::http::cors::unmatched_options),
+            ),
+            ("CsrfTokenFunction", h!(auth::csrf_token)),
+            ("AuthRegisterFunction", h!(auth::register)),
+            ("AuthLoginFunction", h!(auth::login)),
+            ("AuthRefreshFunction", h!(auth::refresh)),
+            ("AuthLogoutFunction", h!(auth::logout)),
+            ("AuthMeFunction", h!(auth::me)),
+            ("AuthCompleteWelcomeFunction", h!(auth::complete_welcome)),
+        ];
+        http.into_iter()
+            .fold(Self::default(), |registry, (id, handler)| {
+                registry.with(id, Entry::Http(handler))
+            })
     }
 
     /// Adds or replaces an entry (tests add their own consumers).

@@ -149,11 +149,22 @@ fn bad_configuration_exits_with_one_line_naming_the_variable() {
             "KOINONIA_ADDR",
             "everywhere",
         ),
-        (env!("CARGO_BIN_EXE_health"), "TABLE_NAME", ""),
+        (env!("CARGO_BIN_EXE_koinonia-lambda"), "TABLE_NAME", ""),
+        (
+            env!("CARGO_BIN_EXE_koinonia-lambda"),
+            "KOINONIA_FUNCTION",
+            "",
+        ),
     ];
     for (binary, var, value) in cases {
+        let function = if var == "KOINONIA_FUNCTION" {
+            ""
+        } else {
+            "HealthFunction"
+        };
         let output = Command::new(binary)
             .env_clear()
+            .env("KOINONIA_FUNCTION", function)
             .env(var, value)
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .output()
@@ -175,6 +186,7 @@ fn catalog_with_consumer(id: &str, batch_size: u32) -> Catalog {
     catalog.functions.push(FunctionDecl {
         id: id.to_owned(),
         binary: "test-only".into(),
+        entry: Some(id.to_owned()),
         routes: vec![],
         queue_triggers: vec![QueueTrigger {
             queue: "FanoutQueue".into(),

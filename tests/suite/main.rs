@@ -6,8 +6,10 @@
 //! - `local_stack`: the local stack over HTTP, including a SIGKILL and restart.
 //! - `deployment`: template.yaml, the Lambda binaries, `events/` and
 //!   `infra/openapi.yaml` agree; every sample event runs through its handler.
+//! - `auth`: registration, login, tokens, sessions and CSRF over HTTP.
 //! - `fixtures`: AWS's own event fixtures through our plumbing.
 
+mod auth;
 mod conformance;
 mod deployment;
 mod fixtures;

@@ -179,3 +179,86 @@ macro_rules! conformance {
     };
 }
 pub(crate) use conformance;
+
+/// A local stack in a fresh folder, with HTTP helpers for its API.
+pub struct Stack {
+    pub stack: LocalStack,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Stack {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let stack = LocalStack::start(
+            local_config(dir.path()),
+            Catalog::builtin().unwrap(),
+            &Registry::builtin(),
+        )
+        .await
+        .unwrap();
+        Self {
+            stack,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.stack.base_url())
+    }
+
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.post_with(path, body, &[]).await
+    }
+
+    pub async fn post_with(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        headers: &[(&str, String)],
+    ) -> reqwest::Response {
+        let mut request = self.http.post(self.url(path)).json(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn raw_post(&self, path: &str, content_type: &str, body: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_with(&self, path: &str, headers: &[(&str, String)]) -> reqwest::Response {
+        let mut request = self.http.get(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Every item in the embedded table, for "nothing was written" checks.
+    pub async fn item_count(&self) -> usize {
+        self.stack.parts.table.dump().await.unwrap().len()
+    }
+
+    pub async fn stop(self) {
+        self.stack.stop().await;
+    }
+}
+
+/// The sorted keys of a JSON object, to check response shapes exactly.
+pub fn keys_of(value: &serde_json::Value) -> Vec<String> {
+    let mut keys: Vec<String> = value
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    keys.sort();
+    keys
+}

@@ -4,6 +4,7 @@
 
 pub mod cors;
 pub mod pipeline;
+pub mod request;
 pub mod response;
 
 pub use lambda_http::{Body, Request, Response};

@@ -1,0 +1,82 @@
+//! Authenticates a request: a bearer token (preferred) or the `accessToken`
+//! cookie, a signature and expiry check, an open session, and — for a
+//! cookie-authenticated state change — CSRF.
+
+use lambda_http::Request;
+
+use super::tokens::{Claims, Role, TokenError, TokenKind};
+use super::{cookies, csrf, sessions};
+use crate::app::App;
+use crate::domain::{AdminId, ChurchId};
+use crate::error::ApiError;
+
+/// The verified caller. Its church id is the only one a request may touch.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub church_id: ChurchId,
+    pub admin_id: AdminId,
+    pub role: Role,
+    pub session_id: String,
+}
+
+impl Caller {
+    /// Only the registrant may manage co-admins, billing and the sending number.
+    pub fn require_primary(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Primary => Ok(()),
+            Role::CoAdmin => Err(ApiError::Forbidden {
+                code: "primary_admin_only",
+                message: "only the primary admin may do this".into(),
+            }),
+        }
+    }
+}
+
+fn unauthorized(code: &'static str) -> ApiError {
+    ApiError::Unauthorized { code }
+}
+
+fn bearer(req: &Request) -> Option<&str> {
+    let value = req
+        .headers()
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+pub async fn authenticate(app: &App, req: &Request) -> Result<Caller, ApiError> {
+    let (token, via_cookie) = match bearer(req) {
+        Some(token) => (token.to_owned(), false),
+        None => (
+            cookies::get(req.headers(), cookies::ACCESS).ok_or(unauthorized("unauthenticated"))?,
+            true,
+        ),
+    };
+    let claims: Claims = app
+        .tokens()?
+        .verify(&token, TokenKind::Access, app.clock.now())
+        .map_err(|e| match e {
+            TokenError::Expired => unauthorized("token_expired"),
+            TokenError::Invalid | TokenError::WrongKind => unauthorized("token_invalid"),
+        })?;
+    if !sessions::is_open(app.table.as_ref(), &claims)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        return Err(unauthorized("session_revoked"));
+    }
+    if via_cookie && csrf::changes_state(req.method()) {
+        csrf::check(&app.config, req.headers())?;
+    }
+    tracing::Span::current().record("church_id", tracing::field::display(claims.church));
+    Ok(Caller {
+        church_id: claims.church,
+        admin_id: claims.sub,
+        role: claims.role,
+        session_id: claims.sid,
+    })
+}

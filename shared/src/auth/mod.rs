@@ -1,0 +1,13 @@
+//! Who is calling: passwords, tokens, sessions (refresh-token families),
+//! CSRF and login throttling.
+
+pub mod caller;
+pub mod cookies;
+pub mod csrf;
+pub mod passwords;
+pub mod sessions;
+pub mod throttle;
+pub mod tokens;
+
+pub use caller::{Caller, authenticate};
+pub use tokens::{Role, TokenSigner};

@@ -1,0 +1,147 @@
+//! Sessions: one per login, holding the id of the only refresh token that
+//! may be used next. Refreshing rotates it; presenting an older one means
+//! the token was stolen or replayed, so every session of the admin ends.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::tokens::{Claims, Role, TokenError, TokenKind, TokenSigner};
+use crate::domain::{AdminId, ChurchId};
+use crate::keys;
+use crate::ports::table::{Cond, Query, SortCond, Table, TableError, Update};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("refresh token is invalid: {0}")]
+    BadToken(#[from] TokenError),
+    #[error("session has ended")]
+    Ended,
+    #[error("refresh token was already used; every session of the admin is revoked")]
+    Reused,
+    #[error("could not sign a token")]
+    Signing(#[from] jsonwebtoken::errors::Error),
+    #[error(transparent)]
+    Table(#[from] TableError),
+}
+
+fn pair(
+    signer: &TokenSigner,
+    admin: AdminId,
+    church: ChurchId,
+    role: Role,
+    sid: &str,
+    now: DateTime<Utc>,
+) -> Result<(TokenPair, Claims), SessionError> {
+    let (access_token, _) = signer.issue(TokenKind::Access, admin, church, role, sid, now)?;
+    let (refresh_token, refresh) =
+        signer.issue(TokenKind::Refresh, admin, church, role, sid, now)?;
+    Ok((
+        TokenPair {
+            access_token,
+            refresh_token,
+        },
+        refresh,
+    ))
+}
+
+/// Starts a session (login, registration) and returns its first tokens.
+pub async fn start(
+    table: &dyn Table,
+    signer: &TokenSigner,
+    admin: AdminId,
+    church: ChurchId,
+    role: Role,
+    now: DateTime<Utc>,
+) -> Result<TokenPair, SessionError> {
+    let sid = ulid::Ulid::new().to_string();
+    let (tokens, refresh) = pair(signer, admin, church, role, &sid, now)?;
+    let key = keys::session(admin, &sid);
+    let item = json!({
+        "pk": key.pk, "sk": key.sk, "type": "session",
+        "churchId": church, "role": role, "jti": refresh.jti,
+        "createdAt": now.to_rfc3339(), "ttl": refresh.exp,
+    });
+    table
+        .put(
+            item.as_object().cloned().unwrap_or_default(),
+            Some(Cond::NotExists),
+        )
+        .await?;
+    Ok(tokens)
+}
+
+/// Trades a refresh token for a new pair; a token works once.
+pub async fn rotate(
+    table: &dyn Table,
+    signer: &TokenSigner,
+    refresh_token: &str,
+    now: DateTime<Utc>,
+) -> Result<TokenPair, SessionError> {
+    let claims = signer.verify(refresh_token, TokenKind::Refresh, now)?;
+    let (tokens, next) = pair(
+        signer,
+        claims.sub,
+        claims.church,
+        claims.role,
+        &claims.sid,
+        now,
+    )?;
+    let key = keys::session(claims.sub, &claims.sid);
+    let expected = Cond::And(vec![Cond::Exists, Cond::eq("jti", claims.jti.clone())]);
+    let update = Update::default()
+        .set("jti", next.jti)
+        .set("ttl", next.exp)
+        .set("rotatedAt", now.to_rfc3339());
+    match table.update(&key, update, Some(expected)).await {
+        Ok(_) => Ok(tokens),
+        Err(TableError::ConditionFailed) => {
+            if table.get(&key).await?.is_some() {
+                revoke_all(table, claims.sub).await?;
+                Err(SessionError::Reused)
+            } else {
+                Err(SessionError::Ended)
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether the session a token names is still open (logout and reuse end it).
+pub async fn is_open(table: &dyn Table, claims: &Claims) -> Result<bool, TableError> {
+    Ok(table
+        .get(&keys::session(claims.sub, &claims.sid))
+        .await?
+        .is_some())
+}
+
+pub async fn end(table: &dyn Table, admin: AdminId, sid: &str) -> Result<(), TableError> {
+    table
+        .delete(&keys::session(admin, sid), None)
+        .await
+        .map(drop)
+}
+
+pub async fn revoke_all(table: &dyn Table, admin: AdminId) -> Result<(), TableError> {
+    let mut cursor = None;
+    loop {
+        let query = Query::partition(keys::sessions(admin))
+            .sort(SortCond::BeginsWith(keys::SESSION_PREFIX.into()))
+            .limit(100)
+            .after(cursor);
+        let page = table.query(query).await?;
+        for item in &page.items {
+            let key = crate::ports::table::Key::of(item)?;
+            table.delete(&key, None).await?;
+        }
+        cursor = page.cursor;
+        if cursor.is_none() {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Access (15 min) and refresh (7 days) tokens: HS256 JWTs naming the
+//! church, the admin, their role and the session they belong to.
+
+use chrono::{DateTime, Duration, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{AdminId, ChurchId};
+
+pub const ACCESS_TTL: Duration = Duration::minutes(15);
+pub const REFRESH_TTL: Duration = Duration::days(7);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    Primary,
+    CoAdmin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "PRIMARY",
+            Role::CoAdmin => "CO_ADMIN",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: AdminId,
+    pub church: ChurchId,
+    pub role: Role,
+    /// The session (refresh-token family) the token belongs to.
+    pub sid: String,
+    /// Unique per token: a refresh token works once.
+    pub jti: String,
+    pub kind: TokenKind,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("token is malformed or its signature does not match")]
+    Invalid,
+    #[error("token has expired")]
+    Expired,
+    #[error("token is of the wrong kind")]
+    WrongKind,
+}
+
+pub struct TokenSigner {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl TokenSigner {
+    pub fn new(secret: &[u8]) -> Self {
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        }
+    }
+
+    pub fn issue(
+        &self,
+        kind: TokenKind,
+        admin: AdminId,
+        church: ChurchId,
+        role: Role,
+        sid: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Claims), jsonwebtoken::errors::Error> {
+        let ttl = match kind {
+            TokenKind::Access => ACCESS_TTL,
+            TokenKind::Refresh => REFRESH_TTL,
+        };
+        let claims = Claims {
+            sub: admin,
+            church,
+            role,
+            sid: sid.to_owned(),
+            jti: ulid::Ulid::new().to_string(),
+            kind,
+            iat: now.timestamp(),
+            exp: (now + ttl).timestamp(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        Ok((token, claims))
+    }
+
+    /// Checks signature, algorithm, kind and expiry against `now` (the
+    /// app's clock, so tests can pin it).
+    pub fn verify(
+        &self,
+        token: &str,
+        kind: TokenKind,
+        now: DateTime<Utc>,
+    ) -> Result<Claims, TokenError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.required_spec_claims = ["exp".to_owned()].into();
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map_err(|_| TokenError::Invalid)?
+            .claims;
+        if claims.kind != kind {
+            return Err(TokenError::WrongKind);
+        }
+        if claims.exp <= now.timestamp() {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issue(signer: &TokenSigner, kind: TokenKind, now: DateTime<Utc>) -> String {
+        signer
+            .issue(
+                kind,
+                AdminId::generate(),
+                ChurchId::generate(),
+                Role::Primary,
+                "s1",
+                now,
+            )
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn tokens_verify_until_they_expire() {
+        let signer = TokenSigner::new(b"0123456789abcdef0123456789abcdef");
+        let now = Utc::now();
+        let access = issue(&signer, TokenKind::Access, now);
+        assert_eq!(
+            signer.verify(&access, TokenKind::Access, now).unwrap().role,
+            Role::Primary
+        );
+        assert_eq!(
+            signer.verify(&access, TokenKind::Access, now + Duration::minutes(16)),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            signer.verify(&access, TokenKind::Refresh, now),
+            Err(TokenError::WrongKind)
+        );
+    }
+
+    #[test]
+    fn tampered_and_foreign_tokens_are_invalid() {
+        let signer = TokenSigner::new(b"0123456789abcdef0123456789abcdef");
+        let other = TokenSigner::new(b"another secret, also 32 bytes lo");
+        let now = Utc::now();
+        let token = issue(&signer, TokenKind::Access, now);
+        assert_eq!(
+            other.verify(&token, TokenKind::Access, now),
+            Err(TokenError::Invalid)
+        );
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        parts[1] = parts[1].chars().rev().collect();
+        assert_eq!(
+            signer.verify(&parts.join("."), TokenKind::Access, now),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(
+            signer.verify("garbage", TokenKind::Access, now),
+            Err(TokenError::Invalid)
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! Reading requests: JSON bodies into typed structs with errors that name
+//! the field, and a collector for field-level validation.
+
+use lambda_http::{Body, Request};
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, FieldError};
+
+/// The largest JSON body any route takes (uploads are multipart, elsewhere).
+pub const MAX_JSON_BYTES: usize = 256 * 1024;
+
+fn body_bytes(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    }
+}
+
+/// Parses a JSON object body into `T`: 415 for another content type, 413
+/// past the size limit, 400 naming the field for a missing or mistyped one.
+pub fn json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    let bytes = body_bytes(req);
+    if bytes.len() > MAX_JSON_BYTES {
+        return Err(ApiError::PayloadTooLarge {
+            limit_bytes: MAX_JSON_BYTES,
+        });
+    }
+    let content_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let is_json = content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    if !bytes.is_empty() && !is_json {
+        return Err(ApiError::UnsupportedMediaType {
+            expected: "application/json",
+        });
+    }
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        bytes
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::field("body", "malformed_json", "request body is not valid JSON");
+        }
+        let message = inner.to_string();
+        // serde names a missing field in its message, not in the path.
+        if let Some(rest) = message.strip_prefix("missing field `") {
+            let field = rest.split('`').next().unwrap_or("body");
+            let field = if path == "." {
+                field.to_owned()
+            } else {
+                format!("{path}.{field}")
+            };
+            return ApiError::field(&field, "required", format!("{field} is required"));
+        }
+        let field = if path == "." { "body".to_owned() } else { path };
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
+        ApiError::field(&field, "invalid_type", format!("{field}: {message}"))
+    })
+}
+
+/// Collects field errors so one answer names every bad field.
+#[derive(Debug, Default)]
+pub struct Fields(Vec<FieldError>);
+
+impl Fields {
+    pub fn error(&mut self, field: &str, code: &str, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, code, message));
+    }
+
+    /// A required text of `min..=max` characters, trimmed.
+    pub fn text(
+        &mut self,
+        field: &str,
+        value: Option<&str>,
+        min: usize,
+        max: usize,
+    ) -> Option<String> {
+        let Some(value) = value.map(str::trim) else {
+            self.error(field, "required", format!("{field} is required"));
+            return None;
+        };
+        self.bounded(field, value, min, max)
+    }
+
+    /// An optional text of at most `max` characters; blank counts as absent.
+    pub fn optional_text(
+        &mut self,
+        field: &str,
+        value: Option<&str>,
+        max: usize,
+    ) -> Option<Option<String>> {
+        match value.map(str::trim) {
+            None | Some("") => Some(None),
+            Some(v) => self.bounded(field, v, 1, max).map(Some),
+        }
+    }
+
+    fn bounded(&mut self, field: &str, value: &str, min: usize, max: usize) -> Option<String> {
+        let length = value.chars().count();
+        if length < min {
+            let message = if min == 1 {
+                format!("{field} is required")
+            } else {
+                format!("{field} must be at least {min} characters")
+            };
+            self.error(
+                field,
+                if min == 1 { "required" } else { "too_short" },
+                message,
+            );
+            None
+        } else if length > max {
+            self.error(
+                field,
+                "too_long",
+                format!("{field} must be at most {max} characters"),
+            );
+            None
+        } else {
+            Some(value.to_owned())
+        }
+    }
+
+    /// An email address: one `@`, a dot in the domain, no spaces, ≤ 254 bytes; lower-cased.
+    pub fn email(&mut self, field: &str, value: Option<&str>) -> Option<String> {
+        let value = self.text(field, value, 1, 254)?;
+        let valid = value.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !value.chars().any(char::is_whitespace)
+        });
+        if !valid {
+            self.error(
+                field,
+                "invalid_email",
+                format!("{field} is not a valid email address"),
+            );
+            return None;
+        }
+        Some(value.to_lowercase())
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.0))
+        }
+    }
+}

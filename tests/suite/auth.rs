@@ -1,0 +1,532 @@
+//! Registration, login, tokens, sessions and CSRF, over HTTP on the local stack.
+
+use chrono::{Duration, Utc};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use shared::auth::TokenSigner;
+use shared::auth::tokens::TokenKind;
+
+use crate::support::{Stack, keys_of};
+
+const PASSWORD: &str = "Shepherd123";
+
+fn registration(email: &str) -> Value {
+    json!({"email": email, "password": PASSWORD, "firstName": "Ruth", "lastName": "Boaz", "churchName": "Grace Chapel"})
+}
+
+fn cookie(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or_default()
+                .split_once('=')
+                .unwrap()
+                .1
+                .to_owned()
+        })
+}
+
+async fn register(s: &Stack, email: &str) -> Value {
+    let response = s.post("/api/auth/register", &registration(email)).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_answers_the_frontends_shape_and_sets_cookies() {
+    let s = Stack::start().await;
+    let response = s
+        .post("/api/auth/register", &registration("Pastor@Grace.example"))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let set_cookies: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    for name in ["accessToken", "refreshToken"] {
+        let c = set_cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} cookie"));
+        assert!(c.contains("HttpOnly"), "{c}");
+        assert!(c.contains("SameSite=Lax"), "local stack over HTTP: {c}");
+    }
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["success"], true);
+    assert_eq!(
+        keys_of(&body["data"]),
+        ["accessToken", "admin", "church", "refreshToken"]
+    );
+    assert_eq!(
+        keys_of(&body["data"]["admin"]),
+        [
+            "email",
+            "firstName",
+            "id",
+            "lastName",
+            "role",
+            "userRole",
+            "welcomeCompleted"
+        ]
+    );
+    assert_eq!(
+        keys_of(&body["data"]["church"]),
+        ["email", "id", "name", "subscriptionStatus", "trialEndsAt"]
+    );
+    assert_eq!(body["data"]["admin"]["role"], "PRIMARY");
+    assert_eq!(body["data"]["admin"]["email"], "pastor@grace.example");
+    assert_eq!(body["data"]["church"]["name"], "Grace Chapel");
+    let trial_ends = chrono::DateTime::parse_from_rfc3339(
+        body["data"]["church"]["trialEndsAt"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert!(
+        (trial_ends.with_timezone(&Utc) - Utc::now() - Duration::days(14))
+            .num_minutes()
+            .abs()
+            < 5
+    );
+
+    let items = s.item_count().await;
+    let again = s
+        .post("/api/auth/register", &registration("pastor@GRACE.example"))
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(again.json::<Value>().await.unwrap()["code"], "email_taken");
+    assert_eq!(
+        s.item_count().await,
+        items,
+        "a refused registration writes nothing"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_registrations_name_the_field_and_write_nothing() {
+    let s = Stack::start().await;
+    let valid = registration("a@b.example");
+    let with = |field: &str, value: Value| {
+        let mut body = valid.clone();
+        body[field] = value;
+        body
+    };
+    let without = |field: &str| {
+        let mut body = valid.clone();
+        body.as_object_mut().unwrap().remove(field);
+        body
+    };
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (without("email"), "email", "required"),
+        (without("password"), "password", "required"),
+        (without("churchName"), "churchName", "required"),
+        (
+            with("email", json!("not-an-email")),
+            "email",
+            "invalid_email",
+        ),
+        (
+            with("password", json!("alllowercase1")),
+            "password",
+            "weak_password",
+        ),
+        (
+            with("password", json!("Short1")),
+            "password",
+            "weak_password",
+        ),
+        (with("firstName", json!("   ")), "firstName", "required"),
+        (with("firstName", json!(42)), "firstName", "invalid_type"),
+        (
+            with("lastName", json!("x".repeat(101))),
+            "lastName",
+            "too_long",
+        ),
+        (
+            with("churchName", json!(["Grace"])),
+            "churchName",
+            "invalid_type",
+        ),
+    ];
+    let before = s.item_count().await;
+    for (body, field, code) in cases {
+        let response = s.post("/api/auth/register", &body).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{field} {code}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["success"], false);
+        assert_eq!(error["code"], "validation_error");
+        let detail = error["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["field"] == field);
+        assert_eq!(
+            detail.map(|d| d["code"].clone()),
+            Some(json!(code)),
+            "{field}: {error}"
+        );
+    }
+    let malformed = s
+        .raw_post("/api/auth/register", "application/json", "{\"email\": ")
+        .await;
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        malformed.json::<Value>().await.unwrap()["details"][0]["code"],
+        "malformed_json"
+    );
+    let form = s
+        .raw_post(
+            "/api/auth/register",
+            "application/x-www-form-urlencoded",
+            "email=a%40b.example",
+        )
+        .await;
+    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let huge = s
+        .raw_post(
+            "/api/auth/register",
+            "application/json",
+            &format!("{{\"email\":\"{}\"}}", "x".repeat(300_000)),
+        )
+        .await;
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(s.item_count().await, before, "rejections write nothing");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_answers_tokens_and_throttles_failures() {
+    let s = Stack::start().await;
+    register(&s, "pastor@grace.example").await;
+    let ok = s
+        .post(
+            "/api/auth/login",
+            &json!({"email": "PASTOR@grace.example", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert!(cookie(&ok, "accessToken").is_some());
+    let body: Value = ok.json().await.unwrap();
+    assert_eq!(
+        (body["success"].clone(), body["mfaRequired"].clone()),
+        (json!(true), json!(false))
+    );
+    assert_eq!(
+        keys_of(&body["data"]),
+        ["accessToken", "admin", "church", "refreshToken"]
+    );
+
+    let wrong = s
+        .post(
+            "/api/auth/login",
+            &json!({"email": "pastor@grace.example", "password": "Wrong1234"}),
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        wrong.json::<Value>().await.unwrap()["code"],
+        "invalid_credentials"
+    );
+    let unknown = s
+        .post(
+            "/api/auth/login",
+            &json!({"email": "nobody@grace.example", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        unknown.status(),
+        StatusCode::UNAUTHORIZED,
+        "unknown emails look like wrong passwords"
+    );
+
+    for _ in 0..4 {
+        let r = s
+            .post(
+                "/api/auth/login",
+                &json!({"email": "pastor@grace.example", "password": "Wrong1234"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let throttled = s
+        .post(
+            "/api/auth/login",
+            &json!({"email": "pastor@grace.example", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        throttled.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    let retry_after: u64 = throttled.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry_after));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tokens_are_401_and_me_answers_the_caller() {
+    let s = Stack::start().await;
+    let registered = register(&s, "pastor@grace.example").await;
+    let access = registered["data"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let me = s
+        .get_with(
+            "/api/auth/me",
+            &[("authorization", format!("Bearer {access}"))],
+        )
+        .await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let body: Value = me.json().await.unwrap();
+    assert_eq!(
+        keys_of(&body["data"]),
+        [
+            "church",
+            "email",
+            "firstName",
+            "id",
+            "lastName",
+            "role",
+            "userRole",
+            "welcomeCompleted"
+        ]
+    );
+    assert_eq!(
+        keys_of(&body["data"]["church"]),
+        ["email", "id", "name", "subscriptionStatus", "trialEndsAt"]
+    );
+
+    let secret = s.stack.app.config.jwt_secret.clone().unwrap();
+    let claims = TokenSigner::new(secret.expose())
+        .verify(&access, TokenKind::Access, Utc::now())
+        .unwrap();
+    let expired = TokenSigner::new(secret.expose())
+        .issue(
+            TokenKind::Access,
+            claims.sub,
+            claims.church,
+            claims.role,
+            &claims.sid,
+            Utc::now() - Duration::minutes(20),
+        )
+        .unwrap()
+        .0;
+    let foreign = TokenSigner::new(b"someone else's secret, 32+ bytes long")
+        .issue(
+            TokenKind::Access,
+            claims.sub,
+            claims.church,
+            claims.role,
+            &claims.sid,
+            Utc::now(),
+        )
+        .unwrap()
+        .0;
+    let refresh_as_access = registered["data"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut tampered = access.clone();
+    tampered.pop();
+    tampered.push(if access.ends_with('A') { 'B' } else { 'A' });
+    for (token, code) in [
+        (None, "unauthenticated"),
+        (Some(expired), "token_expired"),
+        (Some(foreign), "token_invalid"),
+        (Some(tampered), "token_invalid"),
+        (Some(refresh_as_access), "token_invalid"),
+        (Some("garbage".to_owned()), "token_invalid"),
+    ] {
+        let headers: Vec<(&str, String)> = token
+            .iter()
+            .map(|t| ("authorization", format!("Bearer {t}")))
+            .collect();
+        let response = s.get_with("/api/auth/me", &headers).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{code}");
+        assert_eq!(response.json::<Value>().await.unwrap()["code"], code);
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_rotates_and_reuse_revokes_every_session() {
+    let s = Stack::start().await;
+    let registered = register(&s, "pastor@grace.example").await;
+    let first_refresh = registered["data"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first_access = registered["data"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let rotated = s
+        .post_with(
+            "/api/auth/refresh",
+            &json!({}),
+            &[("cookie", format!("refreshToken={first_refresh}"))],
+        )
+        .await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let new_cookie = cookie(&rotated, "refreshToken").unwrap();
+    let body: Value = rotated.json().await.unwrap();
+    assert_eq!(keys_of(&body["data"]), ["accessToken", "refreshToken"]);
+    let second_refresh = body["data"]["refreshToken"].as_str().unwrap().to_owned();
+    assert_eq!(new_cookie, second_refresh);
+    assert_ne!(second_refresh, first_refresh);
+
+    // The first refresh token again: stolen or replayed. Every session ends.
+    let reused = s
+        .post_with(
+            "/api/auth/refresh",
+            &json!({}),
+            &[("cookie", format!("refreshToken={first_refresh}"))],
+        )
+        .await;
+    assert_eq!(reused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        cookie(&reused, "refreshToken").as_deref(),
+        Some(""),
+        "cookies are cleared"
+    );
+    assert_eq!(
+        reused.json::<Value>().await.unwrap()["code"],
+        "refresh_reused"
+    );
+    let legit = s
+        .post_with(
+            "/api/auth/refresh",
+            &json!({}),
+            &[("cookie", format!("refreshToken={second_refresh}"))],
+        )
+        .await;
+    assert_eq!(legit.status(), StatusCode::UNAUTHORIZED);
+    let me = s
+        .get_with(
+            "/api/auth/me",
+            &[("authorization", format!("Bearer {first_access}"))],
+        )
+        .await;
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(me.json::<Value>().await.unwrap()["code"], "session_revoked");
+
+    let logged_out = s.post("/api/auth/refresh", &json!({})).await;
+    assert_eq!(
+        logged_out.status(),
+        StatusCode::UNAUTHORIZED,
+        "no cookie: 401 at once"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_ends_the_session() {
+    let s = Stack::start().await;
+    let registered = register(&s, "pastor@grace.example").await;
+    let access = registered["data"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bearer = [("authorization", format!("Bearer {access}"))];
+    let out = s.post_with("/api/auth/logout", &json!({}), &bearer).await;
+    assert_eq!(out.status(), StatusCode::OK);
+    assert_eq!(cookie(&out, "accessToken").as_deref(), Some(""));
+    assert_eq!(out.json::<Value>().await.unwrap(), json!({"success": true}));
+    assert_eq!(
+        s.get_with("/api/auth/me", &bearer).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_authenticated_changes_need_csrf_or_an_allowed_origin() {
+    let s = Stack::start().await;
+    let registered = register(&s, "pastor@grace.example").await;
+    let access = registered["data"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let csrf = s.get_with("/api/csrf-token", &[]).await;
+    let csrf_cookie = cookie(&csrf, "csrfToken").unwrap();
+    let csrf_token = csrf.json::<Value>().await.unwrap()["csrfToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(csrf_cookie, csrf_token);
+
+    let welcome = json!({"userRole": "pastor"});
+    let cookies = format!("accessToken={access}; csrfToken={csrf_token}");
+    let cases: Vec<(Vec<(&str, String)>, StatusCode)> = vec![
+        (vec![("cookie", cookies.clone())], StatusCode::FORBIDDEN),
+        (
+            vec![
+                ("cookie", cookies.clone()),
+                ("origin", "https://evil.example".into()),
+            ],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            vec![
+                ("cookie", cookies.clone()),
+                ("x-csrf-token", "0".repeat(64)),
+            ],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            vec![
+                ("cookie", cookies.clone()),
+                ("x-csrf-token", csrf_token.clone()),
+            ],
+            StatusCode::OK,
+        ),
+        (
+            vec![
+                ("cookie", cookies.clone()),
+                ("origin", "http://localhost:5173".into()),
+            ],
+            StatusCode::OK,
+        ),
+        (
+            vec![
+                ("cookie", cookies.clone()),
+                ("referer", "http://127.0.0.1:5173/inbox".into()),
+            ],
+            StatusCode::OK,
+        ),
+        (
+            vec![("authorization", format!("Bearer {access}"))],
+            StatusCode::OK,
+        ),
+    ];
+    for (headers, expected) in cases {
+        let response = s
+            .post_with("/api/auth/complete-welcome", &welcome, &headers)
+            .await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, expected, "{headers:?}: {body}");
+        if expected == StatusCode::FORBIDDEN {
+            assert_eq!(body["code"], "csrf_invalid");
+        } else {
+            assert_eq!(body["data"]["welcomeCompleted"], true);
+            assert_eq!(body["data"]["userRole"], "pastor");
+        }
+    }
+    s.stop().await;
+}
