@@ -9,6 +9,7 @@ use crate::adapters::embedded::{
 };
 use crate::auth::TokenSigner;
 use crate::config::{Config, ConfigError};
+use crate::crypto::Vault;
 use crate::error::ApiError;
 use crate::ports::{Blobs, Clock, Events, Queue, SystemClock, Table};
 
@@ -22,6 +23,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Signs and checks tokens; `None` in functions deployed without `JWT_SECRET`.
     pub tokens: Option<Arc<TokenSigner>>,
+    /// Seals phones and EINs; `None` in functions deployed without `DATA_KEY`.
+    pub vault: Option<Arc<Vault>>,
 }
 
 /// The embedded adapters' concrete types, which the local stack also needs
@@ -75,6 +78,7 @@ impl App {
             )),
             clock: Arc::new(SystemClock),
             tokens: signer(&config),
+            vault: vault(&config),
             config: Arc::new(config),
         }
     }
@@ -89,8 +93,18 @@ impl App {
             events: Arc::new(parts.events.clone()),
             clock: Arc::new(SystemClock),
             tokens: signer(&config),
+            vault: vault(&config),
             config: Arc::new(config),
         }
+    }
+
+    /// The vault, or a 500 naming the missing secret in the logs.
+    pub fn vault(&self) -> Result<&Vault, ApiError> {
+        self.vault.as_deref().ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "DATA_KEY or PHONE_HASH_KEY is not configured for this function"
+            ))
+        })
     }
 
     /// The token signer, or a 500 naming the missing secret in the logs.
@@ -101,6 +115,11 @@ impl App {
             ))
         })
     }
+}
+
+fn vault(config: &Config) -> Option<Arc<Vault>> {
+    let (data, hash) = (config.data_key.as_ref()?, config.phone_hash_key.as_ref()?);
+    Vault::new(data.expose(), hash.expose()).ok().map(Arc::new)
 }
 
 fn signer(config: &Config) -> Option<Arc<TokenSigner>> {

@@ -73,3 +73,56 @@ pub const BRANCH_PREFIX: &str = "BRANCH#";
 pub fn branch(church_id: ChurchId, branch: crate::domain::BranchId) -> Key {
     Key::new(church(church_id), format!("{BRANCH_PREFIX}{branch}"))
 }
+
+pub const MEMBER_PREFIX: &str = "MEMBER#";
+
+pub fn member(church_id: ChurchId, member: crate::domain::MemberId) -> Key {
+    Key::new(church(church_id), format!("{MEMBER_PREFIX}{member}"))
+}
+
+/// One member per phone per church: the claim is keyed by the phone's HMAC.
+pub fn phone_claim(church_id: ChurchId, phone_hash: &str) -> Key {
+    Key::new(church(church_id), format!("PHONE#{phone_hash}"))
+}
+
+/// GSI1 partition of a church's members, sorted by "first last".
+pub fn members_by_first_name(church_id: ChurchId) -> String {
+    format!("CHURCH#{church_id}#NAME")
+}
+
+/// GSI2 partition of a church's members, sorted by "last first".
+pub fn members_by_last_name(church_id: ChurchId) -> String {
+    format!("CHURCH#{church_id}#LASTNAME")
+}
+
+/// Lower-cased, single-spaced: the form names are indexed and searched in.
+pub fn name_key(first: &str, second: &str) -> String {
+    format!("{first} {second}")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// A member's place in a branch or group: `IN#BRANCH#b#m`, `IN#GROUP#g#m`.
+pub fn membership(church_id: ChurchId, container: &str, member: crate::domain::MemberId) -> Key {
+    Key::new(church(church_id), format!("IN#{container}#{member}"))
+}
+
+pub fn memberships_prefix(container: &str) -> String {
+    format!("IN#{container}#")
+}
+
+pub fn branch_container(branch: crate::domain::BranchId) -> String {
+    format!("BRANCH#{branch}")
+}
+
+pub fn group_container(group: crate::domain::GroupId) -> String {
+    format!("GROUP#{group}")
+}
+
+pub const GROUP_PREFIX: &str = "GROUP#";
+
+pub fn group(church_id: ChurchId, group: crate::domain::GroupId) -> Key {
+    Key::new(church(church_id), format!("{GROUP_PREFIX}{group}"))
+}

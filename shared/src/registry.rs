@@ -12,7 +12,7 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use crate::app::App;
-use crate::handlers::{auth, health};
+use crate::handlers::{auth, branches, health, members};
 use crate::http::HttpHandler;
 
 pub type EventError = lambda_runtime::Error;
@@ -42,7 +42,7 @@ impl Registry {
     /// Every function this codebase implements.
     pub fn builtin() -> Self {
         use crate::http_handler as h;
-        let http: [(&str, HttpHandler); 9] = [
+        let http: [(&str, HttpHandler); 17] = [
             ("HealthFunction", h!(health::route)),
             (
                 "CorsPreflightFunction",
@@ -55,6 +55,14 @@ impl Registry {
             ("AuthLogoutFunction", h!(auth::logout)),
             ("AuthMeFunction", h!(auth::me)),
             ("AuthCompleteWelcomeFunction", h!(auth::complete_welcome)),
+            ("MembersListFunction", h!(members::list)),
+            ("MembersCreateFunction", h!(members::create)),
+            ("MembersUpdateFunction", h!(members::update)),
+            ("MembersDeleteFunction", h!(members::delete)),
+            ("BranchesListFunction", h!(branches::list)),
+            ("BranchesCreateFunction", h!(branches::create)),
+            ("BranchesUpdateFunction", h!(branches::update)),
+            ("BranchesDeleteFunction", h!(branches::delete)),
         ];
         http.into_iter()
             .fold(Self::default(), |registry, (id, handler)| {

@@ -89,9 +89,14 @@ fn openapi_lists_exactly_the_routes_of_the_template() {
     let mut documented = BTreeSet::new();
     for (path, methods) in openapi["paths"].as_mapping().unwrap() {
         for (method, _) in methods.as_mapping().unwrap() {
+            let method = method.as_str().unwrap();
+            // Path-level `parameters` (and the like) are not operations.
+            if !["get", "put", "post", "delete", "patch", "options"].contains(&method) {
+                continue;
+            }
             documented.insert(format!(
                 "{} {}",
-                method.as_str().unwrap().to_uppercase(),
+                method.to_uppercase(),
                 path.as_str().unwrap()
             ));
         }
@@ -161,8 +166,8 @@ fn expected_status(function: &str) -> u16 {
     match function {
         "AuthRegisterFunction" => 201,
         "CorsPreflightFunction" => 204,
-        "AuthMeFunction" | "AuthCompleteWelcomeFunction" | "AuthRefreshFunction" => 401,
-        _ => 200,
+        "HealthFunction" | "CsrfTokenFunction" | "AuthLoginFunction" | "AuthLogoutFunction" => 200,
+        _ => 401,
     }
 }
 

@@ -12,6 +12,7 @@
 mod auth;
 mod conformance;
 mod deployment;
+mod directory;
 mod fixtures;
 mod local_stack;
 mod support;

@@ -262,3 +262,48 @@ pub fn keys_of(value: &serde_json::Value) -> Vec<String> {
     keys.sort();
     keys
 }
+
+/// A registered church admin, as the frontend holds them.
+pub struct Admin {
+    pub token: String,
+    pub church_id: String,
+}
+
+impl Stack {
+    pub async fn register(&self, email: &str) -> Admin {
+        let body = serde_json::json!({
+            "email": email, "password": "Shepherd123", "firstName": "Ruth", "lastName": "Boaz", "churchName": "Grace Chapel",
+        });
+        let response = self.post("/api/auth/register", &body).await;
+        assert_eq!(response.status(), 201);
+        let body: serde_json::Value = response.json().await.unwrap();
+        Admin {
+            token: body["data"]["accessToken"].as_str().unwrap().to_owned(),
+            church_id: body["data"]["church"]["id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A request as `admin`, with a bearer token.
+    pub async fn call(
+        &self,
+        admin: &Admin,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(&admin.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Every item of the embedded table, sorted by key.
+    pub async fn dump(&self) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        self.stack.parts.table.dump().await.unwrap()
+    }
+}

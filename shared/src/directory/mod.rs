@@ -2,4 +2,8 @@
 //! and groups on top).
 
 pub mod admins;
+pub mod branches;
 pub mod churches;
+pub mod error;
+pub mod members;
+pub mod plans;

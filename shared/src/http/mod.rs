@@ -3,6 +3,7 @@
 //! response envelopes of API.md.
 
 pub mod cors;
+pub mod list;
 pub mod pipeline;
 pub mod request;
 pub mod response;

@@ -25,6 +25,7 @@ pub const TTL: &str = "ttl";
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 pub const MAX_TRANSACTION_OPS: usize = 100;
 pub const BATCH_WRITE_CHUNK: usize = 25;
+pub const BATCH_GET_CHUNK: usize = 100;
 pub const MAX_KEY_BYTES: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -302,6 +303,8 @@ impl TableError {
 pub trait Table: Send + Sync {
     /// The item under `key`, unless absent or past its TTL.
     async fn get(&self, key: &Key) -> Result<Option<Item>, TableError>;
+    /// The items under `keys`, in the same order (any number; read 100 at a time).
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, TableError>;
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), TableError>;
     /// Applies `update` (creating the item if absent) and returns the item after it.
     async fn update(

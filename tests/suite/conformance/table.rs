@@ -10,6 +10,7 @@ use crate::support::{World, conformance};
 conformance!(
     put_then_get_round_trips_every_json_type,
     get_of_a_missing_key_is_none,
+    get_many_answers_in_order_with_gaps,
     conditional_put_refuses_to_overwrite,
     update_creates_counts_and_guards_state_transitions,
     set_if_absent_keeps_the_first_value,
@@ -500,4 +501,28 @@ async fn a_forged_cursor_is_refused(w: &World) {
             "{forged}: {result:?}"
         );
     }
+}
+
+async fn get_many_answers_in_order_with_gaps(w: &World) {
+    let keys: Vec<Key> = (0..150)
+        .map(|i| Key::new("CHURCH#1", format!("MEMBER#{i:03}")))
+        .collect();
+    let puts = keys
+        .iter()
+        .step_by(2)
+        .map(|k| WriteOp::Put(item(json!({"pk": k.pk, "sk": k.sk, "n": k.sk}))))
+        .collect();
+    w.table.batch_write(puts).await.unwrap();
+    let mut asked = keys.clone();
+    asked.push(keys[0].clone());
+    let got = w.table.get_many(&asked).await.unwrap();
+    assert_eq!(got.len(), 151);
+    for (i, found) in got.iter().take(150).enumerate() {
+        assert_eq!(found.is_some(), i % 2 == 0, "{i}");
+        if let Some(found) = found {
+            assert_eq!(found["sk"], keys[i].sk.as_str());
+        }
+    }
+    assert_eq!(got[150], got[0], "a repeated key answers twice");
+    assert!(w.table.get_many(&[]).await.unwrap().is_empty());
 }

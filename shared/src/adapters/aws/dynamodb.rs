@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
     Update as DynamoUpdate, WriteRequest,
 };
 use base64::Engine;
@@ -208,6 +208,60 @@ impl Table for DynamoTable {
             .await
             .map_err(sdk("get an item"))?;
         Ok(out.item().map(from_attrs).transpose()?.and_then(live))
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, TableError> {
+        keys.iter().try_for_each(limits::check_key)?;
+        let mut unique: Vec<&Key> = keys.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let mut found: HashMap<Key, Item> = HashMap::new();
+        for chunk in unique.chunks(crate::ports::table::BATCH_GET_CHUNK) {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(|k| key_attrs(k)).collect()))
+                .consistent_read(true)
+                .build()
+                .map_err(build_error)?;
+            let mut pending = Some(request);
+            let mut attempt = 0;
+            while let Some(request) = pending.take() {
+                if attempt == BATCH_ATTEMPTS {
+                    return Err(TableError::backend(
+                        "read a batch",
+                        "keys still unprocessed after retries",
+                    ));
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(sdk("read a batch"))?;
+                for attrs in out
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    let item = from_attrs(attrs)?;
+                    found.insert(Key::of(&item)?, item);
+                }
+                pending = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .filter(|k| !k.keys().is_empty())
+                    .cloned();
+                attempt += 1;
+            }
+        }
+        Ok(keys
+            .iter()
+            .map(|k| found.get(k).cloned().and_then(live))
+            .collect())
     }
 
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), TableError> {

@@ -163,6 +163,17 @@ impl Table for EmbeddedTable {
             .await
     }
 
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, TableError> {
+        keys.iter().try_for_each(limits::check_key)?;
+        let keys = keys.to_vec();
+        self.store
+            .run(move |conn| {
+                let tx = conn.transaction()?;
+                keys.iter().map(|key| load(&tx, key)).collect()
+            })
+            .await
+    }
+
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), TableError> {
         let key = limits::check_item(&item)?;
         self.store

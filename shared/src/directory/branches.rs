@@ -1,0 +1,248 @@
+//! Branches (campuses) of a church, with member and group counts kept as
+//! counters on the branch item.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::error::DirectoryError;
+use super::members::Ctx;
+use super::plans;
+use crate::domain::{BranchId, ChurchId, MemberId};
+use crate::keys;
+use crate::ports::table::{Cond, Item, Query, SortCond, TableError, TxOp, Update};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Branch {
+    pub id: BranchId,
+    pub church_id: ChurchId,
+    pub name: String,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+    pub description: Option<String>,
+    pub is_active: bool,
+    pub member_count: i64,
+    pub group_count: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Branch {
+    fn to_item(&self) -> Result<Item, TableError> {
+        let key = keys::branch(self.church_id, self.id);
+        let Ok(Value::Object(mut item)) = serde_json::to_value(self) else {
+            return Err(TableError::Invalid(
+                "branch does not serialise to an object".into(),
+            ));
+        };
+        item.insert("pk".into(), key.pk.into());
+        item.insert("sk".into(), key.sk.into());
+        item.insert("type".into(), "branch".into());
+        Ok(item)
+    }
+
+    fn from_item(item: Item) -> Result<Self, TableError> {
+        serde_json::from_value(Value::Object(item))
+            .map_err(|e| TableError::backend("decode a branch", e))
+    }
+}
+
+/// The editable fields; `None` leaves one as it is, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct BranchFields {
+    pub name: Option<String>,
+    pub address: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    pub description: Option<Option<String>>,
+    pub is_active: Option<bool>,
+}
+
+async fn plan(ctx: &Ctx<'_>) -> Result<plans::Plan, TableError> {
+    let profile = ctx.table.get(&keys::church_profile(ctx.church)).await?;
+    Ok(plans::by_name(
+        profile
+            .as_ref()
+            .and_then(|p| p.get("plan"))
+            .and_then(Value::as_str)
+            .unwrap_or("starter"),
+    ))
+}
+
+pub async fn create(ctx: &Ctx<'_>, fields: BranchFields) -> Result<Branch, DirectoryError> {
+    let stamp = ctx.now.to_rfc3339();
+    let branch = Branch {
+        id: BranchId::generate(),
+        church_id: ctx.church,
+        name: fields.name.unwrap_or_default(),
+        address: fields.address.flatten(),
+        phone: fields.phone.flatten(),
+        description: fields.description.flatten(),
+        is_active: fields.is_active.unwrap_or(true),
+        member_count: 0,
+        group_count: 0,
+        created_at: stamp.clone(),
+        updated_at: stamp,
+    };
+    let limit = plan(ctx).await?.branches;
+    let ops = vec![
+        TxOp::Update {
+            key: keys::church_counters(ctx.church),
+            update: Update::default().add("branches", 1),
+            cond: Some(Cond::Lt("branches".into(), json!(limit))),
+        },
+        TxOp::Put {
+            item: branch.to_item()?,
+            cond: Some(Cond::NotExists),
+        },
+    ];
+    match ctx.table.transact(ops).await {
+        Ok(()) => Ok(branch),
+        Err(TableError::TransactionCancelled { .. }) => {
+            Err(DirectoryError::PlanLimit { limit: "branches" })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn list(ctx: &Ctx<'_>) -> Result<Vec<Branch>, DirectoryError> {
+    let mut branches = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = Query::partition(keys::church(ctx.church))
+            .sort(SortCond::BeginsWith(keys::BRANCH_PREFIX.into()))
+            .limit(100)
+            .after(cursor);
+        let page = ctx.table.query(query).await?;
+        for item in page.items {
+            branches.push(Branch::from_item(item)?);
+        }
+        cursor = page.cursor;
+        if cursor.is_none() {
+            return Ok(branches);
+        }
+    }
+}
+
+pub async fn update(
+    ctx: &Ctx<'_>,
+    id: BranchId,
+    fields: BranchFields,
+) -> Result<Branch, DirectoryError> {
+    let mut update = Update::default().set("updatedAt", ctx.now.to_rfc3339());
+    if let Some(name) = fields.name {
+        update = update.set("name", name);
+    }
+    for (attr, value) in [
+        ("address", fields.address),
+        ("phone", fields.phone),
+        ("description", fields.description),
+    ] {
+        if let Some(value) = value {
+            update = update.set(attr, json!(value));
+        }
+    }
+    if let Some(active) = fields.is_active {
+        update = update.set("isActive", active);
+    }
+    match ctx
+        .table
+        .update(&keys::branch(ctx.church, id), update, Some(Cond::Exists))
+        .await
+    {
+        Ok(item) => Ok(Branch::from_item(item)?),
+        Err(TableError::ConditionFailed) => Err(DirectoryError::NotFound("branch")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What deleting a branch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deleted {
+    pub groups_deleted: u64,
+    /// Members are people, not part of the campus: they stay in the church,
+    /// without a branch. Always 0; kept because the frontend reads it.
+    pub members_deleted: u64,
+    pub members_unassigned: u64,
+}
+
+pub async fn delete(ctx: &Ctx<'_>, id: BranchId) -> Result<Deleted, DirectoryError> {
+    let key = keys::branch(ctx.church, id);
+    if ctx.table.get(&key).await?.is_none() {
+        return Err(DirectoryError::NotFound("branch"));
+    }
+    let ops = vec![
+        TxOp::Delete {
+            key,
+            cond: Some(Cond::Exists),
+        },
+        TxOp::Update {
+            key: keys::church_counters(ctx.church),
+            update: Update::default().add("branches", -1),
+            cond: Some(Cond::Gt("branches".into(), json!(1))),
+        },
+    ];
+    match ctx.table.transact(ops).await {
+        Ok(()) => {}
+        Err(TableError::TransactionCancelled { failed }) if failed.contains(&1) => {
+            return Err(DirectoryError::NotAllowed {
+                code: "last_branch",
+                field: "branchId",
+                message: "a church keeps at least one branch".into(),
+            });
+        }
+        Err(TableError::TransactionCancelled { .. }) => {
+            return Err(DirectoryError::NotFound("branch"));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let members_unassigned = unassign_members(ctx, id).await?;
+    Ok(Deleted {
+        groups_deleted: 0,
+        members_deleted: 0,
+        members_unassigned,
+    })
+}
+
+/// Takes every member out of a deleted branch, a page at a time.
+async fn unassign_members(ctx: &Ctx<'_>, branch: BranchId) -> Result<u64, DirectoryError> {
+    let container = keys::branch_container(branch);
+    let mut count = 0;
+    loop {
+        let query = Query::partition(keys::church(ctx.church))
+            .sort(SortCond::BeginsWith(keys::memberships_prefix(&container)))
+            .limit(100);
+        let page = ctx.table.query(query).await?;
+        if page.items.is_empty() {
+            return Ok(count);
+        }
+        for row in page.items {
+            let member = row
+                .get("memberId")
+                .and_then(Value::as_str)
+                .and_then(|m| MemberId::parse(m).ok());
+            let row_key = crate::ports::table::Key::of(&row)?;
+            let mut ops = vec![TxOp::Delete {
+                key: row_key,
+                cond: None,
+            }];
+            if let Some(member) = member {
+                ops.push(TxOp::Update {
+                    key: keys::member(ctx.church, member),
+                    update: Update::default().remove("branchId"),
+                    cond: Some(Cond::eq("branchId", branch.to_string())),
+                });
+            }
+            match ctx.table.transact(ops).await {
+                Ok(()) => count += 1,
+                // The member moved or left meanwhile: just drop the row.
+                Err(TableError::TransactionCancelled { .. }) => {
+                    ctx.table
+                        .delete(&crate::ports::table::Key::of(&row)?, None)
+                        .await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! What the directory's use cases can refuse, mapped once to HTTP answers.
+
+use crate::crypto::VaultError;
+use crate::error::ApiError;
+use crate::ports::table::TableError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        field: &'static str,
+        message: String,
+    },
+    #[error("the plan's {limit} limit is reached")]
+    PlanLimit { limit: &'static str },
+    #[error("{message}")]
+    NotAllowed {
+        code: &'static str,
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+impl From<DirectoryError> for ApiError {
+    fn from(e: DirectoryError) -> Self {
+        match e {
+            DirectoryError::NotFound(what) => ApiError::NotFound { what },
+            DirectoryError::Conflict { code, message, .. } => ApiError::Conflict { code, message },
+            DirectoryError::PlanLimit { limit } => ApiError::Unprocessable {
+                code: "plan_limit",
+                message: format!("your plan's {limit} limit is reached; upgrade to add more"),
+            },
+            DirectoryError::NotAllowed { code, message, .. } => {
+                ApiError::Unprocessable { code, message }
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Plans and their limits (API.md, Conventions — seed figures). A 14-day
+//! trial has starter limits. Limits are enforced atomically: the counter
+//! increment that admits a new branch, member or co-admin carries the
+//! condition "still under the limit".
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub name: &'static str,
+    /// Monthly price in US dollars.
+    pub price: u32,
+    pub branches: u32,
+    /// `None` = unlimited.
+    pub members: Option<u32>,
+    pub messages_per_month: Option<u32>,
+    pub co_admins: u32,
+    /// API requests per church per minute.
+    #[serde(skip)]
+    pub requests_per_minute: u32,
+    pub features: &'static [&'static str],
+}
+
+pub const STARTER: Plan = Plan {
+    name: "starter",
+    price: 49,
+    branches: 1,
+    members: Some(500),
+    messages_per_month: Some(1_000),
+    co_admins: 1,
+    requests_per_minute: 100,
+    features: &["sms", "groups", "templates"],
+};
+
+pub const GROWTH: Plan = Plan {
+    name: "growth",
+    price: 79,
+    branches: 5,
+    members: Some(2_000),
+    messages_per_month: Some(5_000),
+    co_admins: 3,
+    requests_per_minute: 300,
+    features: &[
+        "sms",
+        "mms",
+        "groups",
+        "templates",
+        "recurring",
+        "analytics",
+    ],
+};
+
+pub const PRO: Plan = Plan {
+    name: "pro",
+    price: 129,
+    branches: 10,
+    members: None,
+    messages_per_month: None,
+    co_admins: 3,
+    requests_per_minute: 1_000,
+    features: &[
+        "sms",
+        "mms",
+        "groups",
+        "templates",
+        "recurring",
+        "analytics",
+        "priority_support",
+    ],
+};
+
+pub fn by_name(name: &str) -> Plan {
+    match name {
+        "growth" => GROWTH,
+        "pro" => PRO,
+        _ => STARTER,
+    }
+}

@@ -1,0 +1,654 @@
+//! Members and branches over HTTP: shapes, rules, limits, isolation, bad
+//! input and data at rest.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::keys;
+use shared::ports::table::Update;
+
+use crate::support::{Admin, Stack, keys_of};
+
+const MEMBER_KEYS: [&str; 9] = [
+    "branchId",
+    "createdAt",
+    "email",
+    "firstName",
+    "groupIds",
+    "id",
+    "lastName",
+    "optInSms",
+    "phone",
+];
+const BRANCH_KEYS: [&str; 11] = [
+    "address",
+    "churchId",
+    "createdAt",
+    "description",
+    "groupCount",
+    "id",
+    "isActive",
+    "memberCount",
+    "name",
+    "phone",
+    "updatedAt",
+];
+
+fn member(first: &str, last: &str, phone: &str) -> Value {
+    json!({"firstName": first, "lastName": last, "phone": phone})
+}
+
+async fn add(s: &Stack, admin: &Admin, body: Value) -> Value {
+    let response = s.call(admin, "POST", "/api/members", Some(body)).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json::<Value>().await.unwrap()["data"].clone()
+}
+
+fn church_id(admin: &Admin) -> shared::domain::ChurchId {
+    shared::domain::ChurchId::parse(&admin.church_id).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_are_created_listed_changed_and_removed_in_the_frontends_shapes() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    let created = add(&s, &admin, json!({"firstName": " Naomi ", "lastName": "Mara", "phone": "(202) 555-0143", "email": "Naomi@Example.org"})).await;
+    assert_eq!(keys_of(&created), MEMBER_KEYS);
+    assert_eq!(created["phone"], "+12025550143");
+    assert_eq!(created["firstName"], "Naomi");
+    assert_eq!(created["email"], "naomi@example.org");
+    assert_eq!(created["optInSms"], true);
+
+    let listed: Value = s
+        .call(&admin, "GET", "/api/members", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        keys_of(&listed),
+        ["data", "nextCursor", "pagination", "success"]
+    );
+    assert_eq!(
+        listed["pagination"],
+        json!({"page": 1, "limit": 25, "total": 1, "pages": 1})
+    );
+    assert_eq!(listed["data"][0], created);
+
+    let id = created["id"].as_str().unwrap();
+    let changed = s
+        .call(
+            &admin,
+            "PUT",
+            &format!("/api/members/{id}"),
+            Some(json!({"lastName": "Bethlehem", "phone": "202.555.0199"})),
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    let changed: Value = changed.json().await.unwrap();
+    assert_eq!(
+        (
+            changed["data"]["lastName"].as_str(),
+            changed["data"]["phone"].as_str()
+        ),
+        (Some("Bethlehem"), Some("+12025550199"))
+    );
+    // The old number is free again; the new one is taken.
+    add(&s, &admin, member("Orpah", "Moab", "202-555-0143")).await;
+    let taken = s
+        .call(
+            &admin,
+            "POST",
+            "/api/members",
+            Some(member("Copy", "Cat", "+1 202 555 0199")),
+        )
+        .await;
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+
+    let removed = s
+        .call(&admin, "DELETE", &format!("/api/members/{id}"), None)
+        .await;
+    assert_eq!(removed.status(), StatusCode::OK);
+    assert_eq!(
+        removed.json::<Value>().await.unwrap()["data"],
+        json!({"id": id})
+    );
+    let after: Value = s
+        .call(&admin, "GET", "/api/members", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["pagination"]["total"], 1);
+    assert_eq!(
+        s.call(&admin, "DELETE", &format!("/api/members/{id}"), None)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_member_per_phone_per_church_but_churches_are_independent() {
+    let s = Stack::start().await;
+    let a = s.register("a@grace.example").await;
+    let b = s.register("b@hope.example").await;
+    add(&s, &a, member("Naomi", "Mara", "2025550143")).await;
+    let before = s.dump().await;
+    let again = s
+        .call(
+            &a,
+            "POST",
+            "/api/members",
+            Some(member("Other", "Name", "+1 (202) 555-0143")),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["code"],
+        "duplicate_phone"
+    );
+    assert_eq!(
+        s.dump().await,
+        before,
+        "a refused member leaves the store as it was"
+    );
+    add(&s, &b, member("Naomi", "Mara", "202-555-0143")).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_first_or_last_name_prefixes_case_insensitively() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    for (i, (first, last)) in [
+        ("Ruth", "Boaz"),
+        ("Rachel", "Jacob"),
+        ("Naomi", "Rubin"),
+        ("Boaz", "Ruthless"),
+        ("Leah", "Jacob"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        add(&s, &admin, member(first, last, &format!("20255501{i:02}"))).await;
+    }
+    let names = |body: Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} {}",
+                    m["firstName"].as_str().unwrap(),
+                    m["lastName"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let ru: Value = s
+        .call(&admin, "GET", "/api/members?search=RU", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(names(ru), ["Boaz Ruthless", "Naomi Rubin", "Ruth Boaz"]);
+    let jacob: Value = s
+        .call(&admin, "GET", "/api/members?search=jac", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(names(jacob), ["Leah Jacob", "Rachel Jacob"]);
+    let full: Value = s
+        .call(&admin, "GET", "/api/members?search=ruth%20b", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(names(full), ["Ruth Boaz"]);
+    let none: Value = s
+        .call(&admin, "GET", "/api/members?search=zz", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(none["data"].as_array().unwrap().is_empty());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_and_signed_cursors_walk_the_directory_in_name_order() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    for i in 0..30 {
+        add(
+            &s,
+            &admin,
+            member(&format!("Member{i:02}"), "Test", &format!("20255502{i:02}")),
+        )
+        .await;
+    }
+    let page3: Value = s
+        .call(&admin, "GET", "/api/members?page=3&limit=10", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        page3["pagination"],
+        json!({"page": 3, "limit": 10, "total": 30, "pages": 3})
+    );
+    assert_eq!(page3["data"][0]["firstName"], "Member20");
+    let mut seen = Vec::new();
+    let mut url = "/api/members?limit=7".to_owned();
+    loop {
+        let body: Value = s
+            .call(&admin, "GET", &url, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        seen.extend(
+            body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["firstName"].as_str().unwrap().to_owned()),
+        );
+        match body["nextCursor"].as_str() {
+            Some(cursor) => url = format!("/api/members?limit=7&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..30).map(|i| format!("Member{i:02}")).collect();
+    assert_eq!(seen, expected);
+    let first: Value = s
+        .call(&admin, "GET", "/api/members?limit=7", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cursor = first["nextCursor"].as_str().unwrap();
+    let forged = format!("{}x", cursor);
+    let refused = s
+        .call(
+            &admin,
+            "GET",
+            &format!("/api/members?cursor={forged}"),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        refused.json::<Value>().await.unwrap()["details"][0]["field"],
+        "cursor"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_cannot_be_undone_by_an_admin_and_plan_limits_hold() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    let church = church_id(&admin);
+    let created = add(&s, &admin, member("Naomi", "Mara", "2025550143")).await;
+    let id = shared::domain::MemberId::parse(created["id"].as_str().unwrap()).unwrap();
+    // What an inbound STOP records (the inbound issue writes it).
+    let stop = Update::default()
+        .set("optInSms", false)
+        .set("optOutSource", "keyword");
+    s.stack
+        .app
+        .table
+        .update(&keys::member(church, id), stop, None)
+        .await
+        .unwrap();
+    let undo = s
+        .call(
+            &admin,
+            "PUT",
+            &format!("/api/members/{id}"),
+            Some(json!({"optInSms": true})),
+        )
+        .await;
+    assert_eq!(undo.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(undo.json::<Value>().await.unwrap()["code"], "opted_out");
+    // An admin's own opt-out can be reversed by an admin.
+    let other = add(
+        &s,
+        &admin,
+        json!({"firstName": "Ruth", "lastName": "Boaz", "phone": "2025550144", "optInSms": false}),
+    )
+    .await;
+    let back = s
+        .call(
+            &admin,
+            "PUT",
+            &format!("/api/members/{}", other["id"].as_str().unwrap()),
+            Some(json!({"optInSms": "true"})),
+        )
+        .await;
+    assert_eq!(
+        back.json::<Value>().await.unwrap()["data"]["optInSms"],
+        true
+    );
+
+    s.stack
+        .app
+        .table
+        .update(
+            &keys::church_counters(church),
+            Update::default().set("members", 500),
+            None,
+        )
+        .await
+        .unwrap();
+    let over = s
+        .call(
+            &admin,
+            "POST",
+            "/api/members",
+            Some(member("One", "Toomany", "2025550145")),
+        )
+        .await;
+    assert_eq!(over.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(over.json::<Value>().await.unwrap()["code"], "plan_limit");
+    let second_branch = s
+        .call(
+            &admin,
+            "POST",
+            "/api/branches",
+            Some(json!({"name": "North"})),
+        )
+        .await;
+    assert_eq!(
+        second_branch.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "starter has one branch"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn branches_keep_counts_and_the_last_one_stays() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    let church = church_id(&admin);
+    s.stack
+        .app
+        .table
+        .update(
+            &keys::church_profile(church),
+            Update::default().set("plan", "growth"),
+            None,
+        )
+        .await
+        .unwrap();
+    let listed: Value = s
+        .call(&admin, "GET", "/api/branches", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let main = listed["data"][0].clone();
+    assert_eq!(keys_of(&main), BRANCH_KEYS);
+    assert_eq!(main["name"], "Main Campus");
+    let north = s
+        .call(
+            &admin,
+            "POST",
+            "/api/branches",
+            Some(json!({"name": "North", "address": "1 Main St", "phone": "", "description": ""})),
+        )
+        .await;
+    assert_eq!(north.status(), StatusCode::CREATED);
+    let north: Value = north.json::<Value>().await.unwrap()["data"].clone();
+    assert_eq!(
+        north["phone"],
+        Value::Null,
+        "blank optional fields are stored as absent"
+    );
+    let north_id = north["id"].as_str().unwrap();
+
+    let in_north = add(&s, &admin, json!({"firstName": "Naomi", "lastName": "Mara", "phone": "2025550143", "branchId": north_id})).await;
+    add(&s, &admin, member("Ruth", "Boaz", "2025550144")).await;
+    let branches: Value = s
+        .call(&admin, "GET", "/api/branches", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let count = |name: &str| {
+        branches["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == name)
+            .unwrap()["memberCount"]
+            .clone()
+    };
+    assert_eq!(count("North"), 1);
+    let of_north: Value = s
+        .call(
+            &admin,
+            "GET",
+            &format!("/api/members?branchId={north_id}"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(of_north["data"].as_array().unwrap().len(), 1);
+    assert_eq!(of_north["data"][0]["id"], in_north["id"]);
+    assert_eq!(of_north["pagination"]["total"], 1);
+
+    let renamed = s
+        .call(
+            &admin,
+            "PUT",
+            &format!("/api/branches/{north_id}"),
+            Some(json!({"name": "North Campus", "isActive": false})),
+        )
+        .await;
+    assert_eq!(
+        renamed.json::<Value>().await.unwrap()["data"]["isActive"],
+        false
+    );
+    let deleted = s
+        .call(&admin, "DELETE", &format!("/api/branches/{north_id}"), None)
+        .await;
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let deleted: Value = deleted.json().await.unwrap();
+    assert_eq!(deleted["data"]["success"], true);
+    assert_eq!(deleted["data"]["membersUnassigned"], 1);
+    let naomi: Value = s
+        .call(&admin, "GET", "/api/members?search=naomi", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        naomi["data"][0]["branchId"],
+        Value::Null,
+        "members stay, without the branch"
+    );
+
+    let last = s
+        .call(
+            &admin,
+            "DELETE",
+            &format!("/api/branches/{}", main["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(last.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(last.json::<Value>().await.unwrap()["code"], "last_branch");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_churchs_ids_are_404_and_change_nothing() {
+    let s = Stack::start().await;
+    let a = s.register("a@grace.example").await;
+    let b = s.register("b@hope.example").await;
+    let a_member = add(&s, &a, member("Naomi", "Mara", "2025550143")).await;
+    let a_branches: Value = s
+        .call(&a, "GET", "/api/branches", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (member_id, branch_id) = (
+        a_member["id"].as_str().unwrap(),
+        a_branches["data"][0]["id"].as_str().unwrap(),
+    );
+    let before = s.dump().await;
+    let routes: Vec<(&str, String, Option<Value>)> = vec![
+        (
+            "PUT",
+            format!("/api/members/{member_id}"),
+            Some(json!({"firstName": "Hijacked"})),
+        ),
+        ("DELETE", format!("/api/members/{member_id}"), None),
+        (
+            "PUT",
+            format!("/api/branches/{branch_id}"),
+            Some(json!({"name": "Hijacked"})),
+        ),
+        ("DELETE", format!("/api/branches/{branch_id}"), None),
+        (
+            "PUT",
+            "/api/members/not-an-id".to_owned(),
+            Some(json!({"firstName": "X"})),
+        ),
+    ];
+    for (method, path, body) in routes {
+        let response = s.call(&b, method, &path, body).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
+        assert_eq!(response.json::<Value>().await.unwrap()["code"], "not_found");
+    }
+    let listed: Value = s
+        .call(
+            &b,
+            "GET",
+            &format!("/api/members?branchId={branch_id}"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        listed["data"].as_array().unwrap().is_empty(),
+        "B sees none of A's branch"
+    );
+    assert_eq!(s.dump().await, before, "nothing of A changed");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_member_input_names_the_field_and_writes_nothing() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    let valid = member("Naomi", "Mara", "2025550143");
+    let with = |field: &str, value: Value| {
+        let mut body = valid.clone();
+        body[field] = value;
+        body
+    };
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            json!({"lastName": "Mara", "phone": "2025550143"}),
+            "firstName",
+            "required",
+        ),
+        (with("phone", json!("call me")), "phone", "invalid_phone"),
+        (with("phone", json!("123")), "phone", "invalid_phone"),
+        (with("phone", json!(2025550143u64)), "phone", "invalid_type"),
+        (
+            with("email", json!("not-an-email")),
+            "email",
+            "invalid_email",
+        ),
+        (with("optInSms", json!("yes")), "optInSms", "invalid_type"),
+        (
+            with("lastName", json!("x".repeat(101))),
+            "lastName",
+            "too_long",
+        ),
+        (
+            with("branchId", json!("../../etc")),
+            "branchId",
+            "invalid_id",
+        ),
+    ];
+    let before = s.dump().await;
+    for (body, field, code) in cases {
+        let response = s.call(&admin, "POST", "/api/members", Some(body)).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{field} {code}");
+        let error: Value = response.json().await.unwrap();
+        let detail = error["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["field"] == field)
+            .cloned();
+        assert_eq!(
+            detail.map(|d| d["code"].clone()),
+            Some(json!(code)),
+            "{field}: {error}"
+        );
+    }
+    for query in ["page=0", "limit=5000", "page=abc", "limit=-1"] {
+        let response = s
+            .call(&admin, "GET", &format!("/api/members?{query}"), None)
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+    }
+    let numbers_as_strings = s
+        .call(
+            &admin,
+            "GET",
+            "/api/members?page=1&limit=10&_t=1732550000000",
+            None,
+        )
+        .await;
+    assert_eq!(numbers_as_strings.status(), StatusCode::OK);
+    let unknown_branch = s
+        .call(
+            &admin,
+            "POST",
+            "/api/members",
+            Some(with("branchId", json!("01J9ZQ3K4X5Y6Z7A8B9C0D1E2G"))),
+        )
+        .await;
+    assert_eq!(unknown_branch.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(s.dump().await, before, "rejections write nothing");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_phone_digits_rest_in_the_store() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    let phones: Vec<String> = (0..20).map(|i| format!("20255503{i:02}")).collect();
+    for (i, phone) in phones.iter().enumerate() {
+        add(&s, &admin, member(&format!("M{i}"), "Test", phone)).await;
+    }
+    let everything = serde_json::to_string(&s.dump().await).unwrap();
+    for phone in &phones {
+        assert!(
+            !everything.contains(phone.as_str()),
+            "{phone} is stored in plain text"
+        );
+        assert!(
+            !everything.contains(&phone[3..]),
+            "the local part of {phone} is stored in plain text"
+        );
+    }
+    assert!(everything.contains("phoneSealed"));
+    s.stop().await;
+}
