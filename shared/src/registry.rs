@@ -12,7 +12,7 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use crate::app::App;
-use crate::handlers::{auth, branches, health, members};
+use crate::handlers::{auth, branches, co_admins, dashboard, groups, health, members, profile};
 use crate::http::HttpHandler;
 
 pub type EventError = lambda_runtime::Error;
@@ -42,7 +42,7 @@ impl Registry {
     /// Every function this codebase implements.
     pub fn builtin() -> Self {
         use crate::http_handler as h;
-        let http: [(&str, HttpHandler); 17] = [
+        let http: [(&str, HttpHandler); 36] = [
             ("HealthFunction", h!(health::route)),
             (
                 "CorsPreflightFunction",
@@ -63,6 +63,31 @@ impl Registry {
             ("BranchesCreateFunction", h!(branches::create)),
             ("BranchesUpdateFunction", h!(branches::update)),
             ("BranchesDeleteFunction", h!(branches::delete)),
+            ("GroupsListFunction", h!(groups::list)),
+            ("GroupsCreateFunction", h!(groups::create)),
+            ("GroupsUpdateFunction", h!(groups::update)),
+            ("GroupsDeleteFunction", h!(groups::delete)),
+            ("GroupMembersListFunction", h!(groups::members)),
+            ("GroupMembersAddFunction", h!(groups::add_member)),
+            ("GroupMembersRemoveFunction", h!(groups::remove_member)),
+            ("ProfileGetFunction", h!(profile::get)),
+            ("ProfilePutFunction", h!(profile::put)),
+            ("PhoneNumberLinkFunction", h!(profile::link_number)),
+            ("CoAdminsListFunction", h!(co_admins::list)),
+            ("CoAdminsCreateFunction", h!(co_admins::create)),
+            ("CoAdminsDeleteFunction", h!(co_admins::delete)),
+            ("NumbersCurrentFunction", h!(dashboard::current_number)),
+            ("BillingTrialFunction", h!(dashboard::trial)),
+            ("BillingPlanFunction", h!(dashboard::plan)),
+            (
+                "OnboardingProgressFunction",
+                h!(dashboard::onboarding_progress),
+            ),
+            (
+                "OnboardingCompleteFunction",
+                h!(dashboard::onboarding_complete),
+            ),
+            ("LaterWaveFunction", h!(dashboard::later_wave)),
         ];
         http.into_iter()
             .fold(Self::default(), |registry, (id, handler)| {

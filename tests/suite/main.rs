@@ -10,6 +10,7 @@
 //! - `fixtures`: AWS's own event fixtures through our plumbing.
 
 mod auth;
+mod church;
 mod conformance;
 mod deployment;
 mod directory;

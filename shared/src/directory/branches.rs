@@ -159,7 +159,9 @@ pub async fn update(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Deleted {
+    /// Groups are kept too, without a branch. Always 0; the frontend reads it.
     pub groups_deleted: u64,
+    pub groups_unassigned: u64,
     /// Members are people, not part of the campus: they stay in the church,
     /// without a branch. Always 0; kept because the frontend reads it.
     pub members_deleted: u64,
@@ -197,8 +199,10 @@ pub async fn delete(ctx: &Ctx<'_>, id: BranchId) -> Result<Deleted, DirectoryErr
         Err(e) => return Err(e.into()),
     }
     let members_unassigned = unassign_members(ctx, id).await?;
+    let groups_unassigned = super::groups::unassign_branch(ctx, id).await?;
     Ok(Deleted {
         groups_deleted: 0,
+        groups_unassigned,
         members_deleted: 0,
         members_unassigned,
     })

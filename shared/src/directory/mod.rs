@@ -5,5 +5,7 @@ pub mod admins;
 pub mod branches;
 pub mod churches;
 pub mod error;
+pub mod groups;
 pub mod members;
 pub mod plans;
+pub mod profile;

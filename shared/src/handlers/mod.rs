@@ -2,5 +2,9 @@
 
 pub mod auth;
 pub mod branches;
+pub mod co_admins;
+pub mod dashboard;
+pub mod groups;
 pub mod health;
 pub mod members;
+pub mod profile;

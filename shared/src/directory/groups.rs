@@ -1,0 +1,427 @@
+//! Groups: named sets of members (choir, youth, newcomers) with an optional
+//! join keyword and welcome message. Membership is a row per member
+//! (`IN#GROUP#g#m`, what a broadcast to the group pages through) plus the
+//! member's `groupIds`, kept together in one transaction.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::error::DirectoryError;
+use super::members::{Ctx, MemberRecord, get_record};
+use crate::domain::{BranchId, ChurchId, GroupId, MemberId};
+use crate::keys;
+use crate::ports::table::{Cond, Item, Key, Query, SortCond, TableError, TxOp, Update};
+
+/// Words carriers and our inbound handling reserve (CTIA opt-out/in and help).
+pub const RESERVED_KEYWORDS: [&str; 14] = [
+    "STOP",
+    "STOPALL",
+    "STOP ALL",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+    "REVOKE",
+    "OPTOUT",
+    "START",
+    "UNSTOP",
+    "YES",
+    "HELP",
+    "INFO",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    pub id: GroupId,
+    pub church_id: ChurchId,
+    pub branch_id: Option<BranchId>,
+    pub name: String,
+    pub description: Option<String>,
+    pub keyword: Option<String>,
+    pub welcome_message_enabled: bool,
+    pub welcome_message_text: Option<String>,
+    pub member_count: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Group {
+    fn to_item(&self) -> Result<Item, TableError> {
+        let key = keys::group(self.church_id, self.id);
+        let Ok(Value::Object(mut item)) = serde_json::to_value(self) else {
+            return Err(TableError::Invalid(
+                "group does not serialise to an object".into(),
+            ));
+        };
+        item.insert("pk".into(), key.pk.into());
+        item.insert("sk".into(), key.sk.into());
+        item.insert("type".into(), "group".into());
+        Ok(item)
+    }
+
+    fn from_item(item: Item) -> Result<Self, TableError> {
+        serde_json::from_value(Value::Object(item))
+            .map_err(|e| TableError::backend("decode a group", e))
+    }
+}
+
+/// A join keyword: one word of 2–20 letters or digits, upper-cased, not reserved.
+pub fn parse_keyword(raw: &str) -> Result<String, &'static str> {
+    let keyword = raw.trim().to_uppercase();
+    if !(2..=20).contains(&keyword.chars().count())
+        || !keyword.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return Err("keyword must be one word of 2 to 20 letters or digits");
+    }
+    if RESERVED_KEYWORDS.contains(&keyword.as_str()) {
+        return Err("keyword is reserved for opt-out, opt-in and help");
+    }
+    Ok(keyword)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GroupFields {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub branch_id: Option<Option<BranchId>>,
+    pub keyword: Option<Option<String>>,
+    pub welcome_message_enabled: Option<bool>,
+    pub welcome_message_text: Option<Option<String>>,
+}
+
+fn keyword_claim(church: ChurchId, keyword: &str) -> Key {
+    Key::new(keys::church(church), format!("KEYWORD#{keyword}"))
+}
+
+fn keyword_taken() -> DirectoryError {
+    DirectoryError::Conflict {
+        code: "keyword_taken",
+        field: "keyword",
+        message: "another group already uses this keyword".into(),
+    }
+}
+
+fn unknown_branch() -> DirectoryError {
+    DirectoryError::NotAllowed {
+        code: "unknown_branch",
+        field: "branchId",
+        message: "branchId names no branch of this church".into(),
+    }
+}
+
+fn branch_count(church: ChurchId, branch: BranchId, by: i64) -> TxOp {
+    TxOp::Update {
+        key: keys::branch(church, branch),
+        update: Update::default().add("groupCount", by),
+        cond: Some(Cond::Exists),
+    }
+}
+
+pub async fn create(ctx: &Ctx<'_>, fields: GroupFields) -> Result<Group, DirectoryError> {
+    let stamp = ctx.now.to_rfc3339();
+    let group = Group {
+        id: GroupId::generate(),
+        church_id: ctx.church,
+        branch_id: fields.branch_id.flatten(),
+        name: fields.name.unwrap_or_default(),
+        description: fields.description.flatten(),
+        keyword: fields.keyword.flatten(),
+        welcome_message_enabled: fields.welcome_message_enabled.unwrap_or(false),
+        welcome_message_text: fields.welcome_message_text.flatten(),
+        member_count: 0,
+        created_at: stamp.clone(),
+        updated_at: stamp,
+    };
+    let mut ops = vec![
+        TxOp::Put {
+            item: group.to_item()?,
+            cond: Some(Cond::NotExists),
+        },
+        TxOp::Update {
+            key: keys::church_counters(ctx.church),
+            update: Update::default().add("groups", 1),
+            cond: None,
+        },
+    ];
+    let keyword_op = group.keyword.as_ref().map(|k| {
+        let claim = keyword_claim(ctx.church, k);
+        ops.push(TxOp::Put {
+            item: json!({"pk": claim.pk, "sk": claim.sk, "groupId": group.id})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            cond: Some(Cond::NotExists),
+        });
+        ops.len() - 1
+    });
+    if let Some(branch) = group.branch_id {
+        ops.push(branch_count(ctx.church, branch, 1));
+    }
+    match ctx.table.transact(ops).await {
+        Ok(()) => Ok(group),
+        Err(TableError::TransactionCancelled { failed })
+            if keyword_op.is_some_and(|k| failed.contains(&k)) =>
+        {
+            Err(keyword_taken())
+        }
+        Err(TableError::TransactionCancelled { .. }) => Err(unknown_branch()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn get(ctx: &Ctx<'_>, id: GroupId) -> Result<Group, DirectoryError> {
+    let item = ctx
+        .table
+        .get(&keys::group(ctx.church, id))
+        .await?
+        .ok_or(DirectoryError::NotFound("group"))?;
+    Ok(Group::from_item(item)?)
+}
+
+pub async fn list(ctx: &Ctx<'_>) -> Result<Vec<Group>, DirectoryError> {
+    let mut groups = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = Query::partition(keys::church(ctx.church))
+            .sort(SortCond::BeginsWith(keys::GROUP_PREFIX.into()))
+            .limit(100)
+            .after(cursor);
+        let page = ctx.table.query(query).await?;
+        for item in page.items {
+            groups.push(Group::from_item(item)?);
+        }
+        cursor = page.cursor;
+        if cursor.is_none() {
+            return Ok(groups);
+        }
+    }
+}
+
+pub async fn update(
+    ctx: &Ctx<'_>,
+    id: GroupId,
+    fields: GroupFields,
+) -> Result<Group, DirectoryError> {
+    let before = get(ctx, id).await?;
+    let mut after = before.clone();
+    if let Some(name) = fields.name {
+        after.name = name;
+    }
+    if let Some(description) = fields.description {
+        after.description = description;
+    }
+    if let Some(enabled) = fields.welcome_message_enabled {
+        after.welcome_message_enabled = enabled;
+    }
+    if let Some(text) = fields.welcome_message_text {
+        after.welcome_message_text = text;
+    }
+    if let Some(branch) = fields.branch_id {
+        after.branch_id = branch;
+    }
+    if let Some(keyword) = fields.keyword {
+        after.keyword = keyword;
+    }
+    after.updated_at = ctx.now.to_rfc3339();
+    let mut ops = vec![TxOp::Put {
+        item: after.to_item()?,
+        cond: Some(Cond::eq("updatedAt", before.updated_at.clone())),
+    }];
+    let mut keyword_op = None;
+    if after.keyword != before.keyword {
+        if let Some(old) = &before.keyword {
+            ops.push(TxOp::Delete {
+                key: keyword_claim(ctx.church, old),
+                cond: None,
+            });
+        }
+        if let Some(new) = &after.keyword {
+            let claim = keyword_claim(ctx.church, new);
+            ops.push(TxOp::Put {
+                item: json!({"pk": claim.pk, "sk": claim.sk, "groupId": id})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+                cond: Some(Cond::NotExists),
+            });
+            keyword_op = Some(ops.len() - 1);
+        }
+    }
+    if after.branch_id != before.branch_id {
+        if let Some(old) = before.branch_id {
+            ops.push(branch_count(ctx.church, old, -1));
+        }
+        if let Some(new) = after.branch_id {
+            ops.push(branch_count(ctx.church, new, 1));
+        }
+    }
+    match ctx.table.transact(ops).await {
+        Ok(()) => Ok(after),
+        Err(TableError::TransactionCancelled { failed })
+            if keyword_op.is_some_and(|k| failed.contains(&k)) =>
+        {
+            Err(keyword_taken())
+        }
+        Err(TableError::TransactionCancelled { failed }) if failed.contains(&0) => {
+            Err(DirectoryError::Conflict {
+                code: "concurrent_update",
+                field: "id",
+                message: "the group changed while this update was made; try again".into(),
+            })
+        }
+        Err(TableError::TransactionCancelled { .. }) => Err(unknown_branch()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Attempts at a membership change that raced another change of the member.
+const MEMBERSHIP_ATTEMPTS: usize = 5;
+
+/// Adds (`join = true`) or removes a member; `Ok(false)` when nothing changed.
+pub async fn set_membership(
+    ctx: &Ctx<'_>,
+    group: GroupId,
+    member: MemberId,
+    join: bool,
+) -> Result<bool, DirectoryError> {
+    get(ctx, group).await?;
+    for _ in 0..MEMBERSHIP_ATTEMPTS {
+        let record: MemberRecord = get_record(ctx, member).await?;
+        let already = record.group_ids.contains(&group);
+        if already == join {
+            return Ok(false);
+        }
+        let mut after = record.clone();
+        if join {
+            after.group_ids.push(group);
+        } else {
+            after.group_ids.retain(|g| *g != group);
+        }
+        after.updated_at = ctx.now.to_rfc3339();
+        let row = keys::membership(ctx.church, &keys::group_container(group), member);
+        let row_op = if join {
+            TxOp::Put { item: json!({"pk": row.pk, "sk": row.sk, "memberId": member, "since": after.updated_at}).as_object().cloned().unwrap_or_default(), cond: None }
+        } else {
+            TxOp::Delete {
+                key: row,
+                cond: None,
+            }
+        };
+        let ops = vec![
+            TxOp::Put {
+                item: after.to_item()?,
+                cond: Some(Cond::eq("updatedAt", record.updated_at.clone())),
+            },
+            row_op,
+            TxOp::Update {
+                key: keys::group(ctx.church, group),
+                update: Update::default().add("memberCount", if join { 1 } else { -1 }),
+                cond: Some(Cond::Exists),
+            },
+        ];
+        match ctx.table.transact(ops).await {
+            Ok(()) => return Ok(true),
+            Err(TableError::TransactionCancelled { failed }) if failed == [0] => continue,
+            Err(TableError::TransactionCancelled { .. }) => {
+                return Err(DirectoryError::NotFound("group"));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(DirectoryError::Conflict {
+        code: "concurrent_update",
+        field: "memberId",
+        message: "the member keeps changing; try again".into(),
+    })
+}
+
+/// Deletes a group, its keyword and every membership; members stay.
+pub async fn delete(ctx: &Ctx<'_>, id: GroupId) -> Result<u64, DirectoryError> {
+    let group = get(ctx, id).await?;
+    let container = keys::group_container(id);
+    let mut removed = 0;
+    loop {
+        let query = Query::partition(keys::church(ctx.church))
+            .sort(SortCond::BeginsWith(keys::memberships_prefix(&container)))
+            .limit(100);
+        let page = ctx.table.query(query).await?;
+        if page.items.is_empty() {
+            break;
+        }
+        for row in page.items {
+            let member = row
+                .get("memberId")
+                .and_then(Value::as_str)
+                .and_then(|m| MemberId::parse(m).ok());
+            if let Some(member) = member {
+                match set_membership(ctx, id, member, false).await {
+                    Ok(_) => removed += 1,
+                    Err(DirectoryError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            // A row whose member is gone (or never parsed) is dropped all the same.
+            ctx.table.delete(&Key::of(&row)?, None).await?;
+        }
+    }
+    let mut ops = vec![
+        TxOp::Delete {
+            key: keys::group(ctx.church, id),
+            cond: Some(Cond::Exists),
+        },
+        TxOp::Update {
+            key: keys::church_counters(ctx.church),
+            update: Update::default().add("groups", -1),
+            cond: None,
+        },
+    ];
+    if let Some(keyword) = &group.keyword {
+        ops.push(TxOp::Delete {
+            key: keyword_claim(ctx.church, keyword),
+            cond: None,
+        });
+    }
+    if let Some(branch) = group.branch_id
+        && ctx
+            .table
+            .get(&keys::branch(ctx.church, branch))
+            .await?
+            .is_some()
+    {
+        ops.push(branch_count(ctx.church, branch, -1));
+    }
+    match ctx.table.transact(ops).await {
+        Ok(()) => Ok(removed),
+        Err(TableError::TransactionCancelled { .. }) => Err(DirectoryError::NotFound("group")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Takes every group out of a deleted branch; returns how many.
+pub async fn unassign_branch(ctx: &Ctx<'_>, branch: BranchId) -> Result<u64, DirectoryError> {
+    let mut count = 0;
+    for group in list(ctx)
+        .await?
+        .into_iter()
+        .filter(|g| g.branch_id == Some(branch))
+    {
+        let update = Update::default()
+            .remove("branchId")
+            .set("updatedAt", ctx.now.to_rfc3339());
+        match ctx
+            .table
+            .update(
+                &keys::group(ctx.church, group.id),
+                update,
+                Some(Cond::eq("branchId", branch.to_string())),
+            )
+            .await
+        {
+            Ok(_) => count += 1,
+            Err(TableError::ConditionFailed) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(count)
+}
