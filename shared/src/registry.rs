@@ -42,7 +42,7 @@ impl Registry {
     /// Every function this codebase implements.
     pub fn builtin() -> Self {
         use crate::http_handler as h;
-        let http: [(&str, HttpHandler); 36] = [
+        let http: [(&str, HttpHandler); 37] = [
             ("HealthFunction", h!(health::route)),
             (
                 "CorsPreflightFunction",
@@ -59,6 +59,7 @@ impl Registry {
             ("MembersCreateFunction", h!(members::create)),
             ("MembersUpdateFunction", h!(members::update)),
             ("MembersDeleteFunction", h!(members::delete)),
+            ("MembersImportFunction", h!(members::import)),
             ("BranchesListFunction", h!(branches::list)),
             ("BranchesCreateFunction", h!(branches::create)),
             ("BranchesUpdateFunction", h!(branches::update)),

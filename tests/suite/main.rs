@@ -15,5 +15,6 @@ mod conformance;
 mod deployment;
 mod directory;
 mod fixtures;
+mod import;
 mod local_stack;
 mod support;

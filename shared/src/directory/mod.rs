@@ -6,6 +6,7 @@ pub mod branches;
 pub mod churches;
 pub mod error;
 pub mod groups;
+pub mod import;
 pub mod members;
 pub mod plans;
 pub mod profile;

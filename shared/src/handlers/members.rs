@@ -242,3 +242,16 @@ pub async fn delete(app: &App, req: Request) -> HttpResult {
     members::delete(&ctx(app, &caller)?, id).await?;
     response::wrapped(StatusCode::OK, &json!({ "id": id }))
 }
+
+/// `POST /api/members/import` — multipart field `file`, a CSV.
+pub async fn import(app: &App, req: Request) -> HttpResult {
+    let caller = authenticate(app, &req).await?;
+    let upload = crate::http::request::multipart_file(&req, "file").await?;
+    let report = crate::directory::import::import(&ctx(app, &caller)?, &upload.bytes)
+        .await
+        .map_err(|e| match e {
+            crate::directory::import::ImportError::Directory(e) => ApiError::from(e),
+            other => ApiError::field("file", "invalid_csv", other.to_string()),
+        })?;
+    response::wrapped(StatusCode::OK, &report)
+}

@@ -167,3 +167,61 @@ impl Fields {
         }
     }
 }
+
+/// The largest upload a route takes in one request.
+pub const MAX_UPLOAD_BYTES: usize = 5 * 1024 * 1024;
+
+/// An uploaded file from a `multipart/form-data` body.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub bytes: bytes::Bytes,
+    pub content_type: Option<String>,
+    pub file_name: Option<String>,
+}
+
+/// Reads the multipart field `field`: 415 for another content type, 413
+/// past the size limit, 400 naming the field when it is missing or broken.
+pub async fn multipart_file(req: &Request, field: &str) -> Result<Upload, ApiError> {
+    let content_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let boundary =
+        multer::parse_boundary(content_type).map_err(|_| ApiError::UnsupportedMediaType {
+            expected: "multipart/form-data",
+        })?;
+    let body = bytes::Bytes::copy_from_slice(body_bytes(req));
+    if body.len() > MAX_UPLOAD_BYTES {
+        return Err(ApiError::PayloadTooLarge {
+            limit_bytes: MAX_UPLOAD_BYTES,
+        });
+    }
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let broken = |e: multer::Error| {
+        ApiError::field(
+            field,
+            "malformed_multipart",
+            format!("the upload could not be read: {e}"),
+        )
+    };
+    while let Some(part) = multipart.next_field().await.map_err(broken)? {
+        if part.name() != Some(field) {
+            continue;
+        }
+        let content_type = part.content_type().map(ToString::to_string);
+        let file_name = part.file_name().map(str::to_owned);
+        let bytes = part.bytes().await.map_err(broken)?;
+        return Ok(Upload {
+            bytes,
+            content_type,
+            file_name,
+        });
+    }
+    Err(ApiError::field(
+        field,
+        "required",
+        format!("multipart field `{field}` is required"),
+    ))
+}
