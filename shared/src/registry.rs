@@ -42,7 +42,7 @@ impl Registry {
     /// Every function this codebase implements.
     pub fn builtin() -> Self {
         use crate::http_handler as h;
-        let http: [(&str, HttpHandler); 37] = [
+        let http: [(&str, HttpHandler); 39] = [
             ("HealthFunction", h!(health::route)),
             (
                 "CorsPreflightFunction",
@@ -55,6 +55,11 @@ impl Registry {
             ("AuthLogoutFunction", h!(auth::logout)),
             ("AuthMeFunction", h!(auth::me)),
             ("AuthCompleteWelcomeFunction", h!(auth::complete_welcome)),
+            ("AuthPasswordResetFunction", h!(auth::password_reset)),
+            (
+                "AuthPasswordResetConfirmFunction",
+                h!(auth::password_reset_confirm),
+            ),
             ("MembersListFunction", h!(members::list)),
             ("MembersCreateFunction", h!(members::create)),
             ("MembersUpdateFunction", h!(members::update)),

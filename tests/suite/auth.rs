@@ -530,3 +530,121 @@ async fn cookie_authenticated_changes_need_csrf_or_an_allowed_origin() {
     }
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_reset_never_reveals_accounts_and_its_token_works_once() {
+    let s = Stack::start().await;
+    let registered = register(&s, "pastor@grace.example").await;
+    let old_access = registered["data"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for email in ["pastor@grace.example", "nobody@grace.example"] {
+        let response = s
+            .post("/api/auth/password-reset", &json!({"email": email}))
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED, "{email}");
+    }
+    let events = s.stack.parts.events.all().await.unwrap();
+    let resets: Vec<_> = events
+        .iter()
+        .filter(|e| e.event.detail_type == "admin.password_reset_requested")
+        .collect();
+    assert_eq!(resets.len(), 1, "only a real account gets a mail");
+    let token = resets[0].event.detail["token"].as_str().unwrap().to_owned();
+    let stored = serde_json::to_string(&s.dump().await).unwrap();
+    assert!(!stored.contains(&token), "the token rests hashed");
+
+    let weak = s
+        .post(
+            "/api/auth/password-reset/confirm",
+            &json!({"token": token, "newPassword": "weak"}),
+        )
+        .await;
+    assert_eq!(weak.status(), StatusCode::BAD_REQUEST);
+    let done = s
+        .post(
+            "/api/auth/password-reset/confirm",
+            &json!({"token": token, "newPassword": "Shepherd456"}),
+        )
+        .await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let again = s
+        .post(
+            "/api/auth/password-reset/confirm",
+            &json!({"token": token, "newPassword": "Shepherd789"}),
+        )
+        .await;
+    assert_eq!(
+        again.status(),
+        StatusCode::BAD_REQUEST,
+        "a token works once"
+    );
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["details"][0]["code"],
+        "invalid_token"
+    );
+
+    let me = s
+        .get_with(
+            "/api/auth/me",
+            &[("authorization", format!("Bearer {old_access}"))],
+        )
+        .await;
+    assert_eq!(
+        me.status(),
+        StatusCode::UNAUTHORIZED,
+        "a reset ends every session"
+    );
+    let old = s
+        .post(
+            "/api/auth/login",
+            &json!({"email": "pastor@grace.example", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    let new = s
+        .post(
+            "/api/auth/login",
+            &json!({"email": "pastor@grace.example", "password": "Shepherd456"}),
+        )
+        .await;
+    assert_eq!(new.status(), StatusCode::OK);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_church_over_its_plans_request_rate_gets_429() {
+    let s = Stack::start().await;
+    let registered = register(&s, "pastor@grace.example").await;
+    let bearer = [(
+        "authorization",
+        format!(
+            "Bearer {}",
+            registered["data"]["accessToken"].as_str().unwrap()
+        ),
+    )];
+    // Starter: 100 a minute. A minute boundary may reset the count once.
+    let mut refused = None;
+    for i in 1..=201 {
+        let response = s.get_with("/api/auth/me", &bearer).await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some((i, response));
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let (at, response) = refused.expect("the 101st request in a minute is refused");
+    assert!(at > 100, "refused after {at} requests");
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after));
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["code"],
+        "rate_limited"
+    );
+    s.stop().await;
+}

@@ -181,6 +181,8 @@ fn expected_status(function: &str) -> u16 {
         "CorsPreflightFunction" => 204,
         "HealthFunction" | "CsrfTokenFunction" | "AuthLoginFunction" | "AuthLogoutFunction" => 200,
         "LaterWaveFunction" => 501,
+        "AuthPasswordResetFunction" => 202,
+        "AuthPasswordResetConfirmFunction" => 400,
         _ => 401,
     }
 }

@@ -5,7 +5,7 @@
 use lambda_http::Request;
 
 use super::tokens::{Claims, Role, TokenError, TokenKind};
-use super::{cookies, csrf, sessions};
+use super::{cookies, csrf, rate, sessions};
 use crate::app::App;
 use crate::domain::{AdminId, ChurchId};
 use crate::error::ApiError;
@@ -63,14 +63,27 @@ pub async fn authenticate(app: &App, req: &Request) -> Result<Caller, ApiError> 
             TokenError::Expired => unauthorized("token_expired"),
             TokenError::Invalid | TokenError::WrongKind => unauthorized("token_invalid"),
         })?;
-    if !sessions::is_open(app.table.as_ref(), &claims)
+    // The session and the church's plan in one round trip.
+    let table = app.table.as_ref();
+    let wanted = [sessions::key(&claims), rate::profile_key(claims.church)];
+    let mut found = table
+        .get_many(&wanted)
         .await
         .map_err(ApiError::internal)?
-    {
+        .into_iter();
+    let (session, profile) = (found.next().flatten(), found.next().flatten());
+    if session.is_none() {
         return Err(unauthorized("session_revoked"));
     }
     if via_cookie && csrf::changes_state(req.method()) {
         csrf::check(&app.config, req.headers())?;
+    }
+    if let Some(retry_after_secs) =
+        rate::over_limit(table, claims.church, profile.as_ref(), app.clock.now())
+            .await
+            .map_err(ApiError::internal)?
+    {
+        return Err(ApiError::TooManyRequests { retry_after_secs });
     }
     tracing::Span::current().record("church_id", tracing::field::display(claims.church));
     Ok(Caller {

@@ -5,6 +5,7 @@ pub mod caller;
 pub mod cookies;
 pub mod csrf;
 pub mod passwords;
+pub mod rate;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;

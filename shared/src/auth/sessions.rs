@@ -112,6 +112,11 @@ pub async fn rotate(
     }
 }
 
+/// The session item a token names.
+pub fn key(claims: &Claims) -> crate::ports::table::Key {
+    keys::session(claims.sub, &claims.sid)
+}
+
 /// Whether the session a token names is still open (logout and reuse end it).
 pub async fn is_open(table: &dyn Table, claims: &Claims) -> Result<bool, TableError> {
     Ok(table

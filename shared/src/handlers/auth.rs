@@ -362,3 +362,152 @@ pub async fn csrf_token(_app: &App, req: Request) -> HttpResult {
         &[cookie],
     ))
 }
+
+/// How long a password-reset token works.
+const RESET_TTL_SECS: i64 = 60 * 60;
+
+fn reset_key(token: &str) -> crate::ports::table::Key {
+    use sha2::{Digest, Sha256};
+    let hash = hex::encode(Sha256::digest(token.as_bytes()));
+    crate::ports::table::Key::new(format!("RESET#{hash}"), "RESET")
+}
+
+#[derive(Deserialize)]
+struct ResetBody {
+    email: Option<String>,
+}
+
+/// `POST /api/auth/password-reset` — 202 whether or not the email exists.
+/// The token is stored only as its SHA-256 (with a TTL) and published on the
+/// event bus for the mail sender.
+pub async fn password_reset(app: &App, req: Request) -> HttpResult {
+    let body: ResetBody = json(&req)?;
+    let mut fields = Fields::default();
+    let email = fields.email("email", body.email.as_deref());
+    fields.finish()?;
+    let accepted = || {
+        response::json(
+            StatusCode::ACCEPTED,
+            &json!({ "success": true, "message": "If the address has an account, a reset link is on its way." }),
+        )
+    };
+    let (Some(email), now, table) = (email, app.clock.now(), app.table.as_ref()) else {
+        return accepted();
+    };
+    let subjects = [Subject::email(&format!("reset:{email}"))];
+    if throttle::blocked(table, &subjects, now)
+        .await
+        .map_err(ApiError::internal)?
+        .is_some()
+    {
+        return accepted();
+    }
+    throttle::record_failure(table, &subjects, now)
+        .await
+        .map_err(ApiError::internal)?;
+    let Some(admin) = admins::find_by_email(table, &email)
+        .await
+        .map_err(ApiError::internal)?
+    else {
+        return accepted();
+    };
+    let token = csrf::new_token();
+    let key = reset_key(&token);
+    let item = json!({
+        "pk": key.pk, "sk": key.sk, "churchId": admin.church_id, "adminId": admin.view.id,
+        "ttl": now.timestamp() + RESET_TTL_SECS,
+    });
+    table
+        .put(item.as_object().cloned().unwrap_or_default(), None)
+        .await
+        .map_err(ApiError::internal)?;
+    let event = crate::ports::DomainEvent::new(
+        "admin.password_reset_requested",
+        json!({ "churchId": admin.church_id, "adminId": admin.view.id, "email": admin.view.email, "token": token, "expiresInSeconds": RESET_TTL_SECS }),
+    );
+    app.events
+        .publish(vec![event])
+        .await
+        .map_err(ApiError::internal)?;
+    accepted()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResetConfirmBody {
+    token: Option<String>,
+    new_password: Option<String>,
+}
+
+/// `POST /api/auth/password-reset/confirm` — a token works once; every session ends.
+pub async fn password_reset_confirm(app: &App, req: Request) -> HttpResult {
+    let body: ResetConfirmBody = json(&req)?;
+    let mut fields = Fields::default();
+    let token = fields.text("token", body.token.as_deref(), 1, 200);
+    let password = match body.new_password.as_deref() {
+        None => {
+            fields.error("newPassword", "required", "newPassword is required");
+            None
+        }
+        Some(p) => passwords::strong_enough(p)
+            .map(|()| p.to_owned())
+            .map_err(|why| fields.error("newPassword", "weak_password", why))
+            .ok(),
+    };
+    fields.finish()?;
+    let (Some(token), Some(password)) = (token, password) else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "validated fields missing"
+        )));
+    };
+    let now = app.clock.now();
+    let invalid = || {
+        ApiError::field(
+            "token",
+            "invalid_token",
+            "the reset link is invalid or has expired",
+        )
+    };
+    // Claiming the token deletes it, so it works once even under a race.
+    let unexpired = crate::ports::table::Cond::Gt("ttl".into(), json!(now.timestamp()));
+    let claimed = match app.table.delete(&reset_key(&token), Some(unexpired)).await {
+        Ok(Some(item)) => item,
+        Ok(None) | Err(crate::ports::table::TableError::ConditionFailed) => return Err(invalid()),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    let ids = (
+        claimed
+            .get("churchId")
+            .and_then(Value::as_str)
+            .and_then(|c| crate::domain::ChurchId::parse(c).ok()),
+        claimed
+            .get("adminId")
+            .and_then(Value::as_str)
+            .and_then(|a| crate::domain::AdminId::parse(a).ok()),
+    );
+    let (Some(church), Some(admin)) = ids else {
+        return Err(invalid());
+    };
+    let hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let update = crate::ports::table::Update::default().set("passwordHash", hash);
+    match app
+        .table
+        .update(
+            &crate::keys::admin(church, admin),
+            update,
+            Some(crate::ports::table::Cond::Exists),
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err(crate::ports::table::TableError::ConditionFailed) => return Err(invalid()),
+        Err(e) => return Err(ApiError::internal(e)),
+    }
+    sessions::revoke_all(app.table.as_ref(), admin)
+        .await
+        .map_err(ApiError::internal)?;
+    response::json(StatusCode::OK, &json!({ "success": true }))
+}
