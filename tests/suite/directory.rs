@@ -652,3 +652,77 @@ async fn no_phone_digits_rest_in_the_store() {
     assert!(everything.contains("phoneSealed"));
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_phone_digits_rest_in_dynamodb_either() {
+    use shared::adapters::aws::DynamoTable;
+    use shared::adapters::aws::provision::create_table;
+    use shared::directory::admins::NewAdmin;
+    use shared::directory::churches::{Registration, register};
+    use shared::directory::members::{Ctx, NewMember, create};
+
+    let clients = crate::support::aws_clients().await;
+    let name = crate::support::unique("kt");
+    create_table(&clients, &name).await.unwrap();
+    let table = DynamoTable::new(clients.dynamodb.clone(), &name);
+    let now = chrono::Utc::now();
+    let admin = NewAdmin {
+        email: "p@grace.example".into(),
+        password_hash: "x".into(),
+        first_name: "R".into(),
+        last_name: "B".into(),
+    };
+    let (church, _) = register(
+        &table,
+        Registration {
+            church_name: "Grace".into(),
+            admin,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let vault =
+        shared::crypto::Vault::new(&[9u8; 32], b"a phone hash key, 32 bytes long!").unwrap();
+    let ctx = Ctx {
+        church: church.id,
+        table: &table,
+        vault: &vault,
+        now,
+    };
+    let phones: Vec<String> = (0..10).map(|i| format!("20255504{i:02}")).collect();
+    for (i, phone) in phones.iter().enumerate() {
+        let new = NewMember {
+            first_name: format!("M{i}"),
+            last_name: "Test".into(),
+            phone: shared::domain::PhoneNumber::parse(phone).unwrap(),
+            email: None,
+            opt_in_sms: true,
+            branch_id: None,
+        };
+        let view = create(&ctx, new).await.unwrap();
+        assert_eq!(
+            view.phone,
+            format!("+1{phone}"),
+            "read back through the vault"
+        );
+    }
+    let scan = clients
+        .dynamodb
+        .scan()
+        .table_name(&name)
+        .send()
+        .await
+        .unwrap();
+    let everything = format!("{:?}", scan.items());
+    assert!(
+        scan.items().len() >= 20,
+        "members and their phone claims are there"
+    );
+    for phone in &phones {
+        assert!(
+            !everything.contains(&phone[3..]),
+            "{phone} rests in plain text in DynamoDB"
+        );
+    }
+}

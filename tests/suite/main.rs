@@ -17,4 +17,5 @@ mod directory;
 mod fixtures;
 mod import;
 mod local_stack;
+mod logs;
 mod support;
