@@ -51,6 +51,14 @@ fn request(method: &str, path: &str, token: &str, body: Option<Value>) -> Reques
     to_request(&event).unwrap()
 }
 
+fn body_json(body: lambda_http::Body) -> Value {
+    match body {
+        lambda_http::Body::Text(t) => serde_json::from_str(&t).unwrap(),
+        lambda_http::Body::Binary(b) => serde_json::from_slice(&b).unwrap(),
+        _ => panic!("an empty answer"),
+    }
+}
+
 fn handler(id: &str) -> HttpHandler {
     match Registry::builtin().get(id) {
         Some(Entry::Http(h)) => h,
@@ -92,10 +100,7 @@ async fn main() {
         handler("AuthRegisterFunction"),
     )
     .await;
-    let body: Value = match registered.into_body() {
-        lambda_http::Body::Text(t) => serde_json::from_str(&t).unwrap(),
-        _ => panic!("register answered no JSON"),
-    };
+    let body = body_json(registered.into_body());
     let token = body["data"]["accessToken"].as_str().unwrap().to_owned();
     let church =
         shared::domain::ChurchId::parse(body["data"]["church"]["id"].as_str().unwrap()).unwrap();
@@ -144,17 +149,12 @@ async fn main() {
     let seed_time = seeded.elapsed();
 
     let list = handler("MembersListFunction");
-    let first: Value = match shared::http::handle(
-        &app,
-        request("GET", "/api/members?page=39&limit=25", &token, None),
-        list,
-    )
-    .await
-    .into_body()
-    {
-        lambda_http::Body::Text(t) => serde_json::from_str(&t).unwrap(),
-        _ => panic!(),
-    };
+    let request_page = request("GET", "/api/members?page=39&limit=25", &token, None);
+    let first = body_json(
+        shared::http::handle(&app, request_page, list)
+            .await
+            .into_body(),
+    );
     let cursor = first["nextCursor"].as_str().unwrap().to_owned();
 
     let mut rows = Vec::new();

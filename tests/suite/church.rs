@@ -640,3 +640,215 @@ async fn the_dashboard_reads_counters_and_later_waves_answer_501() {
     assert_eq!(over["data"], json!({"onTrial": false, "daysRemaining": 0}));
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_on_every_writing_route_names_the_field_and_writes_nothing() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    let church = shared::domain::ChurchId::parse(&admin.church_id).unwrap();
+    s.stack
+        .app
+        .table
+        .update(
+            &keys::church_profile(church),
+            Update::default().set("plan", "growth"),
+            None,
+        )
+        .await
+        .unwrap();
+    let group = ok(
+        s.call(
+            &admin,
+            "POST",
+            "/api/groups",
+            Some(json!({"name": "Choir"})),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let gid = group["data"]["id"].as_str().unwrap().to_owned();
+    let branches = ok(
+        s.call(&admin, "GET", "/api/branches", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    let bid = branches["data"][0]["id"].as_str().unwrap().to_owned();
+    let long = "x".repeat(1001);
+    let cases: Vec<(&str, String, Value, &str, &str)> = vec![
+        (
+            "POST",
+            "/api/branches".into(),
+            json!({}),
+            "name",
+            "required",
+        ),
+        (
+            "POST",
+            "/api/branches".into(),
+            json!({"name": 7}),
+            "name",
+            "invalid_type",
+        ),
+        (
+            "POST",
+            "/api/branches".into(),
+            json!({"name": "N", "description": long}),
+            "description",
+            "too_long",
+        ),
+        (
+            "PUT",
+            format!("/api/branches/{bid}"),
+            json!({"isActive": "maybe"}),
+            "isActive",
+            "invalid_type",
+        ),
+        (
+            "PUT",
+            format!("/api/branches/{bid}"),
+            json!({"name": ""}),
+            "name",
+            "required",
+        ),
+        (
+            "POST",
+            "/api/groups".into(),
+            json!({"description": "no name"}),
+            "name",
+            "required",
+        ),
+        (
+            "POST",
+            "/api/groups".into(),
+            json!({"name": "G", "branchId": "nope"}),
+            "branchId",
+            "invalid_id",
+        ),
+        (
+            "POST",
+            "/api/groups".into(),
+            json!({"name": "G", "welcomeMessageEnabled": 3}),
+            "welcomeMessageEnabled",
+            "invalid_type",
+        ),
+        (
+            "PUT",
+            format!("/api/groups/{gid}"),
+            json!({"welcomeMessageText": "w".repeat(481)}),
+            "welcomeMessageText",
+            "too_long",
+        ),
+        (
+            "PUT",
+            format!("/api/groups/{gid}"),
+            json!({"keyword": "STOP"}),
+            "keyword",
+            "invalid_keyword",
+        ),
+        (
+            "POST",
+            "/api/admin/co-admins".into(),
+            json!({"email": "not-an-email", "firstName": "A", "lastName": "B"}),
+            "email",
+            "invalid_email",
+        ),
+        (
+            "POST",
+            "/api/admin/co-admins".into(),
+            json!({"email": "a@b.example", "lastName": "B"}),
+            "firstName",
+            "required",
+        ),
+        (
+            "POST",
+            "/api/auth/complete-welcome".into(),
+            json!({}),
+            "userRole",
+            "required",
+        ),
+        (
+            "POST",
+            "/api/auth/login".into(),
+            json!({"email": "pastor@grace.example"}),
+            "password",
+            "required",
+        ),
+        (
+            "POST",
+            "/api/auth/login".into(),
+            json!({"email": ["a"], "password": "x"}),
+            "email",
+            "invalid_type",
+        ),
+        (
+            "POST",
+            "/api/admin/phone-numbers/link".into(),
+            json!({}),
+            "phoneNumber",
+            "invalid_phone",
+        ),
+        (
+            "POST",
+            "/api/auth/password-reset".into(),
+            json!({"email": "nope"}),
+            "email",
+            "invalid_email",
+        ),
+    ];
+    let before = s.dump().await;
+    for (method, path, body, field, code) in cases {
+        let response = s.call(&admin, method, &path, Some(body)).await;
+        let status = response.status();
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}: {error}");
+        let detail = error["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["field"] == field)
+            .cloned();
+        assert_eq!(
+            detail.map(|d| d["code"].clone()),
+            Some(json!(code)),
+            "{method} {path}: {error}"
+        );
+    }
+    for (method, path) in [
+        ("POST", "/api/branches"),
+        ("POST", "/api/groups"),
+        ("PUT", "/api/admin/profile"),
+        ("POST", "/api/members"),
+    ] {
+        let malformed = s
+            .http
+            .request(method.parse().unwrap(), s.url(path))
+            .bearer_auth(&admin.token)
+            .header("content-type", "application/json")
+            .body("{\"name\": ")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            malformed.status(),
+            StatusCode::BAD_REQUEST,
+            "{method} {path}"
+        );
+        let text = s
+            .http
+            .request(method.parse().unwrap(), s.url(path))
+            .bearer_auth(&admin.token)
+            .header("content-type", "text/plain")
+            .body("name=x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            text.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{method} {path}"
+        );
+    }
+    assert_eq!(s.dump().await, before, "no rejection wrote anything");
+    s.stop().await;
+}

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::tokens::{Claims, Role, TokenError, TokenKind, TokenSigner};
 use crate::domain::{AdminId, ChurchId};
 use crate::keys;
-use crate::ports::table::{Cond, Query, SortCond, Table, TableError, Update};
+use crate::ports::table::{Cond, Query, SortCond, Table, TableError, Update, query_all};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenPair {
@@ -133,20 +133,12 @@ pub async fn end(table: &dyn Table, admin: AdminId, sid: &str) -> Result<(), Tab
 }
 
 pub async fn revoke_all(table: &dyn Table, admin: AdminId) -> Result<(), TableError> {
-    let mut cursor = None;
-    loop {
-        let query = Query::partition(keys::sessions(admin))
-            .sort(SortCond::BeginsWith(keys::SESSION_PREFIX.into()))
-            .limit(100)
-            .after(cursor);
-        let page = table.query(query).await?;
-        for item in &page.items {
-            let key = crate::ports::table::Key::of(item)?;
-            table.delete(&key, None).await?;
-        }
-        cursor = page.cursor;
-        if cursor.is_none() {
-            return Ok(());
-        }
+    let query = Query::partition(keys::sessions(admin))
+        .sort(SortCond::BeginsWith(keys::SESSION_PREFIX.into()));
+    for item in query_all(table, query).await? {
+        table
+            .delete(&crate::ports::table::Key::of(&item)?, None)
+            .await?;
     }
+    Ok(())
 }

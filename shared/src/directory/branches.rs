@@ -9,7 +9,7 @@ use super::members::Ctx;
 use super::plans;
 use crate::domain::{BranchId, ChurchId, MemberId};
 use crate::keys;
-use crate::ports::table::{Cond, Item, Query, SortCond, TableError, TxOp, Update};
+use crate::ports::table::{Cond, Item, Query, SortCond, TableError, TxOp, Update, query_all};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -105,22 +105,13 @@ pub async fn create(ctx: &Ctx<'_>, fields: BranchFields) -> Result<Branch, Direc
 }
 
 pub async fn list(ctx: &Ctx<'_>) -> Result<Vec<Branch>, DirectoryError> {
-    let mut branches = Vec::new();
-    let mut cursor = None;
-    loop {
-        let query = Query::partition(keys::church(ctx.church))
-            .sort(SortCond::BeginsWith(keys::BRANCH_PREFIX.into()))
-            .limit(100)
-            .after(cursor);
-        let page = ctx.table.query(query).await?;
-        for item in page.items {
-            branches.push(Branch::from_item(item)?);
-        }
-        cursor = page.cursor;
-        if cursor.is_none() {
-            return Ok(branches);
-        }
-    }
+    let query = Query::partition(keys::church(ctx.church))
+        .sort(SortCond::BeginsWith(keys::BRANCH_PREFIX.into()));
+    let items = query_all(ctx.table, query).await?;
+    Ok(items
+        .into_iter()
+        .map(Branch::from_item)
+        .collect::<Result<_, _>>()?)
 }
 
 pub async fn update(

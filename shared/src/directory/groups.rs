@@ -10,7 +10,7 @@ use super::error::DirectoryError;
 use super::members::{Ctx, MemberRecord, get_record};
 use crate::domain::{BranchId, ChurchId, GroupId, MemberId};
 use crate::keys;
-use crate::ports::table::{Cond, Item, Key, Query, SortCond, TableError, TxOp, Update};
+use crate::ports::table::{Cond, Item, Key, Query, SortCond, TableError, TxOp, Update, query_all};
 
 /// Words carriers and our inbound handling reserve (CTIA opt-out/in and help).
 pub const RESERVED_KEYWORDS: [&str; 14] = [
@@ -180,22 +180,13 @@ pub async fn get(ctx: &Ctx<'_>, id: GroupId) -> Result<Group, DirectoryError> {
 }
 
 pub async fn list(ctx: &Ctx<'_>) -> Result<Vec<Group>, DirectoryError> {
-    let mut groups = Vec::new();
-    let mut cursor = None;
-    loop {
-        let query = Query::partition(keys::church(ctx.church))
-            .sort(SortCond::BeginsWith(keys::GROUP_PREFIX.into()))
-            .limit(100)
-            .after(cursor);
-        let page = ctx.table.query(query).await?;
-        for item in page.items {
-            groups.push(Group::from_item(item)?);
-        }
-        cursor = page.cursor;
-        if cursor.is_none() {
-            return Ok(groups);
-        }
-    }
+    let query = Query::partition(keys::church(ctx.church))
+        .sort(SortCond::BeginsWith(keys::GROUP_PREFIX.into()));
+    let items = query_all(ctx.table, query).await?;
+    Ok(items
+        .into_iter()
+        .map(Group::from_item)
+        .collect::<Result<_, _>>()?)
 }
 
 pub async fn update(

@@ -5,7 +5,7 @@ use lambda_http::Request;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::members::{ctx, path_id};
+use super::members::{ctx, page_cursor, path_id};
 use crate::app::App;
 use crate::auth::authenticate;
 use crate::directory::groups::{self, GroupFields, parse_keyword};
@@ -134,16 +134,7 @@ pub async fn members(app: &App, req: Request) -> HttpResult {
     let page = PageRequest::from_query(&req)?;
     let ctx = ctx(app, &caller)?;
     groups::get(&ctx, id).await?;
-    let cursor = match &page.cursor {
-        None => None,
-        Some(signed) => Some(ctx.vault.verify_cursor(signed).ok_or_else(|| {
-            ApiError::field(
-                "cursor",
-                "invalid_cursor",
-                "cursor is not one this API issued",
-            )
-        })?),
-    };
+    let cursor = page_cursor(&ctx, &page)?;
     let result = directory_members::list_in(
         &ctx,
         &keys::group_container(id),

@@ -25,6 +25,22 @@ pub fn ctx<'a>(app: &'a App, caller: &Caller) -> Result<Ctx<'a>, ApiError> {
     })
 }
 
+/// The table cursor inside a signed `?cursor=`; a forged one is a 400.
+pub fn page_cursor(ctx: &Ctx<'_>, page: &PageRequest) -> Result<Option<String>, ApiError> {
+    page.cursor
+        .as_deref()
+        .map(|signed| {
+            ctx.vault.verify_cursor(signed).ok_or_else(|| {
+                ApiError::field(
+                    "cursor",
+                    "invalid_cursor",
+                    "cursor is not one this API issued",
+                )
+            })
+        })
+        .transpose()
+}
+
 /// A path id; a malformed one names nothing, so it is a 404 like any unknown id.
 pub fn path_id<T>(
     req: &Request,
@@ -145,16 +161,7 @@ pub async fn list(app: &App, req: Request) -> HttpResult {
     let caller = authenticate(app, &req).await?;
     let page = PageRequest::from_query(&req)?;
     let ctx = ctx(app, &caller)?;
-    let cursor = match &page.cursor {
-        None => None,
-        Some(signed) => Some(ctx.vault.verify_cursor(signed).ok_or_else(|| {
-            ApiError::field(
-                "cursor",
-                "invalid_cursor",
-                "cursor is not one this API issued",
-            )
-        })?),
-    };
+    let cursor = page_cursor(&ctx, &page)?;
     let take = page.limit as usize;
     let result = if let Some(search) = query_param(&req, "search") {
         if search.chars().count() > 100 {

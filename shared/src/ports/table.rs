@@ -322,6 +322,21 @@ pub trait Table: Send + Sync {
     async fn query(&self, query: Query) -> Result<Page, TableError>;
 }
 
+/// Every item a query matches, following cursors page by page. For small
+/// sets only (a church's branches or groups), never for audiences.
+pub async fn query_all(table: &dyn Table, query: Query) -> Result<Vec<Item>, TableError> {
+    let mut items = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = table.query(query.clone().after(cursor)).await?;
+        items.extend(page.items);
+        cursor = page.cursor;
+        if cursor.is_none() {
+            return Ok(items);
+        }
+    }
+}
+
 /// Checks shared by both adapters, so AWS's limits hold whatever the backend.
 pub mod limits {
     use std::collections::HashSet;
