@@ -19,3 +19,4 @@ pub mod local;
 pub mod ports;
 pub mod registry;
 pub mod telemetry;
+pub mod telnyx;

@@ -19,3 +19,4 @@ mod import;
 mod local_stack;
 mod logs;
 mod support;
+mod telnyx;

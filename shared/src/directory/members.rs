@@ -390,35 +390,40 @@ async fn counter(ctx: &Ctx<'_>, key: &Key, attr: &str) -> Result<u64, TableError
         .unwrap_or(0))
 }
 
-/// Reads `skip` items then up to `take` more, following cursors.
+/// Skips `skip` items reading keys only, then reads up to `take` whole items.
 async fn window(
     table: &dyn Table,
     query: Query,
     skip: usize,
     take: usize,
 ) -> Result<(Vec<Item>, Option<String>), TableError> {
-    let mut items = Vec::with_capacity(take);
-    let mut skipped = 0;
     let mut cursor = query.cursor.clone();
+    let mut skipped = 0;
+    while skipped < skip {
+        let wanted = (skip - skipped).min(1_000) as u32;
+        let page = table
+            .query(query.clone().keys_only().limit(wanted).after(cursor))
+            .await?;
+        skipped += page.items.len();
+        cursor = page.cursor;
+        if cursor.is_none() {
+            return Ok((Vec::new(), None));
+        }
+    }
+    let mut items = Vec::with_capacity(take);
     loop {
-        let wanted = (skip - skipped) + (take - items.len());
         let page = table
             .query(
                 query
                     .clone()
-                    .limit(wanted.clamp(1, 1_000) as u32)
+                    .limit((take - items.len()).clamp(1, 1_000) as u32)
                     .after(cursor),
             )
             .await?;
-        for item in page.items {
-            if skipped < skip {
-                skipped += 1;
-            } else if items.len() < take {
-                items.push(item);
-            }
-        }
+        items.extend(page.items);
         cursor = page.cursor;
-        if items.len() == take || cursor.is_none() {
+        if items.len() >= take || cursor.is_none() {
+            items.truncate(take);
             return Ok((items, cursor.map(|c| c.0)));
         }
     }

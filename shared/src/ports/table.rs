@@ -186,6 +186,9 @@ pub struct Query {
     pub cursor: Option<Cursor>,
     /// Ascending sort-key order when true; newest-first queries set false.
     pub ascending: bool,
+    /// Answer only the key attributes (table and index keys): for skipping
+    /// ahead cheaply, e.g. to page 40 of a directory.
+    pub keys_only: bool,
 }
 
 impl Query {
@@ -197,6 +200,7 @@ impl Query {
             limit: 100,
             cursor: None,
             ascending: true,
+            keys_only: false,
         }
     }
     pub fn index(mut self, index: Index) -> Self {
@@ -217,6 +221,10 @@ impl Query {
     }
     pub fn descending(mut self) -> Self {
         self.ascending = false;
+        self
+    }
+    pub fn keys_only(mut self) -> Self {
+        self.keys_only = true;
         self
     }
 }

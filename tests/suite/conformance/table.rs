@@ -23,6 +23,7 @@ conformance!(
     gsi_query_orders_by_index_sort_key,
     expired_items_are_invisible,
     a_forged_cursor_is_refused,
+    a_keys_only_query_skips_ahead_and_its_cursor_continues,
 );
 
 fn item(value: Value) -> Item {
@@ -525,4 +526,41 @@ async fn get_many_answers_in_order_with_gaps(w: &World) {
     }
     assert_eq!(got[150], got[0], "a repeated key answers twice");
     assert!(w.table.get_many(&[]).await.unwrap().is_empty());
+}
+
+async fn a_keys_only_query_skips_ahead_and_its_cursor_continues(w: &World) {
+    for i in 0..30 {
+        let item = item(
+            json!({"pk": format!("MEMBER#{i:02}"), "sk": "PROFILE", "gsi1pk": "NAMES", "gsi1sk": format!("name{i:02}"), "phoneSealed": "secret"}),
+        );
+        w.table.put(item, None).await.unwrap();
+    }
+    let query = Query::partition("NAMES").index(Index::Gsi1);
+    let skipped = w
+        .table
+        .query(query.clone().keys_only().limit(20))
+        .await
+        .unwrap();
+    assert_eq!(skipped.items.len(), 20);
+    assert!(
+        skipped.items.iter().all(|i| i.get("phoneSealed").is_none()),
+        "keys only"
+    );
+    assert_eq!(skipped.items[19]["gsi1sk"], "name19");
+    let rest = w
+        .table
+        .query(query.limit(100).after(skipped.cursor))
+        .await
+        .unwrap();
+    let names: Vec<&str> = rest
+        .items
+        .iter()
+        .map(|i| i["gsi1sk"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.first(), Some(&"name20"));
+    assert_eq!(names.len(), 10);
+    assert_eq!(
+        rest.items[0]["phoneSealed"], "secret",
+        "whole items after the skip"
+    );
 }

@@ -460,6 +460,17 @@ impl Table for DynamoTable {
             .as_ref()
             .map(|c| decode_cursor(c, query.index))
             .transpose()?;
+        let projection = query.keys_only.then(|| {
+            let mut attrs = vec!["pk", "sk"];
+            if query.index != Index::Primary {
+                attrs.extend([ipk, isk]);
+            }
+            attrs
+                .iter()
+                .map(|a| expr.name(a))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
         let (names, values) = expr.into_parts();
         let out = self
             .client
@@ -472,6 +483,7 @@ impl Table for DynamoTable {
             .limit(i32::try_from(query.limit).unwrap_or(i32::MAX))
             .scan_index_forward(query.ascending)
             .set_exclusive_start_key(start)
+            .set_projection_expression(projection)
             .send()
             .await
             .map_err(|e| match e.as_service_error() {

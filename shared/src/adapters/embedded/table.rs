@@ -304,7 +304,12 @@ fn run_query(
 ) -> Result<Page, TableError> {
     let (ipk, isk) = query.index.key_attributes();
     let primary = query.index == Index::Primary;
-    let mut sql = format!("SELECT body, {isk}, pk, sk FROM items WHERE {ipk} = ?");
+    let select = if query.keys_only {
+        format!("json_object('pk', pk, 'sk', sk, '{ipk}', {ipk}, '{isk}', {isk})")
+    } else {
+        "body".to_owned()
+    };
+    let mut sql = format!("SELECT {select}, {isk}, pk, sk FROM items WHERE {ipk} = ?");
     let mut args: Vec<SqlValue> = vec![SqlValue::Text(query.partition.clone())];
     let mut arg = |sql: &mut String, clause: &str, values: Vec<String>| {
         sql.push_str(clause);

@@ -1,0 +1,91 @@
+//! The Telnyx simulator on its own: `cargo run --bin telnyx-sim`.
+//!
+//! Environment: `TELNYX_SIM_ADDR` (default 127.0.0.1:4010), `TELNYX_API_KEY`
+//! (default `KEY-local`), `TELNYX_SIM_SIGNING_KEY` (base64 32-byte seed;
+//! generated when unset), `TELNYX_SIM_MPS` (per `from` number, default 1),
+//! `TELNYX_SIM_LATENCY_MS` (`0`, `120` or `500-2000`),
+//! `TELNYX_SIM_FAILURE_RATE` and `TELNYX_SIM_DELIVERY_FAILURE_RATE` (0–1).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use shared::telemetry::{exit_on_startup_error, init};
+use shared::telnyx::simulator::{Latency, SimConfig, Simulator};
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0} {1}")]
+struct Bad(&'static str, &'static str);
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn config() -> Result<(SimConfig, std::net::SocketAddr), Bad> {
+    let addr = var("TELNYX_SIM_ADDR")
+        .unwrap_or_else(|| "127.0.0.1:4010".into())
+        .parse()
+        .map_err(|_| {
+            Bad(
+                "TELNYX_SIM_ADDR",
+                "must be an address such as 127.0.0.1:4010",
+            )
+        })?;
+    let seed: [u8; 32] = match var("TELNYX_SIM_SIGNING_KEY") {
+        Some(raw) => STANDARD
+            .decode(raw.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or(Bad(
+                "TELNYX_SIM_SIGNING_KEY",
+                "must be a base64 32-byte seed",
+            ))?,
+        None => rand::random(),
+    };
+    let mut config = SimConfig::new(
+        &var("TELNYX_API_KEY").unwrap_or_else(|| "KEY-local".into()),
+        seed,
+    );
+    if let Some(raw) = var("TELNYX_SIM_MPS") {
+        config.mps_per_from = raw
+            .parse()
+            .ok()
+            .filter(|m| *m > 0)
+            .ok_or(Bad("TELNYX_SIM_MPS", "must be a whole number above 0"))?;
+    }
+    if let Some(raw) = var("TELNYX_SIM_LATENCY_MS") {
+        config.latency = Latency::parse(&raw).ok_or(Bad(
+            "TELNYX_SIM_LATENCY_MS",
+            "must be milliseconds, such as 120 or 500-2000",
+        ))?;
+    }
+    for (name, target) in [
+        ("TELNYX_SIM_FAILURE_RATE", &mut config.failure_rate),
+        (
+            "TELNYX_SIM_DELIVERY_FAILURE_RATE",
+            &mut config.delivery_failure_rate,
+        ),
+    ] {
+        if let Some(raw) = var(name) {
+            *target = raw
+                .parse()
+                .ok()
+                .filter(|r: &f64| (0.0..=1.0).contains(r))
+                .ok_or(Bad(name, "must be a number from 0 to 1"))?;
+        }
+    }
+    Ok((config, addr))
+}
+
+#[tokio::main]
+async fn main() {
+    init();
+    let (config, addr) = config().unwrap_or_else(|e| exit_on_startup_error(&e));
+    let simulator = Simulator::start(config, addr)
+        .await
+        .unwrap_or_else(|e| exit_on_startup_error(&e));
+    println!(
+        "Telnyx simulator on {} — webhooks verify with TELNYX_PUBLIC_KEY={}",
+        simulator.base_url(),
+        simulator.public_key_base64()
+    );
+    let _ = tokio::signal::ctrl_c().await;
+}

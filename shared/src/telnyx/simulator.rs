@@ -1,0 +1,419 @@
+//! A Telnyx simulator: `POST /v2/messages` with Telnyx's validation and
+//! error bodies, a per-`from` MPS limit answered with 429 and
+//! `x-ratelimit-*` headers, configurable latency and failure rates, and
+//! `message.sent` then `message.finalized` delivered to the message's
+//! `webhook_url`, signed with Ed25519 exactly as Telnyx signs. Every
+//! accepted message goes into a ledger that tests read to count duplicates.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use http::{Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use rand::Rng;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::api::{ApiError, CreateMessage, ErrorResponse};
+use super::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::domain::message_text::segment_info;
+
+/// How long the simulated carrier takes to answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Latency {
+    Fixed(Duration),
+    Uniform(Duration, Duration),
+}
+
+impl Latency {
+    /// `"0"`, `"120"` or `"500-2000"` (milliseconds).
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ms = |s: &str| s.trim().parse::<u64>().ok().map(Duration::from_millis);
+        match raw.split_once('-') {
+            Some((a, b)) => Some(Latency::Uniform(ms(a)?, ms(b)?)),
+            None => ms(raw).map(Latency::Fixed),
+        }
+    }
+
+    fn sample(&self) -> Duration {
+        match *self {
+            Latency::Fixed(d) => d,
+            Latency::Uniform(a, b) if b > a => {
+                a + Duration::from_millis(rand::rng().random_range(0..=(b - a).as_millis() as u64))
+            }
+            Latency::Uniform(a, _) => a,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub api_key: String,
+    /// The 32-byte Ed25519 seed webhooks are signed with.
+    pub signing_seed: [u8; 32],
+    /// Messages per second accepted from one `from` number.
+    pub mps_per_from: u32,
+    pub latency: Latency,
+    /// Share of sends answered 500 (code 10007).
+    pub failure_rate: f64,
+    /// Share of accepted messages finalized as `delivery_failed`.
+    pub delivery_failure_rate: f64,
+    /// Delay before each webhook.
+    pub webhook_delay: Duration,
+}
+
+impl SimConfig {
+    pub fn new(api_key: &str, signing_seed: [u8; 32]) -> Self {
+        Self {
+            api_key: api_key.to_owned(),
+            signing_seed,
+            mps_per_from: 1_000,
+            latency: Latency::Fixed(Duration::ZERO),
+            failure_rate: 0.0,
+            delivery_failure_rate: 0.0,
+            webhook_delay: Duration::from_millis(10),
+        }
+    }
+}
+
+/// One message the simulator accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    pub text: Option<String>,
+    pub media_urls: Vec<String>,
+}
+
+struct State {
+    config: SimConfig,
+    key: SigningKey,
+    ledger: Mutex<Vec<LedgerEntry>>,
+    /// `from` → (second, messages accepted in it).
+    windows: Mutex<HashMap<String, (i64, u32)>>,
+    http: reqwest::Client,
+}
+
+/// A running simulator; stops when dropped or with `stop`.
+pub struct Simulator {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+    shutdown: watch::Sender<bool>,
+}
+
+fn error(status: StatusCode, code: &str, title: &str, detail: &str) -> Response<Full<Bytes>> {
+    let body = ErrorResponse {
+        errors: vec![ApiError {
+            code: code.into(),
+            title: title.into(),
+            detail: Some(detail.into()),
+        }],
+    };
+    let mut response = Response::new(Full::new(Bytes::from(
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// E.164 as Telnyx checks it: `+`, then 8 to 15 digits.
+fn is_e164(number: &str) -> bool {
+    number
+        .strip_prefix('+')
+        .is_some_and(|d| (8..=15).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn uuid_like() -> String {
+    let hex = format!("{:032x}", ulid::Ulid::new().0);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+impl Simulator {
+    pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            key: SigningKey::from_bytes(&config.signing_seed),
+            config,
+            ledger: Mutex::new(Vec::new()),
+            windows: Mutex::new(HashMap::new()),
+            http: reqwest::Client::new(),
+        });
+        let (shutdown, mut stop) = watch::channel(false);
+        let serving = Arc::clone(&state);
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = tokio::select! {
+                    accepted = listener.accept() => match accepted { Ok(pair) => pair, Err(_) => continue },
+                    _ = stop.changed() => return,
+                };
+                let state = Arc::clone(&serving);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let state = Arc::clone(&state);
+                        async move { Ok::<_, std::convert::Infallible>(handle(state, req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            state,
+            shutdown,
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The key webhooks verify with (`TELNYX_PUBLIC_KEY`).
+    pub fn public_key(&self) -> VerifyingKey {
+        self.state.key.verifying_key()
+    }
+
+    pub fn public_key_base64(&self) -> String {
+        STANDARD.encode(self.public_key().to_bytes())
+    }
+
+    /// Every message accepted so far, in order.
+    pub fn ledger(&self) -> Vec<LedgerEntry> {
+        self.state
+            .ledger
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn stop(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Response<Full<Bytes>> {
+    if req.method() != http::Method::POST || req.uri().path() != "/v2/messages" {
+        return error(
+            StatusCode::NOT_FOUND,
+            "10005",
+            "Resource not found",
+            "The requested resource does not exist.",
+        );
+    }
+    let expected = format!("Bearer {}", state.config.api_key);
+    if req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        != Some(expected.as_str())
+    {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "10009",
+            "Authentication failed",
+            "The API key is missing or invalid.",
+        );
+    }
+    let Ok(body) = Limited::new(req.into_body(), 1024 * 1024)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "10015",
+            "Bad request",
+            "The request body could not be read.",
+        );
+    };
+    let Ok(raw) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "10015",
+            "Bad request",
+            "The request body is not valid JSON.",
+        );
+    };
+    if raw.get("to").is_some_and(Value::is_array) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "40310",
+            "Too many recipients",
+            "Only one recipient may be given per request.",
+        );
+    }
+    let Ok(message) = serde_json::from_value::<CreateMessage>(raw) else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "10015",
+            "Bad request",
+            "The request does not match the schema.",
+        );
+    };
+    let from = message.from.clone().unwrap_or_default();
+    for (field, number) in [("to", &message.to), ("from", &from)] {
+        if !is_e164(number) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "10016",
+                "Phone number must be in +E.164 format",
+                &format!("The '{field}' parameter must be in E.164 format."),
+            );
+        }
+    }
+    if message.text.as_deref().unwrap_or("").is_empty() && message.media_urls.is_empty() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "40008",
+            "Message body is empty",
+            "Either text or media_urls is required.",
+        );
+    }
+    // Per-number throughput, in one-second windows.
+    let now = chrono::Utc::now();
+    {
+        let mut windows = state.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let window = windows.entry(from.clone()).or_insert((now.timestamp(), 0));
+        if window.0 != now.timestamp() {
+            *window = (now.timestamp(), 0);
+        }
+        if window.1 >= state.config.mps_per_from {
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "10011",
+                "Too many requests",
+                "You have exceeded the maximum number of allowed requests.",
+            );
+            let headers = response.headers_mut();
+            for (name, value) in [
+                ("x-ratelimit-limit", state.config.mps_per_from.to_string()),
+                ("x-ratelimit-remaining", "0".into()),
+                ("x-ratelimit-reset", "1".into()),
+            ] {
+                if let Ok(value) = http::HeaderValue::from_str(&value) {
+                    headers.insert(name, value);
+                }
+            }
+            return response;
+        }
+        window.1 += 1;
+    }
+    tokio::time::sleep(state.config.latency.sample()).await;
+    if rand::rng().random_bool(state.config.failure_rate.clamp(0.0, 1.0)) {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "10007",
+            "Unexpected error",
+            "An unexpected error occurred.",
+        );
+    }
+    let id = uuid_like();
+    let text = message.text.clone().unwrap_or_default();
+    let parts = segment_info(&text).segments.max(1);
+    let payload = json!({
+        "id": id, "record_type": "message", "direction": "outbound", "type": if message.media_urls.is_empty() { "SMS" } else { "MMS" },
+        "from": { "phone_number": from, "carrier": "Telnyx", "line_type": "Wireless" },
+        "to": [{ "phone_number": message.to, "status": "queued", "carrier": "SIMULATED", "line_type": "Wireless" }],
+        "text": text, "media": message.media_urls.iter().map(|u| json!({"url": u})).collect::<Vec<_>>(),
+        "parts": parts, "encoding": "GSM-7", "cost": { "amount": format!("{:.4}", 0.004 * parts as f64), "currency": "USD" },
+        "errors": [], "webhook_url": message.webhook_url, "sent_at": Value::Null, "completed_at": Value::Null,
+        "valid_until": (now + chrono::Duration::hours(4)).to_rfc3339(),
+    });
+    state
+        .ledger
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(LedgerEntry {
+            id: id.clone(),
+            from,
+            to: message.to.clone(),
+            text: message.text.clone(),
+            media_urls: message.media_urls.clone(),
+        });
+    if let Some(url) = message.webhook_url.clone() {
+        tokio::spawn(deliver_receipts(Arc::clone(&state), url, payload.clone()));
+    }
+    let mut response = Response::new(Full::new(Bytes::from(
+        json!({ "data": payload }).to_string(),
+    )));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// `message.sent`, then `message.finalized` (delivered or delivery_failed).
+async fn deliver_receipts(state: Arc<State>, url: String, mut payload: Value) {
+    let failed = rand::rng().random_bool(state.config.delivery_failure_rate.clamp(0.0, 1.0));
+    for (event_type, status) in [
+        ("message.sent", "sent"),
+        (
+            "message.finalized",
+            if failed {
+                "delivery_failed"
+            } else {
+                "delivered"
+            },
+        ),
+    ] {
+        tokio::time::sleep(state.config.webhook_delay).await;
+        payload["to"][0]["status"] = json!(status);
+        if failed && event_type == "message.finalized" {
+            payload["errors"] = json!([{ "code": "40008", "title": "Undeliverable", "detail": "The message could not be delivered." }]);
+        }
+        let event = json!({
+            "data": { "event_type": event_type, "id": uuid_like(), "occurred_at": chrono::Utc::now().to_rfc3339(), "record_type": "event", "payload": payload },
+            "meta": { "attempt": 1, "delivered_to": url },
+        });
+        let body = event.to_string();
+        let timestamp = chrono::Utc::now().timestamp().to_string();
+        let signature = STANDARD.encode(
+            state
+                .key
+                .sign(format!("{timestamp}|{body}").as_bytes())
+                .to_bytes(),
+        );
+        let sent = state
+            .http
+            .post(&url)
+            .header(TIMESTAMP_HEADER, &timestamp)
+            .header(SIGNATURE_HEADER, signature)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await;
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, "simulated webhook not delivered");
+        }
+    }
+}
