@@ -65,24 +65,11 @@ impl AdminRecord {
     }
 
     pub fn to_item(&self) -> Result<Item, TableError> {
-        let key = keys::admin(self.church_id, self.view.id);
-        let mut item = match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(map)) => map,
-            _ => {
-                return Err(TableError::Invalid(
-                    "admin does not serialise to an object".into(),
-                ));
-            }
-        };
-        item.insert("pk".into(), key.pk.into());
-        item.insert("sk".into(), key.sk.into());
-        item.insert("type".into(), "admin".into());
-        Ok(item)
+        super::record::to_item(self, keys::admin(self.church_id, self.view.id), "admin")
     }
 
     pub(crate) fn from_item(item: Item) -> Result<Self, TableError> {
-        serde_json::from_value(serde_json::Value::Object(item))
-            .map_err(|e| TableError::backend("decode an admin", e))
+        super::record::from_item(item, "admin")
     }
 }
 

@@ -29,21 +29,11 @@ pub struct Branch {
 
 impl Branch {
     fn to_item(&self) -> Result<Item, TableError> {
-        let key = keys::branch(self.church_id, self.id);
-        let Ok(Value::Object(mut item)) = serde_json::to_value(self) else {
-            return Err(TableError::Invalid(
-                "branch does not serialise to an object".into(),
-            ));
-        };
-        item.insert("pk".into(), key.pk.into());
-        item.insert("sk".into(), key.sk.into());
-        item.insert("type".into(), "branch".into());
-        Ok(item)
+        super::record::to_item(self, keys::branch(self.church_id, self.id), "branch")
     }
 
     fn from_item(item: Item) -> Result<Self, TableError> {
-        serde_json::from_value(Value::Object(item))
-            .map_err(|e| TableError::backend("decode a branch", e))
+        super::record::from_item(item, "branch")
     }
 }
 

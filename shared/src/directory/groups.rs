@@ -48,21 +48,11 @@ pub struct Group {
 
 impl Group {
     fn to_item(&self) -> Result<Item, TableError> {
-        let key = keys::group(self.church_id, self.id);
-        let Ok(Value::Object(mut item)) = serde_json::to_value(self) else {
-            return Err(TableError::Invalid(
-                "group does not serialise to an object".into(),
-            ));
-        };
-        item.insert("pk".into(), key.pk.into());
-        item.insert("sk".into(), key.sk.into());
-        item.insert("type".into(), "group".into());
-        Ok(item)
+        super::record::to_item(self, keys::group(self.church_id, self.id), "group")
     }
 
     fn from_item(item: Item) -> Result<Self, TableError> {
-        serde_json::from_value(Value::Object(item))
-            .map_err(|e| TableError::backend("decode a group", e))
+        super::record::from_item(item, "group")
     }
 }
 

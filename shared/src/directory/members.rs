@@ -73,31 +73,23 @@ pub struct MemberRecord {
 
 impl MemberRecord {
     pub fn to_item(&self) -> Result<Item, TableError> {
-        let key = keys::member(self.church_id, self.id);
-        let Ok(Value::Object(mut item)) = serde_json::to_value(self) else {
-            return Err(TableError::Invalid(
-                "member does not serialise to an object".into(),
-            ));
-        };
+        let mut item =
+            super::record::to_item(self, keys::member(self.church_id, self.id), "member")?;
         let first = keys::name_key(&self.first_name, &self.last_name);
         let last = keys::name_key(&self.last_name, &self.first_name);
-        for (k, v) in [
-            ("pk", key.pk),
-            ("sk", key.sk),
-            ("type", "member".into()),
+        for (attr, value) in [
             ("gsi1pk", keys::members_by_first_name(self.church_id)),
             ("gsi1sk", format!("{first}#{}", self.id)),
             ("gsi2pk", keys::members_by_last_name(self.church_id)),
             ("gsi2sk", format!("{last}#{}", self.id)),
         ] {
-            item.insert(k.into(), Value::from(v));
+            item.insert(attr.into(), Value::from(value));
         }
         Ok(item)
     }
 
     pub fn from_item(item: Item) -> Result<Self, TableError> {
-        serde_json::from_value(Value::Object(item))
-            .map_err(|e| TableError::backend("decode a member", e))
+        super::record::from_item(item, "member")
     }
 
     pub fn view(&self, vault: &Vault) -> Result<MemberView, DirectoryError> {
