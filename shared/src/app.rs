@@ -11,7 +11,11 @@ use crate::auth::TokenSigner;
 use crate::config::{Config, ConfigError};
 use crate::crypto::Vault;
 use crate::error::ApiError;
-use crate::ports::{Blobs, Clock, Events, Queue, SystemClock, Table};
+use crate::ports::{Blobs, Carrier, Clock, Events, Queue, SystemClock, Table};
+use crate::telnyx::{TelnyxCarrier, WebhookVerifier};
+
+/// Telnyx's API, when `TELNYX_BASE_URL` does not say otherwise.
+pub const TELNYX_API: &str = "https://api.telnyx.com";
 
 pub struct App {
     pub config: Arc<Config>,
@@ -25,6 +29,10 @@ pub struct App {
     pub tokens: Option<Arc<TokenSigner>>,
     /// Seals phones and EINs; `None` in functions deployed without `DATA_KEY`.
     pub vault: Option<Arc<Vault>>,
+    /// The carrier; `None` in functions that do not send.
+    pub carrier: Option<Arc<dyn Carrier>>,
+    /// Checks Telnyx webhook signatures; `None` without `TELNYX_PUBLIC_KEY`.
+    pub webhooks: Option<WebhookVerifier>,
 }
 
 /// The embedded adapters' concrete types, which the local stack also needs
@@ -79,6 +87,8 @@ impl App {
             clock: Arc::new(SystemClock),
             tokens: signer(&config),
             vault: vault(&config),
+            carrier: telnyx(&config),
+            webhooks: webhook_verifier(&config),
             config: Arc::new(config),
         }
     }
@@ -94,6 +104,8 @@ impl App {
             clock: Arc::new(SystemClock),
             tokens: signer(&config),
             vault: vault(&config),
+            carrier: telnyx(&config),
+            webhooks: webhook_verifier(&config),
             config: Arc::new(config),
         }
     }
@@ -115,6 +127,25 @@ impl App {
             ))
         })
     }
+}
+
+/// The real Telnyx client, when `TELNYX_API_KEY` is set.
+fn telnyx(config: &Config) -> Option<Arc<dyn Carrier>> {
+    let key = config.telnyx_api_key.clone()?;
+    let base = config.telnyx_base_url.as_deref().unwrap_or(TELNYX_API);
+    TelnyxCarrier::new(base, key)
+        .ok()
+        .map(|c| Arc::new(c) as Arc<dyn Carrier>)
+}
+
+fn webhook_verifier(config: &Config) -> Option<WebhookVerifier> {
+    config
+        .telnyx_public_key
+        .map(|k| {
+            use base64::Engine;
+            WebhookVerifier::from_base64(&base64::engine::general_purpose::STANDARD.encode(k))
+        })?
+        .ok()
 }
 
 fn vault(config: &Config) -> Option<Arc<Vault>> {

@@ -25,6 +25,7 @@
 //! | login failures in a window | pk = `THROTTLE#scope#id`, sk = `WINDOW#t` | table | TTL removes old windows |
 //! | requests of a church in a minute | pk = `RATE#c`, sk = `MINUTE#m` | table | TTL two minutes |
 //! | password-reset token | pk = `RESET#sha256`, sk = `RESET` | table | TTL one hour; deleted when used |
+//! | uploaded media | pk = `CHURCH#c`, sk = `MEDIA#id` | table | content type, size, blob key `churches/c/media/id` |
 //!
 //! Hot partitions: a church's partition takes its profile, counters, admins,
 //! branches, groups, members and memberships. DynamoDB sustains 1,000 write

@@ -12,7 +12,9 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use crate::app::App;
-use crate::handlers::{auth, branches, co_admins, dashboard, groups, health, members, profile};
+use crate::handlers::{
+    auth, branches, co_admins, dashboard, groups, health, members, messages, profile,
+};
 use crate::http::HttpHandler;
 
 pub type EventError = lambda_runtime::Error;
@@ -42,7 +44,7 @@ impl Registry {
     /// Every function this codebase implements.
     pub fn builtin() -> Self {
         use crate::http_handler as h;
-        let http: [(&str, HttpHandler); 39] = [
+        let http: [(&str, HttpHandler); 41] = [
             ("HealthFunction", h!(health::route)),
             (
                 "CorsPreflightFunction",
@@ -94,6 +96,8 @@ impl Registry {
                 h!(dashboard::onboarding_complete),
             ),
             ("LaterWaveFunction", h!(dashboard::later_wave)),
+            ("MessagesPreviewFunction", h!(messages::preview)),
+            ("MediaUploadFunction", h!(messages::upload_url)),
         ];
         http.into_iter()
             .fold(Self::default(), |registry, (id, handler)| {

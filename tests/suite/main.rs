@@ -18,5 +18,6 @@ mod fixtures;
 mod import;
 mod local_stack;
 mod logs;
+mod messages;
 mod support;
 mod telnyx;

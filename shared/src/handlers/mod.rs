@@ -7,4 +7,5 @@ pub mod dashboard;
 pub mod groups;
 pub mod health;
 pub mod members;
+pub mod messages;
 pub mod profile;

@@ -26,6 +26,8 @@ use crate::app::{App, EmbeddedParts};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::Config;
 use crate::registry::{Entry, Registry};
+use crate::telnyx::simulator::{SimConfig, Simulator};
+use crate::telnyx::{TelnyxCarrier, WebhookVerifier};
 
 /// How often expired items are swept from the embedded table.
 const TTL_SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -58,6 +60,40 @@ pub enum LocalError {
     Router(#[from] RouterError),
     #[error(transparent)]
     Schedule(#[from] scheduler::ScheduleError),
+    #[error("cannot start the Telnyx simulator")]
+    Simulator(#[source] std::io::Error),
+}
+
+/// The API key the local stack and its simulator share.
+pub const SIMULATOR_API_KEY: &str = "KEY-local";
+
+/// Starts the built-in simulator (signing with the data folder's key) and
+/// points the app's carrier and webhook check at it.
+async fn start_simulator(app: &mut App) -> Result<Simulator, LocalError> {
+    let seed: [u8; 32] = app
+        .config
+        .telnyx_sim_signing_key
+        .as_ref()
+        .and_then(|k| k.expose().try_into().ok())
+        .unwrap_or_else(rand::random);
+    let simulator = Simulator::start(
+        SimConfig::new(SIMULATOR_API_KEY, seed),
+        "127.0.0.1:0"
+            .parse()
+            .map_err(|_| LocalError::Simulator(std::io::ErrorKind::InvalidInput.into()))?,
+    )
+    .await
+    .map_err(LocalError::Simulator)?;
+    let carrier = TelnyxCarrier::new(
+        &simulator.base_url(),
+        crate::config::Secret::new(SIMULATOR_API_KEY.as_bytes().to_vec()),
+    )
+    .map_err(|e| LocalError::Simulator(std::io::Error::other(e)))?;
+    app.carrier = Some(Arc::new(carrier));
+    if app.webhooks.is_none() {
+        app.webhooks = Some(WebhookVerifier::from_key(simulator.public_key()));
+    }
+    Ok(simulator)
 }
 
 /// A running local stack; dropping it without `stop` leaves its tasks running.
@@ -65,6 +101,8 @@ pub struct LocalStack {
     pub addr: SocketAddr,
     pub app: Arc<App>,
     pub parts: EmbeddedParts,
+    /// The built-in Telnyx simulator, when `TELNYX_API_KEY` is unset.
+    pub simulator: Option<Simulator>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -114,7 +152,12 @@ impl LocalStack {
             queue_spec(catalog, "SendQueue")?,
             blobs.clone(),
         );
-        let app = Arc::new(App::embedded(config, &parts));
+        let mut app = App::embedded(config, &parts);
+        let simulator = match app.carrier {
+            Some(_) => None,
+            None => Some(start_simulator(&mut app).await?),
+        };
+        let app = Arc::new(app);
         let router = Router::new(catalog, registry)?;
         let (shutdown, watcher) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -181,6 +224,7 @@ impl LocalStack {
             addr,
             app,
             parts,
+            simulator,
             shutdown,
             tasks,
         })
