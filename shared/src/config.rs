@@ -124,6 +124,9 @@ pub struct Config {
     pub data_key: Option<Secret>,
     pub phone_hash_key: Option<Secret>,
     pub allowed_origins: Vec<OriginPattern>,
+    /// Where Telnyx reaches this API (`KOINONIA_PUBLIC_URL`), for per-message
+    /// webhook URLs; unset on AWS → the messaging profile's webhook is used.
+    pub public_url: Option<String>,
 }
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -230,6 +233,12 @@ impl Config {
                 })
                 .transpose()?,
             allowed_origins,
+            public_url: get("KOINONIA_PUBLIC_URL")
+                .map(|u| {
+                    check_url("KOINONIA_PUBLIC_URL", &u)
+                        .map(|()| u.trim_end_matches('/').to_owned())
+                })
+                .transpose()?,
         })
     }
 

@@ -16,6 +16,7 @@ pub mod http;
 pub mod keys;
 pub mod lambda;
 pub mod local;
+pub mod messaging;
 pub mod ports;
 pub mod registry;
 pub mod telemetry;

@@ -13,7 +13,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use crate::app::App;
 use crate::handlers::{
-    auth, branches, co_admins, dashboard, groups, health, members, messages, profile,
+    auth, branches, co_admins, consumers, dashboard, groups, health, members, messages, profile,
+    webhooks,
 };
 use crate::http::HttpHandler;
 
@@ -27,6 +28,16 @@ pub type ScheduleFuture<'a> = Pin<Box<dyn Future<Output = Result<(), EventError>
 /// A cron job fired by EventBridge Scheduler.
 pub type ScheduleHandler =
     for<'a> fn(&'a App, EventBridgeEvent<serde_json::Value>) -> ScheduleFuture<'a>;
+
+/// Turns `async fn(&App, SqsEvent) -> Result<SqsBatchResponse, _>` into an [`SqsHandler`].
+macro_rules! sqs_handler {
+    ($f:path) => {{
+        fn boxed<'a>(app: &'a App, event: SqsEvent) -> SqsFuture<'a> {
+            Box::pin($f(app, event))
+        }
+        boxed as SqsHandler
+    }};
+}
 
 #[derive(Clone, Copy)]
 pub enum Entry {
@@ -44,7 +55,7 @@ impl Registry {
     /// Every function this codebase implements.
     pub fn builtin() -> Self {
         use crate::http_handler as h;
-        let http: [(&str, HttpHandler); 41] = [
+        let http: [(&str, HttpHandler); 46] = [
             ("HealthFunction", h!(health::route)),
             (
                 "CorsPreflightFunction",
@@ -98,11 +109,24 @@ impl Registry {
             ("LaterWaveFunction", h!(dashboard::later_wave)),
             ("MessagesPreviewFunction", h!(messages::preview)),
             ("MediaUploadFunction", h!(messages::upload_url)),
+            ("MessagesSendFunction", h!(messages::send)),
+            ("MessagesHistoryFunction", h!(messages::history)),
+            ("MessagesGetFunction", h!(messages::get)),
+            ("MessagesRecipientsFunction", h!(messages::recipients)),
+            ("TelnyxWebhookFunction", h!(webhooks::telnyx)),
         ];
-        http.into_iter()
+        let sqs: [(&str, SqsHandler); 2] = [
+            ("FanoutConsumerFunction", sqs_handler!(consumers::fanout)),
+            ("SendConsumerFunction", sqs_handler!(consumers::send)),
+        ];
+        let registry = http
+            .into_iter()
             .fold(Self::default(), |registry, (id, handler)| {
                 registry.with(id, Entry::Http(handler))
-            })
+            });
+        sqs.into_iter().fold(registry, |registry, (id, handler)| {
+            registry.with(id, Entry::Sqs(handler))
+        })
     }
 
     /// Adds or replaces an entry (tests add their own consumers).

@@ -167,6 +167,10 @@ async fn aws_app(bucket_exists: bool) -> App {
             "JWT_SECRET".to_owned(),
             "a-test-secret-of-at-least-32-bytes!".to_owned(),
         ),
+        (
+            "TELNYX_PUBLIC_KEY".to_owned(),
+            "jrMBoswHlhhVx2W2Www72WU/xn4UMpjreslD0m2u0qs=".to_owned(),
+        ),
     ])
     .unwrap();
     App::with_aws_clients(config, &clients, &resources)

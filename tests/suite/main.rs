@@ -19,5 +19,6 @@ mod import;
 mod local_stack;
 mod logs;
 mod messages;
+mod pipeline;
 mod support;
 mod telnyx;

@@ -3,9 +3,11 @@
 pub mod auth;
 pub mod branches;
 pub mod co_admins;
+pub mod consumers;
 pub mod dashboard;
 pub mod groups;
 pub mod health;
 pub mod members;
 pub mod messages;
 pub mod profile;
+pub mod webhooks;

@@ -140,6 +140,9 @@ impl LocalStack {
             source,
         })?;
         config.addr = addr;
+        if config.public_url.is_none() {
+            config.public_url = Some(format!("http://{addr}"));
+        }
 
         let blobs = EmbeddedBlobs::new(
             store.clone(),

@@ -85,6 +85,9 @@ impl SimConfig {
     }
 }
 
+/// Deliveries of one webhook before the simulator gives up.
+const WEBHOOK_ATTEMPTS: u32 = 6;
+
 /// One message the simulator accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerEntry {
@@ -396,24 +399,34 @@ async fn deliver_receipts(state: Arc<State>, url: String, mut payload: Value) {
             "meta": { "attempt": 1, "delivered_to": url },
         });
         let body = event.to_string();
-        let timestamp = chrono::Utc::now().timestamp().to_string();
-        let signature = STANDARD.encode(
-            state
-                .key
-                .sign(format!("{timestamp}|{body}").as_bytes())
-                .to_bytes(),
-        );
-        let sent = state
-            .http
-            .post(&url)
-            .header(TIMESTAMP_HEADER, &timestamp)
-            .header(SIGNATURE_HEADER, signature)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await;
-        if let Err(e) = sent {
-            tracing::debug!(error = %e, "simulated webhook not delivered");
+        // Like Telnyx: anything but a 2xx is retried, with backoff.
+        for attempt in 0..WEBHOOK_ATTEMPTS {
+            let timestamp = chrono::Utc::now().timestamp().to_string();
+            let signature = STANDARD.encode(
+                state
+                    .key
+                    .sign(format!("{timestamp}|{body}").as_bytes())
+                    .to_bytes(),
+            );
+            let sent = state
+                .http
+                .post(&url)
+                .header(TIMESTAMP_HEADER, &timestamp)
+                .header(SIGNATURE_HEADER, signature)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().is_success() => break,
+                Ok(r) => {
+                    tracing::debug!(status = %r.status(), attempt, "simulated webhook refused; retrying")
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, attempt, "simulated webhook not delivered; retrying")
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
         }
     }
 }

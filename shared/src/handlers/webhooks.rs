@@ -1,0 +1,61 @@
+//! `POST /api/webhooks/telnyx/status` and `/mms`: Telnyx messaging events,
+//! Ed25519-verified, each applied once, answered at once.
+
+use http::StatusCode;
+use lambda_http::{Body, Request};
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::http::HttpResult;
+use crate::http::response;
+use crate::messaging::receipts::{self, Applied};
+use crate::telnyx::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
+
+pub async fn telnyx(app: &App, req: Request) -> HttpResult {
+    let verifier = app.webhooks.as_ref().ok_or_else(|| {
+        ApiError::internal(anyhow::anyhow!("TELNYX_PUBLIC_KEY is not configured"))
+    })?;
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let body: &[u8] = match req.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    if let Err(e) = verifier.verify(
+        &header(TIMESTAMP_HEADER),
+        &header(SIGNATURE_HEADER),
+        body,
+        app.clock.now(),
+    ) {
+        tracing::warn!(reason = %e, "webhook refused");
+        return Err(ApiError::Unauthorized {
+            code: "invalid_signature",
+        });
+    }
+    let event: Value = serde_json::from_slice(body)
+        .map_err(|_| ApiError::field("body", "malformed_json", "the event is not JSON"))?;
+    let data = &event["data"];
+    let applied = match data.get("event_type").and_then(Value::as_str) {
+        Some("message.sent" | "message.finalized") => {
+            receipts::apply(app.table.as_ref(), data, app.clock.now())
+                .await
+                .map_err(ApiError::internal)?
+        }
+        // message.received: the inbound issue. Acknowledged so Telnyx does not retry.
+        _ => Applied::Ignored,
+    };
+    if applied == Applied::Unknown {
+        // The sender has not recorded the carrier id yet: ask Telnyx to retry.
+        return Err(ApiError::NotFound {
+            what: "message for this receipt",
+        });
+    }
+    response::json(StatusCode::OK, &json!({ "received": true }))
+}

@@ -1,0 +1,9 @@
+//! Broadcasts: the send use case (O(1) whatever the audience), the fan-out
+//! that expands an audience a page at a time, the sender that moves each
+//! recipient through its state machine, and delivery receipts.
+
+pub mod fanout;
+pub mod model;
+pub mod receipts;
+pub mod send;
+pub mod sender;

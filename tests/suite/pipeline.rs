@@ -1,0 +1,363 @@
+//! A broadcast end to end on the local stack: send → fan-out → sender →
+//! the built-in Telnyx simulator → signed receipts → counts, with the
+//! simulator's ledger as the judge.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::keys;
+use shared::ports::table::Update;
+
+use crate::support::{Admin, Stack, keys_of};
+
+async fn body(response: reqwest::Response, status: StatusCode) -> Value {
+    let got = response.status();
+    let value: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(got, status, "{value}");
+    value
+}
+
+async fn wait_until_complete(s: &Stack, admin: &Admin, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let message = body(
+            s.call(admin, "GET", &format!("/api/messages/{id}"), None)
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        if message["data"]["status"] == "completed" {
+            return message["data"].clone();
+        }
+        assert!(Instant::now() < deadline, "not complete: {message}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_reaches_every_member_once_and_the_counts_add_up() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    let church = shared::domain::ChurchId::parse(&admin.church_id).unwrap();
+    s.stack
+        .app
+        .table
+        .update(
+            &keys::church_profile(church),
+            Update::default().set("plan", "growth"),
+            None,
+        )
+        .await
+        .unwrap();
+
+    let no_number = s
+        .call(
+            &admin,
+            "POST",
+            "/api/messages/send",
+            Some(json!({"content": "Hi", "targetType": "all"})),
+        )
+        .await;
+    assert_eq!(
+        body(no_number, StatusCode::UNPROCESSABLE_ENTITY).await["code"],
+        "no_sending_number"
+    );
+    body(
+        s.call(
+            &admin,
+            "POST",
+            "/api/admin/phone-numbers/link",
+            Some(json!({"phoneNumber": "+12025550100"})),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+
+    let north = body(
+        s.call(
+            &admin,
+            "POST",
+            "/api/branches",
+            Some(json!({"name": "North"})),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let choir = body(
+        s.call(
+            &admin,
+            "POST",
+            "/api/groups",
+            Some(json!({"name": "Choir"})),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let mut member = json!({"firstName": format!("Member{i:02}"), "lastName": "Test", "phone": format!("(202) 555-01{i:02}")});
+        if i < 4 {
+            member["branchId"] = json!(north);
+        }
+        let created = body(
+            s.call(&admin, "POST", "/api/members", Some(member)).await,
+            StatusCode::CREATED,
+        )
+        .await;
+        ids.push(created["data"]["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids[2..6] {
+        body(
+            s.call(
+                &admin,
+                "PUT",
+                &format!("/api/groups/{choir}/members/{id}"),
+                None,
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    // Member 11 texted STOP.
+    let stopped = shared::domain::MemberId::parse(&ids[11]).unwrap();
+    s.stack
+        .app
+        .table
+        .update(
+            &keys::member(church, stopped),
+            Update::default()
+                .set("optInSms", false)
+                .set("optOutSource", "keyword"),
+            None,
+        )
+        .await
+        .unwrap();
+
+    let send = json!({"content": "Hi {firstName}, welcome to {churchName}!", "targetType": "all"});
+    let queued = body(
+        s.call(&admin, "POST", "/api/messages/send", Some(send))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await["data"]
+        .clone();
+    assert_eq!(
+        keys_of(&queued),
+        [
+            "content",
+            "createdAt",
+            "encoding",
+            "id",
+            "segments",
+            "status",
+            "targetType",
+            "totalRecipients"
+        ]
+    );
+    assert_eq!(
+        (queued["status"].clone(), queued["totalRecipients"].clone()),
+        (json!("queued"), json!(12))
+    );
+    let id = queued["id"].as_str().unwrap().to_owned();
+    let done = wait_until_complete(&s, &admin, &id).await;
+    assert_eq!(
+        done["counts"],
+        json!({"queued": 0, "sending": 0, "sent": 0, "delivered": 11, "failed": 0, "optedOut": 1, "uncertain": 0})
+    );
+    assert_eq!(done["deliveryRate"], 100.0);
+
+    let ledger = s.stack.simulator.as_ref().unwrap().ledger();
+    assert_eq!(ledger.len(), 11, "one SMS per member who has not opted out");
+    let mut to: Vec<&str> = ledger.iter().map(|e| e.to.as_str()).collect();
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), 11, "no duplicates");
+    assert!(
+        !to.contains(&"+12025550111"),
+        "the member who texted STOP got nothing"
+    );
+    assert!(ledger.iter().all(|e| e.from == "+12025550100"));
+    assert!(
+        ledger
+            .iter()
+            .any(|e| e.text.as_deref() == Some("Hi Member00, welcome to Grace Chapel!")),
+        "merge fields filled"
+    );
+
+    let opted = body(
+        s.call(
+            &admin,
+            "GET",
+            &format!("/api/messages/{id}/recipients?status=opted_out"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(opted["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        keys_of(&opted["data"][0]),
+        [
+            "errorCode",
+            "firstName",
+            "lastName",
+            "memberId",
+            "status",
+            "updatedAt"
+        ]
+    );
+    let history = body(
+        s.call(&admin, "GET", "/api/messages/history", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(history["data"][0]["id"], id.as_str());
+    assert_eq!(history["data"][0]["deliveredCount"], 11);
+
+    // North (members 0–3) and the choir (2–5) overlap: six people, once each.
+    let overlap =
+        json!({"content": "Rehearsal at 7", "targetType": "groups", "targetIds": [choir]});
+    let both = json!({"content": "Rehearsal at 7", "targetType": "branches", "targetIds": [north]});
+    let by_group = body(
+        s.call(&admin, "POST", "/api/messages/send", Some(overlap))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_branch = body(
+        s.call(&admin, "POST", "/api/messages/send", Some(both))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        wait_until_complete(&s, &admin, &by_group).await["counts"]["delivered"],
+        4
+    );
+    assert_eq!(
+        wait_until_complete(&s, &admin, &by_branch).await["counts"]["delivered"],
+        4
+    );
+    assert_eq!(s.stack.simulator.as_ref().unwrap().ledger().len(), 19);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_are_idempotent_and_bad_sends_are_refused() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    body(
+        s.call(
+            &admin,
+            "POST",
+            "/api/admin/phone-numbers/link",
+            Some(json!({"phoneNumber": "+12025550100"})),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    body(
+        s.call(
+            &admin,
+            "POST",
+            "/api/members",
+            Some(json!({"firstName": "A", "lastName": "B", "phone": "2025550143"})),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let send = |key: &str, content: &str| {
+        s.http
+            .post(s.url("/api/messages/send"))
+            .bearer_auth(&admin.token)
+            .header("idempotency-key", key)
+            .json(&json!({"content": content, "targetType": "all"}))
+            .send()
+    };
+    let first = body(send("k-1", "Hello").await.unwrap(), StatusCode::CREATED).await;
+    let again = body(send("k-1", "Hello").await.unwrap(), StatusCode::CREATED).await;
+    assert_eq!(
+        first["data"]["id"], again["data"]["id"],
+        "the same key and body answer the first answer"
+    );
+    let other = send("k-1", "Goodbye").await.unwrap();
+    assert_eq!(
+        body(other, StatusCode::UNPROCESSABLE_ENTITY).await["code"],
+        "idempotency_mismatch"
+    );
+    wait_until_complete(&s, &admin, first["data"]["id"].as_str().unwrap()).await;
+    assert_eq!(
+        s.stack.simulator.as_ref().unwrap().ledger().len(),
+        1,
+        "nothing new sent"
+    );
+
+    for (payload, field) in [
+        (json!({"content": "", "targetType": "all"}), "content"),
+        (
+            json!({"content": "x".repeat(1601), "targetType": "all"}),
+            "content",
+        ),
+        (
+            json!({"content": "x", "targetType": "everyone"}),
+            "targetType",
+        ),
+        (json!({"content": "x", "targetType": "groups"}), "targetIds"),
+        (
+            json!({"content": "x", "targetType": "individual", "targetIds": ["nope"]}),
+            "targetIds",
+        ),
+        (
+            json!({"content": "x", "targetType": "branches", "targetIds": ["01J9ZQ3K4X5Y6Z7A8B9C0D1E2G"]}),
+            "targetIds",
+        ),
+    ] {
+        let refused = body(
+            s.call(&admin, "POST", "/api/messages/send", Some(payload))
+                .await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert_eq!(refused["details"][0]["field"], field);
+    }
+    let unsigned = s
+        .http
+        .post(s.url("/api/webhooks/telnyx/status"))
+        .json(&json!({"data": {"event_type": "message.finalized"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        s.call(
+            &admin,
+            "GET",
+            "/api/messages/01J9ZQ3K4X5Y6Z7A8B9C0D1E2K",
+            None
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+    s.stop().await;
+}
