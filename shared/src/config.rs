@@ -127,6 +127,55 @@ pub struct Config {
     /// Where Telnyx reaches this API (`KOINONIA_PUBLIC_URL`), for per-message
     /// webhook URLs; unset on AWS → the messaging profile's webhook is used.
     pub public_url: Option<String>,
+    /// How the built-in Telnyx simulator behaves (`TELNYX_SIM_*`).
+    pub simulator: SimulatorSettings,
+}
+
+/// `TELNYX_SIM_MPS`, `TELNYX_SIM_LATENCY_MS` (`120` or `500-2000`),
+/// `TELNYX_SIM_FAILURE_RATE`, `TELNYX_SIM_DELIVERY_FAILURE_RATE` (0–1).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SimulatorSettings {
+    pub mps: Option<u32>,
+    pub latency: Option<crate::telnyx::simulator::Latency>,
+    pub failure_rate: Option<f64>,
+    pub delivery_failure_rate: Option<f64>,
+}
+
+fn simulator_settings(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<SimulatorSettings, ConfigError> {
+    let rate = |var: &'static str| {
+        get(var)
+            .map(|r| {
+                r.parse::<f64>()
+                    .ok()
+                    .filter(|r| (0.0..=1.0).contains(r))
+                    .ok_or_else(|| bad(var, "must be a number from 0 to 1"))
+            })
+            .transpose()
+    };
+    Ok(SimulatorSettings {
+        mps: get("TELNYX_SIM_MPS")
+            .map(|m| {
+                m.parse::<u32>()
+                    .ok()
+                    .filter(|m| *m > 0)
+                    .ok_or_else(|| bad("TELNYX_SIM_MPS", "must be a whole number above 0"))
+            })
+            .transpose()?,
+        latency: get("TELNYX_SIM_LATENCY_MS")
+            .map(|l| {
+                crate::telnyx::simulator::Latency::parse(&l).ok_or_else(|| {
+                    bad(
+                        "TELNYX_SIM_LATENCY_MS",
+                        "must be milliseconds, such as 120 or 500-2000",
+                    )
+                })
+            })
+            .transpose()?,
+        failure_rate: rate("TELNYX_SIM_FAILURE_RATE")?,
+        delivery_failure_rate: rate("TELNYX_SIM_DELIVERY_FAILURE_RATE")?,
+    })
 }
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -233,6 +282,7 @@ impl Config {
                 })
                 .transpose()?,
             allowed_origins,
+            simulator: simulator_settings(get)?,
             public_url: get("KOINONIA_PUBLIC_URL")
                 .map(|u| {
                     check_url("KOINONIA_PUBLIC_URL", &u)

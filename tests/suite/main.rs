@@ -14,6 +14,7 @@ mod church;
 mod conformance;
 mod deployment;
 mod directory;
+mod faults;
 mod fixtures;
 mod import;
 mod local_stack;

@@ -204,6 +204,15 @@ impl Stack {
         }
     }
 
+    /// A stack started elsewhere (custom configuration or catalog).
+    pub fn wrap(stack: LocalStack, dir: tempfile::TempDir) -> Self {
+        Self {
+            stack,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.stack.base_url())
     }

@@ -9,7 +9,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use shared::telemetry::{exit_on_startup_error, init};
-use shared::telnyx::simulator::{Latency, SimConfig, Simulator};
+use shared::telnyx::simulator::{SimConfig, Simulator};
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {0} {1}")]
@@ -19,7 +19,7 @@ fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn config() -> Result<(SimConfig, std::net::SocketAddr), Bad> {
+fn config() -> Result<(SimConfig, std::net::SocketAddr), Box<dyn std::error::Error>> {
     let addr = var("TELNYX_SIM_ADDR")
         .unwrap_or_else(|| "127.0.0.1:4010".into())
         .parse()
@@ -40,45 +40,19 @@ fn config() -> Result<(SimConfig, std::net::SocketAddr), Bad> {
             ))?,
         None => rand::random(),
     };
-    let mut config = SimConfig::new(
+    let settings = shared::config::Config::from_env()?.simulator;
+    let config = SimConfig::new(
         &var("TELNYX_API_KEY").unwrap_or_else(|| "KEY-local".into()),
         seed,
-    );
-    if let Some(raw) = var("TELNYX_SIM_MPS") {
-        config.mps_per_from = raw
-            .parse()
-            .ok()
-            .filter(|m| *m > 0)
-            .ok_or(Bad("TELNYX_SIM_MPS", "must be a whole number above 0"))?;
-    }
-    if let Some(raw) = var("TELNYX_SIM_LATENCY_MS") {
-        config.latency = Latency::parse(&raw).ok_or(Bad(
-            "TELNYX_SIM_LATENCY_MS",
-            "must be milliseconds, such as 120 or 500-2000",
-        ))?;
-    }
-    for (name, target) in [
-        ("TELNYX_SIM_FAILURE_RATE", &mut config.failure_rate),
-        (
-            "TELNYX_SIM_DELIVERY_FAILURE_RATE",
-            &mut config.delivery_failure_rate,
-        ),
-    ] {
-        if let Some(raw) = var(name) {
-            *target = raw
-                .parse()
-                .ok()
-                .filter(|r: &f64| (0.0..=1.0).contains(r))
-                .ok_or(Bad(name, "must be a number from 0 to 1"))?;
-        }
-    }
+    )
+    .with_settings(&settings);
     Ok((config, addr))
 }
 
 #[tokio::main]
 async fn main() {
     init();
-    let (config, addr) = config().unwrap_or_else(|e| exit_on_startup_error(&e));
+    let (config, addr) = config().unwrap_or_else(|e| exit_on_startup_error(e.as_ref()));
     let simulator = Simulator::start(config, addr)
         .await
         .unwrap_or_else(|e| exit_on_startup_error(&e));

@@ -69,7 +69,7 @@ pub async fn send(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, EventE
             .public_url
             .as_ref()
             .map(|u| format!("{u}/api/webhooks/telnyx/status")),
-        now: app.clock.now().to_rfc3339(),
+        now: app.clock.now(),
     };
     let mut failures = Vec::new();
     for record in &event.records {
@@ -88,8 +88,15 @@ pub async fn send(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, EventE
             .unwrap_or(1);
         match sender.step(&job, attempt).await {
             Ok(()) => {}
-            Err(SendStepError::Retry(n)) => {
-                tracing::warn!(message_id = %job.message_id, recipients = n, attempt, "retryable carrier errors; the job comes back");
+            Err(SendStepError::Retry { count, after }) => {
+                let delay = crate::messaging::sender::backoff(attempt, after);
+                tracing::warn!(message_id = %job.message_id, recipients = count, attempt, delay_ms = delay.as_millis() as u64, "retryable carrier errors; the job comes back");
+                // Sooner than the queue's visibility timeout, with backoff and jitter.
+                if let Some(receipt) = record.receipt_handle.as_deref()
+                    && let Err(e) = app.send_queue.change_visibility(receipt, delay).await
+                {
+                    tracing::warn!(error = %e, "could not shorten the retry delay; the visibility timeout applies");
+                }
                 failures.push(failure(record));
             }
             Err(e) => {

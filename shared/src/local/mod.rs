@@ -77,7 +77,7 @@ async fn start_simulator(app: &mut App) -> Result<Simulator, LocalError> {
         .and_then(|k| k.expose().try_into().ok())
         .unwrap_or_else(rand::random);
     let simulator = Simulator::start(
-        SimConfig::new(SIMULATOR_API_KEY, seed),
+        SimConfig::new(SIMULATOR_API_KEY, seed).with_settings(&app.config.simulator),
         "127.0.0.1:0"
             .parse()
             .map_err(|_| LocalError::Simulator(std::io::ErrorKind::InvalidInput.into()))?,

@@ -15,6 +15,11 @@ use crate::keys;
 use crate::ports::carrier::{Carrier, CarrierError, OutboundMessage};
 use crate::ports::table::{Table, TableError, TxOp, Update};
 
+/// How long a claim (`sending`) is trusted to a live run: longer than a
+/// carrier request may take; shorter than the send queue's visibility
+/// timeout, after which a crashed run's job comes back.
+pub const CLAIM_LEASE: chrono::Duration = chrono::Duration::seconds(30);
+
 /// Attempts (SQS receives) after which a retryable error fails the recipient.
 pub const MAX_ATTEMPTS: u32 = 5;
 
@@ -22,9 +27,13 @@ pub const MAX_ATTEMPTS: u32 = 5;
 pub enum SendStepError {
     #[error(transparent)]
     Table(#[from] TableError),
-    /// Some recipients hit a retryable carrier error: retry the job later.
-    #[error("{0} recipients will be retried")]
-    Retry(usize),
+    /// Some recipients hit a retryable carrier error: retry the job later,
+    /// not before `after` when the carrier said so (429's reset).
+    #[error("{count} recipients will be retried")]
+    Retry {
+        count: usize,
+        after: Option<std::time::Duration>,
+    },
 }
 
 pub struct Sender<'a> {
@@ -32,7 +41,7 @@ pub struct Sender<'a> {
     pub carrier: &'a dyn Carrier,
     pub vault: &'a Vault,
     pub webhook_url: Option<String>,
-    pub now: String,
+    pub now: chrono::DateTime<chrono::Utc>,
 }
 
 fn merge(text: &str, member: &MemberRecord, church_name: &str) -> String {
@@ -65,7 +74,7 @@ impl Sender<'_> {
             from,
             to,
             set,
-            &self.now,
+            &self.now.to_rfc3339(),
         )
     }
 
@@ -101,6 +110,7 @@ impl Sender<'_> {
             .collect();
         let members = self.table.get_many(&member_keys).await?;
         let mut retry = 0;
+        let mut after: Option<std::time::Duration> = None;
         for (member_id, member) in job.member_ids.iter().zip(members) {
             let member_id = *member_id;
             let claimed = self
@@ -109,7 +119,10 @@ impl Sender<'_> {
                     member_id,
                     Status::Queued,
                     Status::Sending,
-                    vec![("attempts", json!(attempt))],
+                    vec![
+                        ("attempts", json!(attempt)),
+                        ("claimedAt", json!(self.now.to_rfc3339())),
+                    ],
                 ))
                 .await?;
             if !claimed {
@@ -117,7 +130,16 @@ impl Sender<'_> {
                     .table
                     .get(&recipient_key(job.message_id, member_id))
                     .await?;
-                if current.as_ref().and_then(status_of) == Some(Status::Sending) {
+                let claimed_at = current
+                    .as_ref()
+                    .and_then(|c| c.get("claimedAt"))
+                    .and_then(Value::as_str)
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc));
+                // A claim younger than the lease belongs to a run still sending
+                // (a duplicate delivery racing it): leave it to that run.
+                let abandoned = claimed_at.is_none_or(|t| self.now - t > CLAIM_LEASE);
+                if current.as_ref().and_then(status_of) == Some(Status::Sending) && abandoned {
                     // A run died after claiming it: the carrier may have it. Never resend.
                     self.apply(self.move_to(
                         job,
@@ -226,7 +248,7 @@ impl Sender<'_> {
                     ))
                     .await?;
                 }
-                Err(CarrierError::Retryable { code, .. }) => {
+                Err(CarrierError::Retryable { code, retry_after }) => {
                     self.apply(self.move_to(
                         job,
                         member_id,
@@ -236,13 +258,27 @@ impl Sender<'_> {
                     ))
                     .await?;
                     retry += 1;
+                    after = after.max(retry_after);
                 }
             }
         }
         if retry > 0 {
-            Err(SendStepError::Retry(retry))
+            Err(SendStepError::Retry {
+                count: retry,
+                after,
+            })
         } else {
             Ok(())
         }
     }
+}
+
+/// When a job with retryable failures comes back: exponential in the
+/// attempt (1, 2, 4 … 60 s) with full jitter, never before the carrier's reset.
+pub fn backoff(attempt: u32, at_least: Option<std::time::Duration>) -> std::time::Duration {
+    use rand::Rng;
+    let cap = 1u64 << attempt.clamp(1, 6).min(6);
+    let jittered =
+        std::time::Duration::from_millis(rand::rng().random_range(500..=cap.min(60) * 1000));
+    jittered.max(at_least.unwrap_or_default())
 }

@@ -72,6 +72,23 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
+    /// Applies the `TELNYX_SIM_*` settings over the defaults.
+    pub fn with_settings(mut self, settings: &crate::config::SimulatorSettings) -> Self {
+        if let Some(mps) = settings.mps {
+            self.mps_per_from = mps;
+        }
+        if let Some(latency) = settings.latency {
+            self.latency = latency;
+        }
+        if let Some(rate) = settings.failure_rate {
+            self.failure_rate = rate;
+        }
+        if let Some(rate) = settings.delivery_failure_rate {
+            self.delivery_failure_rate = rate;
+        }
+        self
+    }
+
     pub fn new(api_key: &str, signing_seed: [u8; 32]) -> Self {
         Self {
             api_key: api_key.to_owned(),

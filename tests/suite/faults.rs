@@ -1,0 +1,359 @@
+//! The pipeline under faults, with the simulator's ledger as the judge:
+//! carrier 5xx and 429 bursts, a crash between the carrier's 200 and the
+//! status write, duplicated jobs and racing consumers, and receipts that
+//! arrive late, twice, or forged.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use ed25519_dalek::{Signer, SigningKey};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::catalog::Catalog;
+use shared::keys;
+use shared::local::LocalStack;
+use shared::messaging::fanout::{self, SendJob};
+use shared::messaging::model::{Status, carrier_index, recipient_key, transition};
+use shared::messaging::send::FanoutJob;
+use shared::messaging::sender::Sender;
+use shared::ports::Queue;
+use shared::ports::carrier::OutboundMessage;
+use shared::ports::table::Update;
+use shared::registry::Registry;
+
+use crate::support::{Admin, Stack};
+
+async fn body(response: reqwest::Response, status: StatusCode) -> Value {
+    let got = response.status();
+    let value: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(got, status, "{value}");
+    value
+}
+
+/// A registered church with a sending number and `n` members.
+async fn church_with_members(s: &Stack, n: usize) -> (Admin, Vec<String>) {
+    let admin = s.register("pastor@grace.example").await;
+    let church = shared::domain::ChurchId::parse(&admin.church_id).unwrap();
+    s.stack
+        .app
+        .table
+        .update(
+            &keys::church_profile(church),
+            Update::default().set("plan", "growth"),
+            None,
+        )
+        .await
+        .unwrap();
+    body(
+        s.call(
+            &admin,
+            "POST",
+            "/api/admin/phone-numbers/link",
+            Some(json!({"phoneNumber": "+12025550100"})),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let member = json!({"firstName": format!("M{i:02}"), "lastName": "T", "phone": format!("(202) 555-02{i:02}")});
+        ids.push(
+            body(
+                s.call(&admin, "POST", "/api/members", Some(member)).await,
+                StatusCode::CREATED,
+            )
+            .await["data"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    (admin, ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carrier_faults_and_429_bursts_never_duplicate_and_every_recipient_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = shared::config::Config::from_vars([
+        ("KOINONIA_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+        (
+            "KOINONIA_DATA_DIR".to_owned(),
+            dir.path().display().to_string(),
+        ),
+        ("TELNYX_SIM_FAILURE_RATE".to_owned(), "0.2".to_owned()),
+        ("TELNYX_SIM_MPS".to_owned(), "8".to_owned()),
+        ("TELNYX_SIM_LATENCY_MS".to_owned(), "0-15".to_owned()),
+    ])
+    .unwrap();
+    let stack = LocalStack::start(config, Catalog::builtin().unwrap(), &Registry::builtin())
+        .await
+        .unwrap();
+    let s = Stack::wrap(stack, dir);
+    let (admin, _) = church_with_members(&s, 30).await;
+    let sent = body(
+        s.call(
+            &admin,
+            "POST",
+            "/api/messages/send",
+            Some(json!({"content": "Hello {firstName}", "targetType": "all"})),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = sent["data"]["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let counts = loop {
+        let message = body(
+            s.call(&admin, "GET", &format!("/api/messages/{id}"), None)
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        if message["data"]["status"] == "completed" {
+            break message["data"]["counts"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "recipients left non-terminal: {message}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let ledger = s.stack.simulator.as_ref().unwrap().ledger();
+    let mut to: Vec<&str> = ledger.iter().map(|e| e.to.as_str()).collect();
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), ledger.len(), "0 duplicate SMS");
+    assert_eq!(
+        counts["queued"].as_i64().unwrap()
+            + counts["sending"].as_i64().unwrap()
+            + counts["sent"].as_i64().unwrap(),
+        0,
+        "0 non-terminal: {counts}"
+    );
+    assert_eq!(
+        counts["delivered"].as_i64().unwrap() as usize,
+        ledger.len(),
+        "counts equal the ledger: {counts}"
+    );
+    assert_eq!(
+        counts["delivered"].as_i64().unwrap() + counts["failed"].as_i64().unwrap(),
+        30
+    );
+    s.stop().await;
+}
+
+/// A stack whose consumers do not run, so the test drives each step.
+async fn manual_stack() -> Stack {
+    let dir = tempfile::tempdir().unwrap();
+    let mut catalog = Catalog::builtin().unwrap().clone();
+    for function in &mut catalog.functions {
+        function.queue_triggers.clear();
+    }
+    let stack = LocalStack::start(
+        crate::support::local_config(dir.path()),
+        &catalog,
+        &Registry::builtin(),
+    )
+    .await
+    .unwrap();
+    Stack::wrap(stack, dir)
+}
+
+async fn take_job<T: serde::de::DeserializeOwned>(queue: &dyn Queue) -> T {
+    let got = queue
+        .receive(1, Duration::from_secs(2), None)
+        .await
+        .unwrap();
+    let message = got.into_iter().next().expect("a job is queued");
+    queue.delete(&message.receipt_handle).await.unwrap();
+    serde_json::from_str(&message.body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_carriers_200_ends_uncertain_and_racing_consumers_send_once() {
+    let s = manual_stack().await;
+    let (admin, ids) = church_with_members(&s, 3).await;
+    let app = &s.stack.app;
+    let sent = body(
+        s.call(
+            &admin,
+            "POST",
+            "/api/messages/send",
+            Some(json!({"content": "Hi", "targetType": "all"})),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let message_id =
+        shared::domain::MessageId::parse(sent["data"]["id"].as_str().unwrap()).unwrap();
+    let now = chrono::Utc::now().to_rfc3339();
+    // Fan out until the audience is exhausted.
+    let fanout_job: FanoutJob = take_job(app.fanout_queue.as_ref()).await;
+    fanout::step(
+        app.table.as_ref(),
+        app.send_queue.as_ref(),
+        app.fanout_queue.as_ref(),
+        fanout_job,
+        &now,
+    )
+    .await
+    .unwrap();
+    let job: SendJob = take_job(app.send_queue.as_ref()).await;
+    assert_eq!(job.member_ids.len(), 3);
+    let church = job.church_id;
+
+    // A run claims member 0, the carrier accepts, and the run dies before writing `sent`.
+    let member = job.member_ids[0];
+    let long_ago = (chrono::Utc::now() - chrono::Duration::minutes(2)).to_rfc3339();
+    let claim = transition(
+        church,
+        message_id,
+        member,
+        Status::Queued,
+        Status::Sending,
+        vec![("claimedAt", json!(long_ago))],
+        &now,
+    );
+    app.table.transact(claim.to_vec()).await.unwrap();
+    let carrier = app.carrier.as_deref().unwrap();
+    carrier
+        .send(&OutboundMessage {
+            from: shared::domain::PhoneNumber::parse("+12025550100").unwrap(),
+            to: shared::domain::PhoneNumber::parse("+12025550200").unwrap(),
+            text: "Hi".into(),
+            media_urls: vec![],
+            webhook_url: None,
+        })
+        .await
+        .unwrap();
+    // The job comes back — twice at once, as a duplicate delivery and a racing consumer.
+    let sender = Sender {
+        table: app.table.as_ref(),
+        carrier,
+        vault: app.vault().unwrap(),
+        webhook_url: None,
+        now: chrono::Utc::now(),
+    };
+    let (a, b) = tokio::join!(sender.step(&job, 2), sender.step(&job, 2));
+    a.unwrap();
+    b.unwrap();
+    let ledger = s.stack.simulator.as_ref().unwrap().ledger();
+    assert_eq!(
+        ledger.len(),
+        3,
+        "the crashed one is not resent; the others go once each"
+    );
+    let status = |m| async move {
+        app.table
+            .get(&recipient_key(message_id, m))
+            .await
+            .unwrap()
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status(member).await, "uncertain");
+    assert_eq!(status(job.member_ids[1]).await, "sent");
+    let view = body(
+        s.call(&admin, "GET", &format!("/api/messages/{message_id}"), None)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(view["data"]["counts"]["uncertain"], 1);
+    assert_eq!(view["data"]["counts"]["sent"], 2);
+    let _ = ids;
+
+    // Receipts for member 1: finalized first, then a late `sent`, then a replay.
+    let recipient = app
+        .table
+        .get(&recipient_key(message_id, job.member_ids[1]))
+        .await
+        .unwrap()
+        .unwrap();
+    let carrier_id = recipient["carrierId"].as_str().unwrap().to_owned();
+    assert_eq!(recipient["gsi1pk"], carrier_index(&carrier_id));
+    let seed: [u8; 32] = app
+        .config
+        .telnyx_sim_signing_key
+        .as_ref()
+        .unwrap()
+        .expose()
+        .try_into()
+        .unwrap();
+    let key = SigningKey::from_bytes(&seed);
+    let post = |event_id: &str, event_type: &str, status: &str, timestamp: i64| {
+        let body = json!({"data": {"event_type": event_type, "id": event_id, "record_type": "event",
+            "payload": {"id": carrier_id, "to": [{"phone_number": "+12025550201", "status": status}]}}, "meta": {"attempt": 1}})
+        .to_string();
+        let ts = timestamp.to_string();
+        let signature = base64::engine::general_purpose::STANDARD
+            .encode(key.sign(format!("{ts}|{body}").as_bytes()).to_bytes());
+        s.http
+            .post(s.url("/api/webhooks/telnyx/status"))
+            .header("telnyx-timestamp", ts)
+            .header("telnyx-signature-ed25519", signature)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let now_s = chrono::Utc::now().timestamp();
+    assert_eq!(
+        post("ev-1", "message.finalized", "delivered", now_s)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        post("ev-2", "message.sent", "sent", now_s)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        post("ev-1", "message.finalized", "delivered", now_s)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(job.member_ids[1]).await,
+        "delivered",
+        "a late sent never overwrites delivered"
+    );
+    let view = body(
+        s.call(&admin, "GET", &format!("/api/messages/{message_id}"), None)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        view["data"]["counts"]["delivered"], 1,
+        "a replayed event counts once"
+    );
+    let stale = post("ev-3", "message.finalized", "delivery_failed", now_s - 301)
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::UNAUTHORIZED);
+    let forged = s
+        .http
+        .post(s.url("/api/webhooks/telnyx/status"))
+        .header("telnyx-timestamp", now_s.to_string())
+        .header("telnyx-signature-ed25519", "A".repeat(88))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status(job.member_ids[1]).await,
+        "delivered",
+        "refused webhooks change nothing"
+    );
+    s.stop().await;
+}
