@@ -13,8 +13,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use crate::app::App;
 use crate::handlers::{
-    auth, branches, co_admins, consumers, dashboard, groups, health, members, messages, profile,
-    webhooks,
+    analytics, auth, branches, co_admins, consumers, dashboard, groups, health, members, messages,
+    profile, webhooks,
 };
 use crate::http::HttpHandler;
 
@@ -55,7 +55,7 @@ impl Registry {
     /// Every function this codebase implements.
     pub fn builtin() -> Self {
         use crate::http_handler as h;
-        let http: [(&str, HttpHandler); 46] = [
+        let http: [(&str, HttpHandler); 49] = [
             ("HealthFunction", h!(health::route)),
             (
                 "CorsPreflightFunction",
@@ -114,6 +114,9 @@ impl Registry {
             ("MessagesGetFunction", h!(messages::get)),
             ("MessagesRecipientsFunction", h!(messages::recipients)),
             ("TelnyxWebhookFunction", h!(webhooks::telnyx)),
+            ("AnalyticsMessagesFunction", h!(analytics::messages)),
+            ("AnalyticsBranchesFunction", h!(analytics::branches)),
+            ("AnalyticsSummaryFunction", h!(analytics::summary)),
         ];
         let sqs: [(&str, SqsHandler); 2] = [
             ("FanoutConsumerFunction", sqs_handler!(consumers::fanout)),

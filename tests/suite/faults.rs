@@ -212,12 +212,13 @@ async fn a_crash_after_the_carriers_200_ends_uncertain_and_racing_consumers_send
         church,
         message_id,
         member,
+        None,
         Status::Queued,
         Status::Sending,
         vec![("claimedAt", json!(long_ago))],
         &now,
     );
-    app.table.transact(claim.to_vec()).await.unwrap();
+    app.table.transact(claim).await.unwrap();
     let carrier = app.carrier.as_deref().unwrap();
     carrier
         .send(&OutboundMessage {

@@ -257,6 +257,75 @@ async fn a_broadcast_reaches_every_member_once_and_the_counts_add_up() {
         4
     );
     assert_eq!(s.stack.simulator.as_ref().unwrap().ledger().len(), 19);
+
+    // Analytics come from counters the transitions kept.
+    let figures = body(
+        s.call(&admin, "GET", "/api/analytics/messages?days=7", None)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        keys_of(&figures),
+        [
+            "byDay",
+            "deliveredCount",
+            "deliveryRate",
+            "failedCount",
+            "pendingCount",
+            "totalMessages"
+        ]
+    );
+    assert_eq!(
+        (
+            figures["totalMessages"].clone(),
+            figures["deliveredCount"].clone(),
+            figures["deliveryRate"].clone()
+        ),
+        (json!(3), json!(19), json!(100.0))
+    );
+    assert_eq!(figures["byDay"].as_array().unwrap().len(), 7);
+    assert_eq!(figures["byDay"][6]["delivered"], 19, "today is last");
+    let branches = body(
+        s.call(&admin, "GET", "/api/analytics/branches", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    let north_row = branches
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "North")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        keys_of(&north_row),
+        [
+            "deliveryRate",
+            "groupCount",
+            "id",
+            "memberCount",
+            "messageCount",
+            "name"
+        ]
+    );
+    assert_eq!(
+        (
+            north_row["messageCount"].clone(),
+            north_row["memberCount"].clone()
+        ),
+        (json!(10), json!(4)),
+        "4 + 2 of the choir + 4"
+    );
+    let summary = body(
+        s.call(&admin, "GET", "/api/analytics/summary", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        summary,
+        json!({"totalMessages": 3, "averageDeliveryRate": 100.0, "totalMembers": 12, "totalBranches": 2, "totalGroups": 1})
+    );
     s.stop().await;
 }
 

@@ -1,5 +1,6 @@
 //! HTTP and event handlers: parse, call one use case, map the result.
 
+pub mod analytics;
 pub mod auth;
 pub mod branches;
 pub mod co_admins;

@@ -136,8 +136,16 @@ pub async fn step(
         let names = (member.first_name.as_str(), member.last_name.as_str());
         match table
             .transact(
-                add_recipient(job.church_id, job.message_id, member.id, names, status, now)
-                    .to_vec(),
+                add_recipient(
+                    job.church_id,
+                    job.message_id,
+                    member.id,
+                    member.branch_id,
+                    names,
+                    status,
+                    now,
+                )
+                .to_vec(),
             )
             .await
         {

@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::domain::{ChurchId, MemberId, MessageId};
+use crate::domain::{BranchId, ChurchId, MemberId, MessageId};
 use crate::keys;
 use crate::ports::table::{Cond, Item, Key, TxOp, Update};
 
@@ -98,16 +98,17 @@ pub fn add_recipient(
     church: ChurchId,
     message: MessageId,
     member: MemberId,
+    branch: Option<BranchId>,
     names: (&str, &str),
     status: Status,
     now: &str,
-) -> [TxOp; 2] {
+) -> Vec<TxOp> {
     let key = recipient_key(message, member);
     let item = json!({
         "pk": key.pk, "sk": key.sk, "type": "recipient", "churchId": church, "messageId": message, "memberId": member,
-        "firstName": names.0, "lastName": names.1, "status": status.as_str(), "attempts": 0, "updatedAt": now,
+        "branchId": branch, "firstName": names.0, "lastName": names.1, "status": status.as_str(), "attempts": 0, "updatedAt": now,
     });
-    [
+    let mut ops = vec![
         TxOp::Put {
             item: item.as_object().cloned().unwrap_or_default(),
             cond: Some(Cond::NotExists),
@@ -119,27 +120,75 @@ pub fn add_recipient(
                 .add(status.counter(), 1),
             cond: Some(Cond::Exists),
         },
-    ]
+    ];
+    ops.extend(stats(church, branch, status, now));
+    ops
 }
 
-/// Moves a recipient from one of `from` to `to`, with the counters, plus
-/// any attributes to set on the recipient.
+/// The church's figures for one UTC day (`DAY#2026-11-25`): what the
+/// analytics routes read instead of scanning recipients.
+pub fn day_key(church: ChurchId, day: &str) -> Key {
+    Key::new(keys::church(church), format!("DAY#{day}"))
+}
+
+/// A branch's delivery figures, apart from the branch item so a deleted
+/// branch is never brought back by a late receipt.
+pub fn branch_stats_key(church: ChurchId, branch: BranchId) -> Key {
+    Key::new(keys::church(church), format!("BRANCHSTATS#{branch}"))
+}
+
+/// The daily and branch counter a move into `to` bumps, if any.
+fn stat(to: Status) -> Option<&'static str> {
+    match to {
+        Status::Sent => Some("sent"),
+        Status::Delivered => Some("delivered"),
+        Status::Failed => Some("failed"),
+        Status::OptedOut => Some("optedOut"),
+        _ => None,
+    }
+}
+
+/// Bumps the church's day (and the member's branch) for a recipient entering `to`.
+pub fn stats(church: ChurchId, branch: Option<BranchId>, to: Status, now: &str) -> Vec<TxOp> {
+    let Some(stat) = stat(to) else {
+        return Vec::new();
+    };
+    let day = now.get(..10).unwrap_or(now);
+    let mut ops = vec![TxOp::Update {
+        key: day_key(church, day),
+        update: Update::default().add(stat, 1),
+        cond: None,
+    }];
+    if let Some(branch) = branch {
+        ops.push(TxOp::Update {
+            key: branch_stats_key(church, branch),
+            update: Update::default().add(stat, 1),
+            cond: None,
+        });
+    }
+    ops
+}
+
+/// Moves a recipient from `from` to `to`, with the message's counters and
+/// the church's daily figures, plus any attributes to set on the recipient.
+#[allow(clippy::too_many_arguments)]
 pub fn transition(
     church: ChurchId,
     message: MessageId,
     member: MemberId,
+    branch: Option<BranchId>,
     from: Status,
     to: Status,
     set: Vec<(&str, Value)>,
     now: &str,
-) -> [TxOp; 2] {
+) -> Vec<TxOp> {
     let mut update = Update::default()
         .set("status", to.as_str())
         .set("updatedAt", now);
     for (attr, value) in set {
         update = update.set(attr, value);
     }
-    [
+    let mut ops = vec![
         TxOp::Update {
             key: recipient_key(message, member),
             update,
@@ -152,7 +201,9 @@ pub fn transition(
                 .add(to.counter(), 1),
             cond: Some(Cond::Exists),
         },
-    ]
+    ];
+    ops.extend(stats(church, branch, to, now));
+    ops
 }
 
 pub fn status_of(item: &Item) -> Option<Status> {

@@ -87,6 +87,7 @@ pub async fn apply(
     ) else {
         return Ok(Applied::Ignored);
     };
+    let branch = crate::domain::BranchId::parse(&id("branchId")).ok();
     let code = payload["errors"][0]
         .get("code")
         .and_then(Value::as_str)
@@ -99,7 +100,9 @@ pub async fn apply(
             _ => vec![],
         };
         match table
-            .transact(transition(church, message, member, *from, to, set, &stamp).to_vec())
+            .transact(transition(
+                church, message, member, branch, *from, to, set, &stamp,
+            ))
             .await
         {
             Ok(()) => {

@@ -173,6 +173,11 @@ pub async fn send(
             cond: within_plan.map(|c| Cond::Or(vec![c, Cond::AttrNotExists(month.clone())])),
         },
     ];
+    ops.push(TxOp::Update {
+        key: super::model::day_key(ctx.church, &now[..10]),
+        update: Update::default().add("messages", 1),
+        cond: None,
+    });
     if let Some(limit) = plan.messages_per_month
         && total > i64::from(limit)
     {

@@ -10,7 +10,7 @@ use super::fanout::SendJob;
 use super::model::{Status, carrier_index, message_key, recipient_key, status_of, transition};
 use crate::crypto::Vault;
 use crate::directory::members::MemberRecord;
-use crate::domain::{MemberId, PhoneNumber};
+use crate::domain::{BranchId, MemberId, PhoneNumber};
 use crate::keys;
 use crate::ports::carrier::{Carrier, CarrierError, OutboundMessage};
 use crate::ports::table::{Table, TableError, TxOp, Update};
@@ -51,26 +51,29 @@ fn merge(text: &str, member: &MemberRecord, church_name: &str) -> String {
 }
 
 impl Sender<'_> {
-    async fn apply(&self, ops: [TxOp; 2]) -> Result<bool, TableError> {
-        match self.table.transact(ops.to_vec()).await {
+    async fn apply(&self, ops: Vec<TxOp>) -> Result<bool, TableError> {
+        match self.table.transact(ops).await {
             Ok(()) => Ok(true),
             Err(TableError::TransactionCancelled { .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn move_to(
         &self,
         job: &SendJob,
         member: MemberId,
+        branch: Option<BranchId>,
         from: Status,
         to: Status,
         set: Vec<(&str, Value)>,
-    ) -> [TxOp; 2] {
+    ) -> Vec<TxOp> {
         transition(
             job.church_id,
             job.message_id,
             member,
+            branch,
             from,
             to,
             set,
@@ -113,10 +116,13 @@ impl Sender<'_> {
         let mut after: Option<std::time::Duration> = None;
         for (member_id, member) in job.member_ids.iter().zip(members) {
             let member_id = *member_id;
+            let record = member.map(MemberRecord::from_item).transpose()?;
+            let branch = record.as_ref().and_then(|r| r.branch_id);
             let claimed = self
                 .apply(self.move_to(
                     job,
                     member_id,
+                    branch,
                     Status::Queued,
                     Status::Sending,
                     vec![
@@ -144,6 +150,7 @@ impl Sender<'_> {
                     self.apply(self.move_to(
                         job,
                         member_id,
+                        branch,
                         Status::Sending,
                         Status::Uncertain,
                         vec![],
@@ -152,7 +159,6 @@ impl Sender<'_> {
                 }
                 continue;
             }
-            let record = member.map(MemberRecord::from_item).transpose()?;
             let (Some(record), Some(from)) = (record, from.clone()) else {
                 let why = if from.is_none() {
                     "no_sending_number"
@@ -162,6 +168,7 @@ impl Sender<'_> {
                 self.apply(self.move_to(
                     job,
                     member_id,
+                    branch,
                     Status::Sending,
                     Status::Failed,
                     vec![("errorCode", json!(why))],
@@ -170,8 +177,15 @@ impl Sender<'_> {
                 continue;
             };
             if !record.opt_in_sms {
-                self.apply(self.move_to(job, member_id, Status::Sending, Status::OptedOut, vec![]))
-                    .await?;
+                self.apply(self.move_to(
+                    job,
+                    member_id,
+                    branch,
+                    Status::Sending,
+                    Status::OptedOut,
+                    vec![],
+                ))
+                .await?;
                 continue;
             }
             let to = self
@@ -183,6 +197,7 @@ impl Sender<'_> {
                 self.apply(self.move_to(
                     job,
                     member_id,
+                    branch,
                     Status::Sending,
                     Status::Failed,
                     vec![("errorCode", json!("unreadable_phone"))],
@@ -204,13 +219,21 @@ impl Sender<'_> {
                         ("gsi1pk", json!(carrier_index(&sent.carrier_id))),
                         ("gsi1sk", json!("RCPT")),
                     ];
-                    self.apply(self.move_to(job, member_id, Status::Sending, Status::Sent, set))
-                        .await?;
+                    self.apply(self.move_to(
+                        job,
+                        member_id,
+                        branch,
+                        Status::Sending,
+                        Status::Sent,
+                        set,
+                    ))
+                    .await?;
                 }
                 Err(CarrierError::OptedOut) => {
                     self.apply(self.move_to(
                         job,
                         member_id,
+                        branch,
                         Status::Sending,
                         Status::OptedOut,
                         vec![("errorCode", json!("40300"))],
@@ -232,6 +255,7 @@ impl Sender<'_> {
                     self.apply(self.move_to(
                         job,
                         member_id,
+                        branch,
                         Status::Sending,
                         Status::Failed,
                         vec![("errorCode", json!(code))],
@@ -242,6 +266,7 @@ impl Sender<'_> {
                     self.apply(self.move_to(
                         job,
                         member_id,
+                        branch,
                         Status::Sending,
                         Status::Failed,
                         vec![("errorCode", json!(code))],
@@ -252,6 +277,7 @@ impl Sender<'_> {
                     self.apply(self.move_to(
                         job,
                         member_id,
+                        branch,
                         Status::Sending,
                         Status::Queued,
                         vec![("errorCode", json!(code))],
