@@ -9,4 +9,4 @@ cd "$(dirname "$0")/.."
 . infra/venv.sh
 . infra/emulator.sh
 
-cargo bench --locked -p koinonia-functions --bench foundation --bench directory
+cargo bench --locked -p koinonia-functions --bench foundation --bench directory --bench pipeline
