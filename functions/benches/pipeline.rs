@@ -11,7 +11,6 @@ use shared::catalog::Catalog;
 use shared::config::Config;
 use shared::directory::members::Ctx;
 use shared::local::LocalStack;
-use shared::ports::Clock;
 use shared::ports::table::Update;
 use shared::registry::Registry;
 
