@@ -6,14 +6,7 @@ use serde_json::{Value, json};
 use shared::keys;
 use shared::ports::table::Update;
 
-use crate::support::{Admin, Stack, keys_of};
-
-async fn ok(response: reqwest::Response, status: StatusCode) -> Value {
-    let got = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    assert_eq!(got, status, "{body}");
-    body
-}
+use crate::support::{Admin, Stack, expect_status as ok, keys_of};
 
 async fn member(s: &Stack, admin: &Admin, first: &str, phone: &str) -> String {
     let body = ok(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::catalog::Catalog;
 use shared::keys;
 use shared::local::LocalStack;
@@ -21,14 +21,7 @@ use shared::ports::carrier::OutboundMessage;
 use shared::ports::table::Update;
 use shared::registry::Registry;
 
-use crate::support::{Admin, Stack};
-
-async fn body(response: reqwest::Response, status: StatusCode) -> Value {
-    let got = response.status();
-    let value: Value = response.json().await.unwrap_or(Value::Null);
-    assert_eq!(got, status, "{value}");
-    value
-}
+use crate::support::{Admin, Stack, expect_status as body};
 
 /// A registered church with a sending number and `n` members.
 async fn church_with_members(s: &Stack, n: usize) -> (Admin, Vec<String>) {

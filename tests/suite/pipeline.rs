@@ -9,14 +9,7 @@ use serde_json::{Value, json};
 use shared::keys;
 use shared::ports::table::Update;
 
-use crate::support::{Admin, Stack, keys_of};
-
-async fn body(response: reqwest::Response, status: StatusCode) -> Value {
-    let got = response.status();
-    let value: Value = response.json().await.unwrap_or(Value::Null);
-    assert_eq!(got, status, "{value}");
-    value
-}
+use crate::support::{Admin, Stack, expect_status as body, keys_of};
 
 async fn wait_until_complete(s: &Stack, admin: &Admin, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);

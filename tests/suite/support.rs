@@ -319,3 +319,15 @@ impl Stack {
         items
     }
 }
+
+/// The JSON body of a response, after checking its status (the body is
+/// shown when the status is not the expected one).
+pub async fn expect_status(
+    response: reqwest::Response,
+    status: reqwest::StatusCode,
+) -> serde_json::Value {
+    let got = response.status();
+    let value: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+    assert_eq!(got, status, "{value}");
+    value
+}
