@@ -65,7 +65,10 @@ pub async fn authenticate(app: &App, req: &Request) -> Result<Caller, ApiError> 
         })?;
     // The session and the church's plan in one round trip.
     let table = app.table.as_ref();
-    let wanted = [sessions::key(&claims), rate::profile_key(claims.church)];
+    let wanted = [
+        sessions::key(&claims),
+        crate::keys::church_profile(claims.church),
+    ];
     let mut found = table
         .get_many(&wanted)
         .await

@@ -6,7 +6,6 @@ use serde_json::Value;
 
 use crate::directory::plans;
 use crate::domain::ChurchId;
-use crate::keys;
 use crate::ports::table::{Item, Key, Table, TableError, Update};
 
 fn window_key(church: ChurchId, minute: i64) -> Key {
@@ -20,12 +19,7 @@ pub async fn over_limit(
     profile: Option<&Item>,
     now: DateTime<Utc>,
 ) -> Result<Option<u64>, TableError> {
-    let plan = plans::by_name(
-        profile
-            .and_then(|p| p.get("plan"))
-            .and_then(Value::as_str)
-            .unwrap_or("starter"),
-    );
+    let plan = plans::of_profile(profile);
     let minute = now.timestamp().div_euclid(60);
     let update = Update::default()
         .add("requests", 1)
@@ -36,9 +30,4 @@ pub async fn over_limit(
     let requests = counted.get("requests").and_then(Value::as_i64).unwrap_or(0);
     Ok((requests > i64::from(plan.requests_per_minute))
         .then(|| (60 - now.timestamp().rem_euclid(60)).max(1) as u64))
-}
-
-/// The church profile's key, read with the session in one batch.
-pub fn profile_key(church: ChurchId) -> Key {
-    keys::church_profile(church)
 }

@@ -156,7 +156,7 @@ pub async fn complete_welcome(
 pub mod co_admins {
     use chrono::{DateTime, Utc};
     use serde::Serialize;
-    use serde_json::{Value, json};
+    use serde_json::json;
 
     use super::{AdminRecord, NewAdmin};
     use crate::auth::{Role, sessions};
@@ -215,14 +215,7 @@ pub mod co_admins {
         admin: NewAdmin,
         now: DateTime<Utc>,
     ) -> Result<AdminRecord, DirectoryError> {
-        let profile = table.get(&keys::church_profile(church)).await?;
-        let plan = plans::by_name(
-            profile
-                .as_ref()
-                .and_then(|p| p.get("plan"))
-                .and_then(Value::as_str)
-                .unwrap_or("starter"),
-        );
+        let plan = plans::of_church(table, church).await?;
         let record = AdminRecord::new(AdminId::generate(), church, Role::CoAdmin, admin, now);
         let email = keys::email(&record.view.email);
         let ops = vec![

@@ -47,17 +47,6 @@ pub struct BranchFields {
     pub is_active: Option<bool>,
 }
 
-async fn plan(ctx: &Ctx<'_>) -> Result<plans::Plan, TableError> {
-    let profile = ctx.table.get(&keys::church_profile(ctx.church)).await?;
-    Ok(plans::by_name(
-        profile
-            .as_ref()
-            .and_then(|p| p.get("plan"))
-            .and_then(Value::as_str)
-            .unwrap_or("starter"),
-    ))
-}
-
 pub async fn create(ctx: &Ctx<'_>, fields: BranchFields) -> Result<Branch, DirectoryError> {
     let stamp = ctx.now.to_rfc3339();
     let branch = Branch {
@@ -73,7 +62,7 @@ pub async fn create(ctx: &Ctx<'_>, fields: BranchFields) -> Result<Branch, Direc
         created_at: stamp.clone(),
         updated_at: stamp,
     };
-    let limit = plan(ctx).await?.branches;
+    let limit = plans::of_church(ctx.table, ctx.church).await?.branches;
     let ops = vec![
         TxOp::Update {
             key: keys::church_counters(ctx.church),

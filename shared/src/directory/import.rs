@@ -229,14 +229,7 @@ pub async fn import(ctx: &Ctx<'_>, csv_bytes: &[u8]) -> Result<ImportReport, Imp
     report.skipped += before - fresh.len();
 
     let profile = ctx.table.get(&keys::church_profile(ctx.church)).await?;
-    let limit = plans::by_name(
-        profile
-            .as_ref()
-            .and_then(|p| p.get("plan"))
-            .and_then(Value::as_str)
-            .unwrap_or("starter"),
-    )
-    .members;
+    let limit = plans::of_profile(profile.as_ref()).members;
     for chunk in fresh.chunks(ROWS_PER_TRANSACTION) {
         let records: Vec<MemberRecord> = chunk.iter().map(|r| record_for(ctx, r)).collect();
         let mut ops = Vec::with_capacity(chunk.len() * 2 + 1);

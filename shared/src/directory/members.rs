@@ -112,13 +112,7 @@ fn object(value: Value) -> Item {
 }
 
 async fn plan_member_limit(ctx: &Ctx<'_>) -> Result<Option<u32>, TableError> {
-    let profile = ctx.table.get(&keys::church_profile(ctx.church)).await?;
-    let plan = profile
-        .as_ref()
-        .and_then(|p| p.get("plan"))
-        .and_then(Value::as_str)
-        .unwrap_or("starter");
-    Ok(plans::by_name(plan).members)
+    Ok(plans::of_church(ctx.table, ctx.church).await?.members)
 }
 
 /// The ops that add `member` to a branch: its membership row and the count.

@@ -70,6 +70,29 @@ pub const PRO: Plan = Plan {
     ],
 };
 
+/// The plan a church profile names (starter when it names none).
+pub fn of_profile(profile: Option<&crate::ports::table::Item>) -> Plan {
+    by_name(
+        profile
+            .and_then(|p| p.get("plan"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("starter"),
+    )
+}
+
+/// The plan of a church, read from its profile.
+pub async fn of_church(
+    table: &dyn crate::ports::table::Table,
+    church: crate::domain::ChurchId,
+) -> Result<Plan, crate::ports::table::TableError> {
+    Ok(of_profile(
+        table
+            .get(&crate::keys::church_profile(church))
+            .await?
+            .as_ref(),
+    ))
+}
+
 pub fn by_name(name: &str) -> Plan {
     match name {
         "growth" => GROWTH,

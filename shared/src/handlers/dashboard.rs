@@ -97,12 +97,7 @@ pub async fn trial(app: &App, req: Request) -> HttpResult {
 pub async fn plan(app: &App, req: Request) -> HttpResult {
     let caller = authenticate(app, &req).await?;
     let (profile, counters) = church(app, &caller).await?;
-    let plan = plans::by_name(
-        profile
-            .get("plan")
-            .and_then(Value::as_str)
-            .unwrap_or("starter"),
-    );
+    let plan = plans::of_profile(Some(&profile));
     let month = app.clock.now().format("%Y-%m").to_string();
     let usage = json!({
         "branches": count(&counters, "branches"),

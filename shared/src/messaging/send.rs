@@ -132,13 +132,7 @@ pub async fn send(
     {
         return Err(SendError::NoSendingNumber);
     }
-    let plan = plans::by_name(
-        profile
-            .as_ref()
-            .and_then(|p| p.get("plan"))
-            .and_then(Value::as_str)
-            .unwrap_or("starter"),
-    );
+    let plan = plans::of_profile(profile.as_ref());
     let total = estimate(ctx, &request.audiences, counters.as_ref()).await?;
 
     let id = MessageId::generate();
