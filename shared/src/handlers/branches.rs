@@ -37,15 +37,7 @@ fn parse(body: BranchBody, creating: bool) -> Result<BranchFields, ApiError> {
     let address = optional("address", body.address.as_deref(), 300);
     let phone = optional("phone", body.phone.as_deref(), 40);
     let description = optional("description", body.description.as_deref(), 1000);
-    let is_active = match body.is_active {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(b),
-        Some(Value::String(s)) if s == "true" || s == "false" => Some(s == "true"),
-        Some(_) => {
-            fields.error("isActive", "invalid_type", "isActive must be true or false");
-            None
-        }
-    };
+    let is_active = fields.flag("isActive", body.is_active.as_ref()).flatten();
     fields.finish()?;
     Ok(BranchFields {
         name,

@@ -5,7 +5,7 @@ use lambda_http::Request;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::members::{ctx, page_cursor, path_id};
+use super::members::{ctx, path_id};
 use crate::app::App;
 use crate::auth::authenticate;
 use crate::directory::groups::{self, GroupFields, parse_keyword};
@@ -61,19 +61,12 @@ fn parse(body: GroupBody, creating: bool) -> Result<GroupFields, ApiError> {
             }
         },
     };
-    let welcome_message_enabled = match body.welcome_message_enabled {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(b),
-        Some(Value::String(s)) if s == "true" || s == "false" => Some(s == "true"),
-        Some(_) => {
-            fields.error(
-                "welcomeMessageEnabled",
-                "invalid_type",
-                "welcomeMessageEnabled must be true or false",
-            );
-            None
-        }
-    };
+    let welcome_message_enabled = fields
+        .flag(
+            "welcomeMessageEnabled",
+            body.welcome_message_enabled.as_ref(),
+        )
+        .flatten();
     let welcome_message_text = body
         .welcome_message_text
         .as_deref()
@@ -134,7 +127,7 @@ pub async fn members(app: &App, req: Request) -> HttpResult {
     let page = PageRequest::from_query(&req)?;
     let ctx = ctx(app, &caller)?;
     groups::get(&ctx, id).await?;
-    let cursor = page_cursor(&ctx, &page)?;
+    let cursor = page.table_cursor(ctx.vault)?;
     let result = directory_members::list_in(
         &ctx,
         &keys::group_container(id),

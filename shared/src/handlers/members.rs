@@ -25,22 +25,6 @@ pub fn ctx<'a>(app: &'a App, caller: &Caller) -> Result<Ctx<'a>, ApiError> {
     })
 }
 
-/// The table cursor inside a signed `?cursor=`; a forged one is a 400.
-pub fn page_cursor(ctx: &Ctx<'_>, page: &PageRequest) -> Result<Option<String>, ApiError> {
-    page.cursor
-        .as_deref()
-        .map(|signed| {
-            ctx.vault.verify_cursor(signed).ok_or_else(|| {
-                ApiError::field(
-                    "cursor",
-                    "invalid_cursor",
-                    "cursor is not one this API issued",
-                )
-            })
-        })
-        .transpose()
-}
-
 /// A path id; a malformed one names nothing, so it is a 404 like any unknown id.
 pub fn path_id<T>(
     req: &Request,
@@ -83,23 +67,6 @@ fn branch_id(fields: &mut Fields, raw: Option<&str>) -> Option<Option<BranchId>>
     }
 }
 
-/// `optInSms` as a boolean, or as the strings "true"/"false" some forms send.
-fn flag(fields: &mut Fields, field: &str, raw: Option<&Value>) -> Option<Option<bool>> {
-    match raw {
-        None | Some(Value::Null) => Some(None),
-        Some(Value::Bool(b)) => Some(Some(*b)),
-        Some(Value::String(s)) if s == "true" || s == "false" => Some(Some(s == "true")),
-        Some(_) => {
-            fields.error(
-                field,
-                "invalid_type",
-                format!("{field} must be true or false"),
-            );
-            None
-        }
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct MemberBody {
@@ -128,7 +95,7 @@ pub async fn create(app: &App, req: Request) -> HttpResult {
         None => Some(None),
         Some(e) => fields.email("email", Some(e)).map(Some),
     };
-    let opt_in = flag(&mut fields, "optInSms", body.opt_in_sms.as_ref());
+    let opt_in = fields.flag("optInSms", body.opt_in_sms.as_ref());
     let branch = branch_id(&mut fields, body.branch_id.as_deref());
     fields.finish()?;
     let (
@@ -161,7 +128,7 @@ pub async fn list(app: &App, req: Request) -> HttpResult {
     let caller = authenticate(app, &req).await?;
     let page = PageRequest::from_query(&req)?;
     let ctx = ctx(app, &caller)?;
-    let cursor = page_cursor(&ctx, &page)?;
+    let cursor = page.table_cursor(ctx.vault)?;
     let take = page.limit as usize;
     let result = if let Some(search) = query_param(&req, "search") {
         if search.chars().count() > 100 {
@@ -224,7 +191,7 @@ pub async fn update(app: &App, req: Request) -> HttpResult {
         "" => Some(None),
         e => fields.email("email", Some(e)).map(Some),
     });
-    let opt_in = flag(&mut fields, "optInSms", body.opt_in_sms.as_ref());
+    let opt_in = fields.flag("optInSms", body.opt_in_sms.as_ref());
     let branch = body
         .branch_id
         .as_deref()

@@ -375,19 +375,7 @@ pub async fn recipients(app: &App, req: Request) -> HttpResult {
         .map_err(ApiError::internal)?
         .ok_or(ApiError::NotFound { what: "message" })?;
     let vault = app.vault()?;
-    let cursor = page
-        .cursor
-        .as_deref()
-        .map(|c| {
-            vault.verify_cursor(c).ok_or_else(|| {
-                ApiError::field(
-                    "cursor",
-                    "invalid_cursor",
-                    "cursor is not one this API issued",
-                )
-            })
-        })
-        .transpose()?;
+    let cursor = page.table_cursor(vault)?;
     let query =
         Query::partition(recipients_partition(id)).sort(SortCond::BeginsWith("RCPT#".into()));
     let skip = if cursor.is_some() { 0 } else { page.skip() };

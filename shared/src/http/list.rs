@@ -52,6 +52,22 @@ impl PageRequest {
         })
     }
 
+    /// The table cursor inside the signed `?cursor=`; a forged one is a 400.
+    pub fn table_cursor(&self, vault: &crate::crypto::Vault) -> Result<Option<String>, ApiError> {
+        self.cursor
+            .as_deref()
+            .map(|signed| {
+                vault.verify_cursor(signed).ok_or_else(|| {
+                    ApiError::field(
+                        "cursor",
+                        "invalid_cursor",
+                        "cursor is not one this API issued",
+                    )
+                })
+            })
+            .transpose()
+    }
+
     /// Items before this page.
     pub fn skip(&self) -> usize {
         (self.page as usize - 1) * self.limit as usize

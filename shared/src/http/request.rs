@@ -159,6 +159,25 @@ impl Fields {
         Some(value.to_lowercase())
     }
 
+    /// A boolean, or the strings "true"/"false" some forms send; absent or
+    /// null → `Some(None)`, anything else → a field error and `None`.
+    pub fn flag(&mut self, field: &str, value: Option<&serde_json::Value>) -> Option<Option<bool>> {
+        use serde_json::Value;
+        match value {
+            None | Some(Value::Null) => Some(None),
+            Some(Value::Bool(b)) => Some(Some(*b)),
+            Some(Value::String(s)) if s == "true" || s == "false" => Some(Some(s == "true")),
+            Some(_) => {
+                self.error(
+                    field,
+                    "invalid_type",
+                    format!("{field} must be true or false"),
+                );
+                None
+            }
+        }
+    }
+
     pub fn finish(self) -> Result<(), ApiError> {
         if self.0.is_empty() {
             Ok(())
