@@ -493,6 +493,30 @@ pub async fn search(
     })
 }
 
+/// The members that membership rows (`IN#…`) name; rows whose member is
+/// gone are skipped.
+pub async fn members_of_rows(
+    table: &dyn Table,
+    church: ChurchId,
+    rows: &[Item],
+) -> Result<Vec<Item>, TableError> {
+    let member_keys: Vec<Key> = rows
+        .iter()
+        .filter_map(|r| {
+            r.get("memberId")
+                .and_then(Value::as_str)
+                .and_then(|id| MemberId::parse(id).ok())
+        })
+        .map(|id| keys::member(church, id))
+        .collect();
+    Ok(table
+        .get_many(&member_keys)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
 /// Members of a branch or group, in the order they joined.
 pub async fn list_in(
     ctx: &Ctx<'_>,
@@ -507,22 +531,7 @@ pub async fn list_in(
         .after(cursor.clone().map(crate::ports::table::Cursor));
     let skip = if cursor.is_some() { 0 } else { skip };
     let (rows, next) = window(ctx.table, query, skip, take).await?;
-    let member_keys: Vec<Key> = rows
-        .iter()
-        .filter_map(|r| {
-            r.get("memberId")
-                .and_then(Value::as_str)
-                .and_then(|id| MemberId::parse(id).ok())
-        })
-        .map(|id| keys::member(ctx.church, id))
-        .collect();
-    let items = ctx
-        .table
-        .get_many(&member_keys)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect();
+    let items = members_of_rows(ctx.table, ctx.church, &rows).await?;
     let total = counter(ctx, &count_key, "memberCount").await?;
     Ok(MemberPage {
         members: views(ctx, items)?,

@@ -5,11 +5,10 @@
 //! many recipients each; then the job enqueues its own continuation.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::model::{Status, add_recipient, message_key};
 use super::send::{Audience, FanoutJob};
-use crate::directory::members::MemberRecord;
+use crate::directory::members::{MemberRecord, members_of_rows};
 use crate::domain::{ChurchId, MemberId, MessageId};
 use crate::keys;
 use crate::ports::queue::{OutgoingMessage, Queue, QueueError};
@@ -71,25 +70,7 @@ async fn page(
     if matches!(audience, Audience::All) {
         return Ok((page.items, next));
     }
-    let member_keys: Vec<_> = page
-        .items
-        .iter()
-        .filter_map(|row| {
-            row.get("memberId")
-                .and_then(Value::as_str)
-                .and_then(|m| MemberId::parse(m).ok())
-        })
-        .map(|m| keys::member(church, m))
-        .collect();
-    Ok((
-        table
-            .get_many(&member_keys)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect(),
-        next,
-    ))
+    Ok((members_of_rows(table, church, &page.items).await?, next))
 }
 
 /// Runs one step of a fan-out job.
