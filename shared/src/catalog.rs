@@ -28,6 +28,8 @@ pub struct QueueTrigger {
     pub queue: String,
     pub batch_size: u32,
     pub reports_batch_item_failures: bool,
+    /// `ScalingConfig.MaximumConcurrency`: invocations at once (Lambda's minimum is 2).
+    pub maximum_concurrency: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +190,11 @@ fn parse_function(id: &str, resource: &Value) -> Result<FunctionDecl, CatalogErr
                     .and_then(referenced_id)
                     .ok_or_else(|| err(format!("{id}.{name:?} names no queue")))?,
                 batch_size: props.get("BatchSize").and_then(Value::as_u64).unwrap_or(10) as u32,
+                maximum_concurrency: props
+                    .get("ScalingConfig")
+                    .and_then(|c| c.get("MaximumConcurrency"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(2) as u32,
                 reports_batch_item_failures: props
                     .get("FunctionResponseTypes")
                     .and_then(Value::as_sequence)

@@ -129,7 +129,13 @@ pub struct Config {
     pub public_url: Option<String>,
     /// How the built-in Telnyx simulator behaves (`TELNYX_SIM_*`).
     pub simulator: SimulatorSettings,
+    /// Carrier requests one send-consumer invocation keeps in flight
+    /// (`KOINONIA_SEND_CONCURRENCY`); the platform's cap is this times the
+    /// consumer's `MaximumConcurrency`.
+    pub send_concurrency: usize,
 }
+
+pub const DEFAULT_SEND_CONCURRENCY: usize = 25;
 
 /// `TELNYX_SIM_MPS`, `TELNYX_SIM_LATENCY_MS` (`120` or `500-2000`),
 /// `TELNYX_SIM_FAILURE_RATE`, `TELNYX_SIM_DELIVERY_FAILURE_RATE` (0–1).
@@ -142,7 +148,7 @@ pub struct SimulatorSettings {
 }
 
 fn simulator_settings(
-    get: impl Fn(&str) -> Option<String>,
+    get: &impl Fn(&str) -> Option<String>,
 ) -> Result<SimulatorSettings, ConfigError> {
     let rate = |var: &'static str| {
         get(var)
@@ -282,7 +288,18 @@ impl Config {
                 })
                 .transpose()?,
             allowed_origins,
-            simulator: simulator_settings(get)?,
+            simulator: simulator_settings(&get)?,
+            send_concurrency: get("KOINONIA_SEND_CONCURRENCY")
+                .map(|c| {
+                    c.parse::<usize>()
+                        .ok()
+                        .filter(|c| (1..=1_000).contains(c))
+                        .ok_or_else(|| {
+                            bad("KOINONIA_SEND_CONCURRENCY", "must be a whole number from 1 to 1000")
+                        })
+                })
+                .transpose()?
+                .unwrap_or(DEFAULT_SEND_CONCURRENCY),
             public_url: get("KOINONIA_PUBLIC_URL")
                 .map(|u| {
                     check_url("KOINONIA_PUBLIC_URL", &u)

@@ -15,7 +15,7 @@ use shared::local::LocalStack;
 use shared::messaging::fanout::{self, SendJob};
 use shared::messaging::model::{Status, carrier_index, recipient_key, transition};
 use shared::messaging::send::FanoutJob;
-use shared::messaging::sender::Sender;
+use shared::messaging::sender::{Outcome, Sender};
 use shared::ports::Queue;
 use shared::ports::carrier::OutboundMessage;
 use shared::ports::table::Update;
@@ -32,7 +32,8 @@ async fn church_with_members(s: &Stack, n: usize) -> (Admin, Vec<String>) {
         .table
         .update(
             &keys::church_profile(church),
-            Update::default().set("plan", "growth"),
+            // Above the simulator's 8 MPS, so its 429s are exercised.
+            Update::default().set("plan", "growth").set("sendingMps", 50),
             None,
         )
         .await
@@ -224,16 +225,19 @@ async fn a_crash_after_the_carriers_200_ends_uncertain_and_racing_consumers_send
         .await
         .unwrap();
     // The job comes back — twice at once, as a duplicate delivery and a racing consumer.
+    let in_flight = tokio::sync::Semaphore::new(4);
     let sender = Sender {
         table: app.table.as_ref(),
         carrier,
+        blobs: app.blobs.as_ref(),
         vault: app.vault().unwrap(),
+        clock: app.clock.as_ref(),
         webhook_url: None,
-        now: chrono::Utc::now(),
+        in_flight: &in_flight,
     };
     let (a, b) = tokio::join!(sender.step(&job, 2), sender.step(&job, 2));
-    a.unwrap();
-    b.unwrap();
+    assert_eq!(a.unwrap(), Outcome::Done);
+    assert_eq!(b.unwrap(), Outcome::Done);
     let ledger = s.stack.simulator.as_ref().unwrap().ledger();
     assert_eq!(
         ledger.len(),

@@ -196,6 +196,7 @@ fn catalog_with_consumer(id: &str, batch_size: u32) -> Catalog {
             queue: "FanoutQueue".into(),
             batch_size,
             reports_batch_item_failures: true,
+            maximum_concurrency: 1,
         }],
         schedules: vec![],
     });

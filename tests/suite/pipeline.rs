@@ -38,7 +38,8 @@ async fn a_broadcast_reaches_every_member_once_and_the_counts_add_up() {
         .table
         .update(
             &keys::church_profile(church),
-            Update::default().set("plan", "growth"),
+            // A registered 10DLC number's throughput, so the test runs quickly.
+            Update::default().set("plan", "growth").set("sendingMps", 100),
             None,
         )
         .await

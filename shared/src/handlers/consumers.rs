@@ -3,11 +3,14 @@
 //! back after their visibility timeout, and poison ends in the DLQ.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use crate::app::App;
 use crate::messaging::fanout::{self, SendJob};
 use crate::messaging::send::FanoutJob;
-use crate::messaging::sender::{SendStepError, Sender};
+use crate::messaging::sender::{Outcome, Sender, backoff};
+use crate::ports::queue::{MAX_DELAY, OutgoingMessage};
 use crate::registry::EventError;
 
 fn failure(record: &SqsMessage) -> BatchItemFailure {
@@ -55,55 +58,86 @@ pub async fn fanout(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, Even
     Ok(respond(failures))
 }
 
-/// The send consumer.
+/// The send consumer: the batch's jobs run at once, sharing one cap on
+/// carrier requests in flight.
 pub async fn send(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, EventError> {
     let (Some(carrier), Ok(vault)) = (app.carrier.as_deref(), app.vault()) else {
         return Err("the send consumer needs TELNYX_API_KEY, DATA_KEY and PHONE_HASH_KEY".into());
     };
+    let in_flight = Semaphore::new(app.config.send_concurrency);
     let sender = Sender {
         table: app.table.as_ref(),
         carrier,
+        blobs: app.blobs.as_ref(),
         vault,
+        clock: app.clock.as_ref(),
         webhook_url: app
             .config
             .public_url
             .as_ref()
             .map(|u| format!("{u}/api/webhooks/telnyx/status")),
-        now: app.clock.now(),
+        in_flight: &in_flight,
     };
-    let mut failures = Vec::new();
-    for record in &event.records {
-        let job: SendJob = match serde_json::from_str(record.body.as_deref().unwrap_or_default()) {
-            Ok(job) => job,
-            Err(e) => {
-                tracing::error!(error = %e, "unreadable send job; it will reach the DLQ");
-                failures.push(failure(record));
-                continue;
+    let failures = futures_util::future::join_all(
+        event
+            .records
+            .iter()
+            .map(|record| send_record(app, &sender, record)),
+    )
+    .await;
+    Ok(respond(failures.into_iter().flatten().collect()))
+}
+
+/// One send job; `Some` when it must come back.
+async fn send_record(
+    app: &App,
+    sender: &Sender<'_>,
+    record: &SqsMessage,
+) -> Option<BatchItemFailure> {
+    let body = record.body.as_deref().unwrap_or_default();
+    let job: SendJob = match serde_json::from_str(body) {
+        Ok(job) => job,
+        Err(e) => {
+            tracing::error!(error = %e, "unreadable send job; it will reach the DLQ");
+            return Some(failure(record));
+        }
+    };
+    let attempt = record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1);
+    let span = tracing::info_span!("send", church_id = %job.church_id, message_id = %job.message_id);
+    match sender.step(&job, attempt).instrument(span).await {
+        Ok(Outcome::Done) => None,
+        Ok(Outcome::Retry { count, after }) => {
+            let delay = backoff(attempt, after);
+            tracing::warn!(church_id = %job.church_id, message_id = %job.message_id, recipients = count, attempt, delay_ms = delay.as_millis() as u64, "retryable carrier errors; the job comes back");
+            // Sooner than the queue's visibility timeout, with backoff and jitter.
+            if let Some(receipt) = record.receipt_handle.as_deref()
+                && let Err(e) = app.send_queue.change_visibility(receipt, delay).await
+            {
+                tracing::warn!(error = %e, "could not shorten the retry delay; the visibility timeout applies");
             }
-        };
-        let attempt = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
-        match sender.step(&job, attempt).await {
-            Ok(()) => {}
-            Err(SendStepError::Retry { count, after }) => {
-                let delay = crate::messaging::sender::backoff(attempt, after);
-                tracing::warn!(message_id = %job.message_id, recipients = count, attempt, delay_ms = delay.as_millis() as u64, "retryable carrier errors; the job comes back");
-                // Sooner than the queue's visibility timeout, with backoff and jitter.
-                if let Some(receipt) = record.receipt_handle.as_deref()
-                    && let Err(e) = app.send_queue.change_visibility(receipt, delay).await
-                {
-                    tracing::warn!(error = %e, "could not shorten the retry delay; the visibility timeout applies");
+            Some(failure(record))
+        }
+        Ok(Outcome::Later(wait)) => {
+            // The number is booked ahead: a fresh copy comes back when it is
+            // free (so waiting never counts towards the DLQ), and this
+            // consumer moves on to other churches' work.
+            let jitter = std::time::Duration::from_millis(rand::random_range(0..1_000));
+            let copy = OutgoingMessage::new(body).delayed((wait + jitter).min(MAX_DELAY));
+            match app.send_queue.send_batch(vec![copy]).await {
+                Ok(()) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not defer the job; it comes back after its visibility timeout");
+                    Some(failure(record))
                 }
-                failures.push(failure(record));
-            }
-            Err(e) => {
-                tracing::error!(message_id = %job.message_id, error = %e, "send step failed; retried");
-                failures.push(failure(record));
             }
         }
+        Err(e) => {
+            tracing::error!(church_id = %job.church_id, message_id = %job.message_id, error = %e, "send step failed; retried");
+            Some(failure(record))
+        }
     }
-    Ok(respond(failures))
 }

@@ -177,15 +177,17 @@ impl LocalStack {
                         queue: trigger.queue.clone(),
                     })?
                     .spec();
-                let queue = EmbeddedQueue::new(store.clone(), spec);
-                tasks.spawn(consumers::run(
-                    Arc::clone(&app),
-                    queue,
-                    trigger.clone(),
-                    function.id.clone(),
-                    handler,
-                    watcher.clone(),
-                ));
+                // As many pollers as Lambda would run invocations at once.
+                for _ in 0..trigger.maximum_concurrency.max(1) {
+                    tasks.spawn(consumers::run(
+                        Arc::clone(&app),
+                        EmbeddedQueue::new(store.clone(), spec.clone()),
+                        trigger.clone(),
+                        function.id.clone(),
+                        handler,
+                        watcher.clone(),
+                    ));
+                }
             }
             for expression in &function.schedules {
                 let Some(Entry::Schedule(handler)) = registry.get(&function.id) else {

@@ -3,10 +3,17 @@
 //! them (the recipient put is conditional); members who opted out are
 //! recorded `opted_out` and never sent; the rest go out in send jobs of
 //! many recipients each; then the job enqueues its own continuation.
+//!
+//! Fairness between churches: a broadcast only runs a couple of seconds of
+//! its number's throughput ahead of the sender (`window`). A 100,000-member
+//! broadcast therefore never fills the send queue in front of a small
+//! church's message: the fan-out waits (a delayed continuation) until the
+//! sender has caught up, and everyone else's jobs slot in between.
 
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::model::{Status, add_recipient, message_key};
+use super::model::{Status, add_recipient, message_key, recipient_key, status_of};
 use super::send::{Audience, FanoutJob};
 use crate::directory::members::{MemberRecord, members_of_rows};
 use crate::domain::{ChurchId, MemberId, MessageId};
@@ -15,9 +22,29 @@ use crate::ports::queue::{OutgoingMessage, Queue, QueueError};
 use crate::ports::table::{Cursor, Index, Item, Query, SortCond, Table, TableError, Update};
 
 /// Audience members read per invocation.
-pub const PAGE: u32 = 100;
-/// Recipients per send job (one SQS message).
+pub const PAGE: u32 = 200;
+/// Most recipients per send job (one SQS message).
 pub const RECIPIENTS_PER_JOB: usize = 25;
+/// How far (in seconds of its number's throughput) a broadcast may run
+/// ahead of the sender.
+const LEAD_SECONDS: u32 = 2;
+/// Recipients written at once.
+const WRITES_IN_FLIGHT: usize = 32;
+
+/// Recipients per send job at `mps`: a job lasts at most ~5 s, so a slow
+/// number never holds a sender long, and a fast one uses few SQS messages.
+pub fn recipients_per_job(mps: u32) -> usize {
+    (mps as usize * 5).clamp(1, RECIPIENTS_PER_JOB)
+}
+
+/// Recipients of one broadcast allowed queued or sending at once.
+pub fn window(mps: u32) -> i64 {
+    i64::from(mps * LEAD_SECONDS).max(2 * recipients_per_job(mps) as i64)
+}
+
+fn counter(item: &Item, attr: &str) -> i64 {
+    item.get(attr).and_then(serde_json::Value::as_i64).unwrap_or(0)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -73,6 +100,46 @@ async fn page(
     Ok((members_of_rows(table, church, &page.items).await?, next))
 }
 
+/// Makes `member` a recipient; `Some` when they are to be sent to.
+async fn add(
+    table: &dyn Table,
+    job: &FanoutJob,
+    member: MemberRecord,
+    now: &str,
+) -> Result<Option<MemberId>, TableError> {
+    let status = if member.opt_in_sms {
+        Status::Queued
+    } else {
+        Status::OptedOut
+    };
+    let names = (member.first_name.as_str(), member.last_name.as_str());
+    let ops = add_recipient(
+        job.church_id,
+        job.message_id,
+        member.id,
+        member.branch_id,
+        names,
+        status,
+        now,
+    );
+    match table.transact(ops).await {
+        Ok(()) if status == Status::Queued => Ok(Some(member.id)),
+        Ok(()) => Ok(None),
+        // Already a recipient: named by another branch or group, or this page
+        // is redelivered after a run died before enqueuing its jobs. Still
+        // queued → it goes in a job again (the sender's claim sends it once).
+        Err(TableError::TransactionCancelled { .. }) => {
+            let existing = table
+                .get(&recipient_key(job.message_id, member.id))
+                .await?;
+            Ok(existing
+                .filter(|r| status_of(r) == Some(Status::Queued))
+                .map(|_| member.id))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Runs one step of a fan-out job.
 pub async fn step(
     table: &dyn Table,
@@ -82,8 +149,26 @@ pub async fn step(
     now: &str,
 ) -> Result<(), FanoutError> {
     let message = message_key(job.church_id, job.message_id);
-    if table.get(&message).await?.is_none() {
+    let Some(stored) = table.get(&message).await? else {
         tracing::warn!(message_id = %job.message_id, "fan-out for a message that does not exist; dropped");
+        return Ok(());
+    };
+    let mps = table
+        .get(&keys::church_profile(job.church_id))
+        .await?
+        .and_then(|p| p.get("sendingMps").and_then(serde_json::Value::as_u64))
+        .map_or(1, |m| m.clamp(1, 1_000) as u32);
+    let outstanding = counter(&stored, Status::Queued.counter())
+        + counter(&stored, Status::Sending.counter());
+    if outstanding >= window(mps) {
+        // The sender is behind: come back when about half the window is sent.
+        let behind = (outstanding - window(mps) / 2).max(0) as f64 / f64::from(mps);
+        let delay = std::time::Duration::from_secs_f64(behind.clamp(1.0, 900.0));
+        fanout_queue
+            .send_batch(vec![
+                OutgoingMessage::new(serde_json::to_string(&job)?).delayed(delay),
+            ])
+            .await?;
         return Ok(());
     }
     if job.index == 0 && job.cursor.is_none() {
@@ -104,41 +189,21 @@ pub async fn step(
         return Ok(());
     };
     let (members, next) = page(table, job.church_id, audience, job.cursor.clone()).await?;
-    let mut to_send = Vec::new();
-    for item in members {
-        let Ok(member) = MemberRecord::from_item(item) else {
-            continue;
-        };
-        let status = if member.opt_in_sms {
-            Status::Queued
-        } else {
-            Status::OptedOut
-        };
-        let names = (member.first_name.as_str(), member.last_name.as_str());
-        match table
-            .transact(
-                add_recipient(
-                    job.church_id,
-                    job.message_id,
-                    member.id,
-                    member.branch_id,
-                    names,
-                    status,
-                    now,
-                )
-                .to_vec(),
-            )
-            .await
-        {
-            Ok(()) if status == Status::Queued => to_send.push(member.id),
-            Ok(()) => {}
-            // Already a recipient (named by another branch or group, or a redelivered page).
-            Err(TableError::TransactionCancelled { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let added: Vec<Result<Option<MemberId>, TableError>> = futures_util::stream::iter(
+        members
+            .into_iter()
+            .filter_map(|item| MemberRecord::from_item(item).ok()),
+    )
+    .map(|member| add(table, &job, member, now))
+    .buffer_unordered(WRITES_IN_FLIGHT)
+    .collect()
+    .await;
+    let to_send = added
+        .into_iter()
+        .filter_map(Result::transpose)
+        .collect::<Result<Vec<_>, _>>()?;
     let jobs = to_send
-        .chunks(RECIPIENTS_PER_JOB)
+        .chunks(recipients_per_job(mps))
         .map(|ids| {
             serde_json::to_string(&SendJob {
                 church_id: job.church_id,

@@ -4,6 +4,7 @@
 
 pub mod fanout;
 pub mod model;
+pub mod pacing;
 pub mod receipts;
 pub mod send;
 pub mod sender;

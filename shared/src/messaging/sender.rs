@@ -1,19 +1,28 @@
-//! The send consumer's step: each recipient of a send job is claimed
-//! (`queued → sending`), sent, and recorded (`sending → sent`), each move a
-//! conditional write. A recipient found already `sending` was claimed by a
-//! run that died between the carrier's answer and the write: it becomes
-//! `uncertain` and is reported, never sent again.
+//! The send consumer's step. A job's recipients are read in one batch; the
+//! ones still `queued` get their slots on the sending number (pacing), and
+//! each is then claimed (`queued → sending`), sent, and recorded
+//! (`sending → sent`), every move a conditional write — so a duplicated
+//! or racing job can never send twice. A recipient found `sending` past
+//! its lease was claimed by a run that died between the carrier's answer
+//! and the write: it becomes `uncertain` and is reported, never resent.
+//!
+//! Recipients of one invocation are sent concurrently, at most `in_flight`
+//! carrier requests at a time across all its jobs.
 
 use serde_json::{Value, json};
+use tokio::sync::Semaphore;
 
 use super::fanout::SendJob;
 use super::model::{Status, carrier_index, message_key, recipient_key, status_of, transition};
+use super::pacing::{self, Reservation};
 use crate::crypto::Vault;
 use crate::directory::members::MemberRecord;
 use crate::domain::{BranchId, MemberId, PhoneNumber};
 use crate::keys;
+use crate::ports::blobs::{BlobError, BlobKey, Blobs};
 use crate::ports::carrier::{Carrier, CarrierError, OutboundMessage};
-use crate::ports::table::{Table, TableError, TxOp, Update};
+use crate::ports::clock::Clock;
+use crate::ports::table::{Cond, Item, Table, TableError, TxOp, Update};
 
 /// How long a claim (`sending`) is trusted to a live run: longer than a
 /// carrier request may take; shorter than the send queue's visibility
@@ -23,25 +32,63 @@ pub const CLAIM_LEASE: chrono::Duration = chrono::Duration::seconds(30);
 /// Attempts (SQS receives) after which a retryable error fails the recipient.
 pub const MAX_ATTEMPTS: u32 = 5;
 
+/// How long Telnyx may take to fetch an MMS's media.
+const MEDIA_URL_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 #[derive(Debug, thiserror::Error)]
 pub enum SendStepError {
     #[error(transparent)]
     Table(#[from] TableError),
+    #[error("could not presign the message's media")]
+    Media(#[from] BlobError),
+}
+
+/// What became of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every recipient reached a state this job does not own any more.
+    Done,
     /// Some recipients hit a retryable carrier error: retry the job later,
     /// not before `after` when the carrier said so (429's reset).
-    #[error("{count} recipients will be retried")]
     Retry {
         count: usize,
         after: Option<std::time::Duration>,
     },
+    /// Nothing was claimed: the number is booked beyond the pacing horizon.
+    Later(std::time::Duration),
 }
 
 pub struct Sender<'a> {
     pub table: &'a dyn Table,
     pub carrier: &'a dyn Carrier,
+    pub blobs: &'a dyn Blobs,
     pub vault: &'a Vault,
+    pub clock: &'a dyn Clock,
     pub webhook_url: Option<String>,
-    pub now: chrono::DateTime<chrono::Utc>,
+    /// Carrier requests in flight at once, shared by all jobs of an invocation.
+    pub in_flight: &'a Semaphore,
+}
+
+/// What a job needs of its message and church, read once.
+struct Broadcast {
+    text: String,
+    church_name: String,
+    from: Option<PhoneNumber>,
+    mps: u32,
+    media_urls: Vec<String>,
+}
+
+/// One queued recipient of the job, with its member (if still there).
+struct Pending {
+    member_id: MemberId,
+    branch: Option<BranchId>,
+    member: Option<MemberRecord>,
+}
+
+/// What happened to one recipient sent.
+enum Sent {
+    Settled,
+    Retry(Option<std::time::Duration>),
 }
 
 fn merge(text: &str, member: &MemberRecord, church_name: &str) -> String {
@@ -50,7 +97,19 @@ fn merge(text: &str, member: &MemberRecord, church_name: &str) -> String {
         .replace("{churchName}", church_name)
 }
 
+fn text_of(item: &Item, attr: &str) -> String {
+    item.get(attr)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
 impl Sender<'_> {
+    fn now(&self) -> String {
+        self.clock.now().to_rfc3339()
+    }
+
+    /// Applies a transition; `false` when its condition no longer holds.
     async fn apply(&self, ops: Vec<TxOp>) -> Result<bool, TableError> {
         match self.table.transact(ops).await {
             Ok(()) => Ok(true),
@@ -59,243 +118,259 @@ impl Sender<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn move_to(
+    async fn move_to(
         &self,
         job: &SendJob,
-        member: MemberId,
-        branch: Option<BranchId>,
+        recipient: &Pending,
         from: Status,
         to: Status,
         set: Vec<(&str, Value)>,
-    ) -> Vec<TxOp> {
-        transition(
+    ) -> Result<bool, TableError> {
+        self.apply(transition(
             job.church_id,
             job.message_id,
-            member,
-            branch,
+            recipient.member_id,
+            recipient.branch,
             from,
             to,
             set,
-            &self.now.to_rfc3339(),
-        )
+            &self.now(),
+        ))
+        .await
     }
 
-    /// Sends what is still queued of `job`; `attempt` is the SQS receive count.
-    pub async fn step(&self, job: &SendJob, attempt: u32) -> Result<(), SendStepError> {
+    async fn broadcast(&self, job: &SendJob) -> Result<Option<Broadcast>, SendStepError> {
         let message = self
             .table
             .get(&message_key(job.church_id, job.message_id))
             .await?;
         let profile = self.table.get(&keys::church_profile(job.church_id)).await?;
         let (Some(message), Some(profile)) = (message, profile) else {
-            tracing::warn!(message_id = %job.message_id, "send job for a missing message or church; dropped");
-            return Ok(());
+            return Ok(None);
         };
-        let text = message
-            .get("content")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let church_name = profile
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let from = profile
-            .get("telnyxPhoneNumber")
-            .and_then(Value::as_str)
-            .and_then(|n| PhoneNumber::parse(n).ok());
+        let mut media_urls = Vec::new();
+        for key in message
+            .get("mediaKeys")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            let Ok(key) = BlobKey::parse(key) else {
+                continue;
+            };
+            media_urls.push(self.blobs.presign_get(&key, MEDIA_URL_TTL).await?);
+        }
+        Ok(Some(Broadcast {
+            text: text_of(&message, "content"),
+            church_name: text_of(&profile, "name"),
+            from: PhoneNumber::parse(&text_of(&profile, "telnyxPhoneNumber")).ok(),
+            mps: profile
+                .get("sendingMps")
+                .and_then(Value::as_u64)
+                .map_or(1, |m| m.clamp(1, 1_000) as u32),
+            media_urls,
+        }))
+    }
+
+    /// The job's recipients still `queued`; abandoned claims become `uncertain`.
+    async fn pending(&self, job: &SendJob) -> Result<Vec<Pending>, TableError> {
+        let recipient_keys: Vec<_> = job
+            .member_ids
+            .iter()
+            .map(|m| recipient_key(job.message_id, *m))
+            .collect();
         let member_keys: Vec<_> = job
             .member_ids
             .iter()
             .map(|m| keys::member(job.church_id, *m))
             .collect();
+        let recipients = self.table.get_many(&recipient_keys).await?;
         let members = self.table.get_many(&member_keys).await?;
-        let mut retry = 0;
-        let mut after: Option<std::time::Duration> = None;
-        for (member_id, member) in job.member_ids.iter().zip(members) {
-            let member_id = *member_id;
-            let record = member.map(MemberRecord::from_item).transpose()?;
-            let branch = record.as_ref().and_then(|r| r.branch_id);
-            let claimed = self
-                .apply(self.move_to(
-                    job,
-                    member_id,
-                    branch,
-                    Status::Queued,
-                    Status::Sending,
-                    vec![
-                        ("attempts", json!(attempt)),
-                        ("claimedAt", json!(self.now.to_rfc3339())),
-                    ],
-                ))
-                .await?;
-            if !claimed {
-                let current = self
-                    .table
-                    .get(&recipient_key(job.message_id, member_id))
-                    .await?;
-                let claimed_at = current
-                    .as_ref()
-                    .and_then(|c| c.get("claimedAt"))
-                    .and_then(Value::as_str)
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| t.with_timezone(&chrono::Utc));
-                // A claim younger than the lease belongs to a run still sending
-                // (a duplicate delivery racing it): leave it to that run.
-                let abandoned = claimed_at.is_none_or(|t| self.now - t > CLAIM_LEASE);
-                if current.as_ref().and_then(status_of) == Some(Status::Sending) && abandoned {
-                    // A run died after claiming it: the carrier may have it. Never resend.
-                    self.apply(self.move_to(
-                        job,
-                        member_id,
-                        branch,
-                        Status::Sending,
-                        Status::Uncertain,
-                        vec![],
-                    ))
-                    .await?;
-                }
-                continue;
-            }
-            let (Some(record), Some(from)) = (record, from.clone()) else {
-                let why = if from.is_none() {
-                    "no_sending_number"
-                } else {
-                    "member_deleted"
-                };
-                self.apply(self.move_to(
-                    job,
-                    member_id,
-                    branch,
-                    Status::Sending,
-                    Status::Failed,
-                    vec![("errorCode", json!(why))],
-                ))
-                .await?;
-                continue;
+        let mut pending = Vec::new();
+        for ((member_id, recipient), member) in job.member_ids.iter().zip(recipients).zip(members) {
+            let Some(recipient) = recipient else { continue };
+            let entry = Pending {
+                member_id: *member_id,
+                branch: BranchId::parse(&text_of(&recipient, "branchId")).ok(),
+                member: member.map(MemberRecord::from_item).transpose()?,
             };
-            if !record.opt_in_sms {
-                self.apply(self.move_to(
-                    job,
-                    member_id,
-                    branch,
-                    Status::Sending,
-                    Status::OptedOut,
-                    vec![],
-                ))
-                .await?;
-                continue;
-            }
-            let to = self
-                .vault
-                .open(&record.phone_sealed)
-                .ok()
-                .and_then(|p| PhoneNumber::parse(&p).ok());
-            let Some(to) = to else {
-                self.apply(self.move_to(
-                    job,
-                    member_id,
-                    branch,
-                    Status::Sending,
-                    Status::Failed,
-                    vec![("errorCode", json!("unreadable_phone"))],
-                ))
-                .await?;
-                continue;
-            };
-            let outbound = OutboundMessage {
-                from,
-                to,
-                text: merge(&text, &record, &church_name),
-                media_urls: vec![],
-                webhook_url: self.webhook_url.clone(),
-            };
-            match self.carrier.send(&outbound).await {
-                Ok(sent) => {
-                    let set = vec![
-                        ("carrierId", json!(sent.carrier_id)),
-                        ("gsi1pk", json!(carrier_index(&sent.carrier_id))),
-                        ("gsi1sk", json!("RCPT")),
-                    ];
-                    self.apply(self.move_to(
-                        job,
-                        member_id,
-                        branch,
-                        Status::Sending,
-                        Status::Sent,
-                        set,
-                    ))
-                    .await?;
+            match status_of(&recipient) {
+                Some(Status::Queued) => pending.push(entry),
+                Some(Status::Sending) => {
+                    let claimed_at = recipient
+                        .get("claimedAt")
+                        .and_then(Value::as_str)
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.with_timezone(&chrono::Utc));
+                    // A claim younger than the lease belongs to a run still
+                    // sending (a duplicate delivery racing it): leave it be.
+                    if claimed_at.is_none_or(|t| self.clock.now() - t > CLAIM_LEASE) {
+                        // The run died after claiming it: the carrier may have it.
+                        self.move_to(job, &entry, Status::Sending, Status::Uncertain, vec![])
+                            .await?;
+                    }
                 }
-                Err(CarrierError::OptedOut) => {
-                    self.apply(self.move_to(
-                        job,
-                        member_id,
-                        branch,
-                        Status::Sending,
-                        Status::OptedOut,
-                        vec![("errorCode", json!("40300"))],
-                    ))
-                    .await?;
-                    let stop = Update::default()
-                        .set("optInSms", false)
-                        .set("optOutSource", "carrier");
-                    self.table
-                        .update(
-                            &keys::member(job.church_id, member_id),
-                            stop,
-                            Some(crate::ports::table::Cond::Exists),
-                        )
-                        .await
-                        .ok();
-                }
-                Err(CarrierError::Permanent { code, .. }) => {
-                    self.apply(self.move_to(
-                        job,
-                        member_id,
-                        branch,
-                        Status::Sending,
-                        Status::Failed,
-                        vec![("errorCode", json!(code))],
-                    ))
-                    .await?;
-                }
-                Err(CarrierError::Retryable { code, .. }) if attempt >= MAX_ATTEMPTS => {
-                    self.apply(self.move_to(
-                        job,
-                        member_id,
-                        branch,
-                        Status::Sending,
-                        Status::Failed,
-                        vec![("errorCode", json!(code))],
-                    ))
-                    .await?;
-                }
-                Err(CarrierError::Retryable { code, retry_after }) => {
-                    self.apply(self.move_to(
-                        job,
-                        member_id,
-                        branch,
-                        Status::Sending,
-                        Status::Queued,
-                        vec![("errorCode", json!(code))],
-                    ))
-                    .await?;
-                    retry += 1;
-                    after = after.max(retry_after);
-                }
+                _ => {}
             }
         }
-        if retry > 0 {
-            Err(SendStepError::Retry {
+        Ok(pending)
+    }
+
+    /// Sends what is still queued of `job`; `attempt` is the SQS receive count.
+    pub async fn step(&self, job: &SendJob, attempt: u32) -> Result<Outcome, SendStepError> {
+        let Some(broadcast) = self.broadcast(job).await? else {
+            tracing::warn!(message_id = %job.message_id, "send job for a missing message or church; dropped");
+            return Ok(Outcome::Done);
+        };
+        let mut sendable = Vec::new();
+        for recipient in self.pending(job).await? {
+            // Settled here, without a slot on the number.
+            let settle = match (&recipient.member, &broadcast.from) {
+                (_, None) => Some((Status::Failed, Some("no_sending_number"))),
+                (None, _) => Some((Status::Failed, Some("member_deleted"))),
+                (Some(m), _) if !m.opt_in_sms => Some((Status::OptedOut, None)),
+                _ => None,
+            };
+            match settle {
+                Some((to, code)) => {
+                    let set = code.map(|c| vec![("errorCode", json!(c))]).unwrap_or_default();
+                    self.move_to(job, &recipient, Status::Queued, to, set).await?;
+                }
+                None => sendable.push(recipient),
+            }
+        }
+        let Some(from) = broadcast.from.clone().filter(|_| !sendable.is_empty()) else {
+            return Ok(Outcome::Done);
+        };
+        let slots =
+            pacing::reserve(self.table, &from, broadcast.mps, sendable.len(), self.clock.now())
+                .await?;
+        if let Reservation::Later(wait) = slots {
+            return Ok(Outcome::Later(wait));
+        }
+        let sends: Vec<_> = sendable
+            .iter()
+            .enumerate()
+            .map(|(i, recipient)| self.paced(job, &broadcast, recipient, slots.slot(i), attempt))
+            .collect();
+        let results = futures_util::future::join_all(sends).await;
+        let mut retry = 0;
+        let mut after = None;
+        for result in results {
+            if let Sent::Retry(at_least) = result? {
+                retry += 1;
+                after = after.max(at_least);
+            }
+        }
+        Ok(if retry > 0 {
+            Outcome::Retry {
                 count: retry,
                 after,
-            })
+            }
         } else {
-            Ok(())
+            Outcome::Done
+        })
+    }
+
+    /// Sends to `recipient` at its slot on the number.
+    async fn paced(
+        &self,
+        job: &SendJob,
+        broadcast: &Broadcast,
+        recipient: &Pending,
+        slot: Option<chrono::DateTime<chrono::Utc>>,
+        attempt: u32,
+    ) -> Result<Sent, TableError> {
+        if let Some(wait) = slot.and_then(|s| (s - self.clock.now()).to_std().ok()) {
+            tokio::time::sleep(wait).await;
         }
+        let _permit = self.in_flight.acquire().await;
+        self.send_one(job, broadcast, recipient, attempt).await
+    }
+
+    async fn send_one(
+        &self,
+        job: &SendJob,
+        broadcast: &Broadcast,
+        recipient: &Pending,
+        attempt: u32,
+    ) -> Result<Sent, TableError> {
+        let claim = vec![
+            ("attempts", json!(attempt)),
+            ("claimedAt", json!(self.now())),
+        ];
+        if !self
+            .move_to(job, recipient, Status::Queued, Status::Sending, claim)
+            .await?
+        {
+            // A racing run has it.
+            return Ok(Sent::Settled);
+        }
+        let (Some(member), Some(from)) = (&recipient.member, &broadcast.from) else {
+            return Ok(Sent::Settled);
+        };
+        let to = self
+            .vault
+            .open(&member.phone_sealed)
+            .ok()
+            .and_then(|p| PhoneNumber::parse(&p).ok());
+        let Some(to) = to else {
+            let set = vec![("errorCode", json!("unreadable_phone"))];
+            self.move_to(job, recipient, Status::Sending, Status::Failed, set)
+                .await?;
+            return Ok(Sent::Settled);
+        };
+        let outbound = OutboundMessage {
+            from: from.clone(),
+            to,
+            text: merge(&broadcast.text, member, &broadcast.church_name),
+            media_urls: broadcast.media_urls.clone(),
+            webhook_url: self.webhook_url.clone(),
+        };
+        let (to, set, outcome) = match self.carrier.send(&outbound).await {
+            Ok(sent) => (
+                Status::Sent,
+                vec![
+                    ("carrierId", json!(sent.carrier_id)),
+                    ("gsi1pk", json!(carrier_index(&sent.carrier_id))),
+                    ("gsi1sk", json!("RCPT")),
+                ],
+                Sent::Settled,
+            ),
+            Err(CarrierError::OptedOut) => {
+                // The member texted STOP to the carrier: honour it at this church.
+                let stop = Update::default()
+                    .set("optInSms", false)
+                    .set("optOutSource", "carrier");
+                if let Err(e) = self
+                    .table
+                    .update(
+                        &keys::member(job.church_id, recipient.member_id),
+                        stop,
+                        Some(Cond::Exists),
+                    )
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not record the carrier's opt-out on the member");
+                }
+                let set = vec![("errorCode", json!("40300"))];
+                (Status::OptedOut, set, Sent::Settled)
+            }
+            Err(CarrierError::Permanent { code, .. }) => {
+                (Status::Failed, vec![("errorCode", json!(code))], Sent::Settled)
+            }
+            Err(CarrierError::Retryable { code, .. }) if attempt >= MAX_ATTEMPTS => {
+                (Status::Failed, vec![("errorCode", json!(code))], Sent::Settled)
+            }
+            Err(CarrierError::Retryable { code, retry_after }) => (
+                Status::Queued,
+                vec![("errorCode", json!(code))],
+                Sent::Retry(retry_after),
+            ),
+        };
+        self.move_to(job, recipient, Status::Sending, to, set).await?;
+        Ok(outcome)
     }
 }
 
@@ -303,7 +378,7 @@ impl Sender<'_> {
 /// attempt (1, 2, 4 … 60 s) with full jitter, never before the carrier's reset.
 pub fn backoff(attempt: u32, at_least: Option<std::time::Duration>) -> std::time::Duration {
     use rand::Rng;
-    let cap = 1u64 << attempt.clamp(1, 6).min(6);
+    let cap = 1u64 << attempt.clamp(1, 6);
     let jittered =
         std::time::Duration::from_millis(rand::rng().random_range(500..=cap.min(60) * 1000));
     jittered.max(at_least.unwrap_or_default())

@@ -1,0 +1,104 @@
+//! Pacing each sending number to its throughput (the church's `sendingMps`)
+//! across every sender instance, so Telnyx never has to queue or refuse
+//! our messages (TELNYX.md, Throughput).
+//!
+//! The state is one table item per number holding the GCRA "theoretical
+//! arrival time" (`tat`): the moment the number is free again. A send job
+//! reserves all its slots with one conditional write — `n` sends starting
+//! at `max(tat, now)`, one every `1/mps` — instead of one write per SMS.
+//! When the number is booked further ahead than `horizon`, nothing is
+//! reserved and the job is told to come back later, so no sender sits idle
+//! waiting on one church while others have work.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+
+use crate::domain::PhoneNumber;
+use crate::ports::table::{Cond, Key, Table, TableError};
+
+/// How far ahead a job may book its number and wait in the sender.
+pub const HORIZON: Duration = Duration::seconds(5);
+/// Contended reservations (other senders booking the same number) retried.
+const ATTEMPTS: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Send the i-th message at `first + i × interval`.
+    Slots {
+        first: DateTime<Utc>,
+        interval: Duration,
+    },
+    /// The number is booked beyond the horizon: try again after this long.
+    Later(std::time::Duration),
+}
+
+impl Reservation {
+    pub fn slot(&self, i: usize) -> Option<DateTime<Utc>> {
+        match self {
+            Reservation::Slots { first, interval } => Some(*first + *interval * i as i32),
+            Reservation::Later(_) => None,
+        }
+    }
+}
+
+fn pace_key(number: &PhoneNumber) -> Key {
+    Key::new(format!("PACE#{}", number.as_e164()), "PACE")
+}
+
+/// The time one message occupies a number sending `mps` messages a second.
+pub fn interval(mps: u32) -> Duration {
+    Duration::microseconds(1_000_000 / i64::from(mps.max(1)))
+}
+
+/// Books `n` sends on `number` at `mps`, starting no earlier than `now`.
+pub async fn reserve(
+    table: &dyn Table,
+    number: &PhoneNumber,
+    mps: u32,
+    n: usize,
+    now: DateTime<Utc>,
+) -> Result<Reservation, TableError> {
+    let key = pace_key(number);
+    let step = interval(mps);
+    for _ in 0..ATTEMPTS {
+        let stored = table.get(&key).await?;
+        let tat = stored
+            .as_ref()
+            .and_then(|i| i.get("tat"))
+            .and_then(Value::as_i64)
+            .and_then(DateTime::from_timestamp_micros);
+        let first = tat.map_or(now, |t| t.max(now));
+        if first - now > HORIZON {
+            let wait = (first - now - HORIZON).to_std().unwrap_or_default();
+            return Ok(Reservation::Later(
+                wait.max(std::time::Duration::from_secs(1)),
+            ));
+        }
+        let next = first + step * n as i32;
+        let item = json!({
+            "pk": key.pk, "sk": key.sk, "tat": next.timestamp_micros(),
+            // Idle numbers leave nothing behind.
+            "ttl": next.timestamp() + 86_400,
+        });
+        let unchanged = match stored.as_ref().and_then(|i| i.get("tat")) {
+            Some(old) => Cond::Eq("tat".into(), old.clone()),
+            None => Cond::NotExists,
+        };
+        match table
+            .put(item.as_object().cloned().unwrap_or_default(), Some(unchanged))
+            .await
+        {
+            Ok(()) => {
+                return Ok(Reservation::Slots {
+                    first,
+                    interval: step,
+                });
+            }
+            // Another sender booked the number in between: read again.
+            Err(TableError::ConditionFailed) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    // Heavily contended: let the job come back rather than spin.
+    Ok(Reservation::Later(std::time::Duration::from_secs(1)))
+}
