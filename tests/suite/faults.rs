@@ -23,49 +23,6 @@ use shared::registry::Registry;
 
 use crate::support::{Admin, Stack, expect_status as body};
 
-/// A registered church with a sending number and `n` members.
-async fn church_with_members(s: &Stack, n: usize) -> (Admin, Vec<String>) {
-    let admin = s.register("pastor@grace.example").await;
-    let church = shared::domain::ChurchId::parse(&admin.church_id).unwrap();
-    s.stack
-        .app
-        .table
-        .update(
-            &keys::church_profile(church),
-            // Above the simulator's 8 MPS, so its 429s are exercised.
-            Update::default().set("plan", "growth").set("sendingMps", 50),
-            None,
-        )
-        .await
-        .unwrap();
-    body(
-        s.call(
-            &admin,
-            "POST",
-            "/api/admin/phone-numbers/link",
-            Some(json!({"phoneNumber": "+12025550100"})),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
-    let mut ids = Vec::new();
-    for i in 0..n {
-        let member = json!({"firstName": format!("M{i:02}"), "lastName": "T", "phone": format!("(202) 555-02{i:02}")});
-        ids.push(
-            body(
-                s.call(&admin, "POST", "/api/members", Some(member)).await,
-                StatusCode::CREATED,
-            )
-            .await["data"]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
-    (admin, ids)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn carrier_faults_and_429_bursts_never_duplicate_and_every_recipient_ends() {
     let dir = tempfile::tempdir().unwrap();
@@ -84,7 +41,10 @@ async fn carrier_faults_and_429_bursts_never_duplicate_and_every_recipient_ends(
         .await
         .unwrap();
     let s = Stack::wrap(stack, dir);
-    let (admin, _) = church_with_members(&s, 30).await;
+    // Above the simulator's 8 MPS, so its 429s are exercised.
+    let (admin, _) = s
+        .church_with_members("pastor@grace.example", "+12025550100", 50, 30)
+        .await;
     let sent = body(
         s.call(
             &admin,
@@ -168,7 +128,7 @@ async fn take_job<T: serde::de::DeserializeOwned>(queue: &dyn Queue) -> T {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_after_the_carriers_200_ends_uncertain_and_racing_consumers_send_once() {
     let s = manual_stack().await;
-    let (admin, ids) = church_with_members(&s, 3).await;
+    let (admin, ids) = s.church_with_members("pastor@grace.example", "+12025550100", 50, 3).await;
     let app = &s.stack.app;
     let sent = body(
         s.call(

@@ -20,6 +20,7 @@ mod import;
 mod local_stack;
 mod logs;
 mod messages;
+mod pacing;
 mod pipeline;
 mod support;
 mod telnyx;

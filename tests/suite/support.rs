@@ -311,6 +311,73 @@ impl Stack {
         request.send().await.unwrap()
     }
 
+    /// A registered church on the growth plan, sending from `number` at
+    /// `mps`, with `n` members (phones +1 303 555 0000 onwards).
+    pub async fn church_with_members(
+        &self,
+        email: &str,
+        number: &str,
+        mps: u32,
+        n: usize,
+    ) -> (Admin, Vec<String>) {
+        let admin = self.register(email).await;
+        let church = shared::domain::ChurchId::parse(&admin.church_id).unwrap();
+        self.stack
+            .app
+            .table
+            .update(
+                &shared::keys::church_profile(church),
+                shared::ports::table::Update::default()
+                    .set("plan", "growth")
+                    .set("sendingMps", mps),
+                None,
+            )
+            .await
+            .unwrap();
+        let link = serde_json::json!({ "phoneNumber": number });
+        let linked = self
+            .call(&admin, "POST", "/api/admin/phone-numbers/link", Some(link))
+            .await;
+        expect_status(linked, reqwest::StatusCode::OK).await;
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let member = serde_json::json!({"firstName": format!("M{i:03}"), "lastName": "T", "phone": format!("+1303555{i:04}")});
+            let created = self.call(&admin, "POST", "/api/members", Some(member)).await;
+            let created = expect_status(created, reqwest::StatusCode::CREATED).await;
+            ids.push(created["data"]["id"].as_str().unwrap().to_owned());
+        }
+        (admin, ids)
+    }
+
+    /// Sends `content` to all of `admin`'s members; the message id.
+    pub async fn send_to_all(&self, admin: &Admin, content: &str) -> String {
+        let send = serde_json::json!({ "content": content, "targetType": "all" });
+        let sent = self
+            .call(admin, "POST", "/api/messages/send", Some(send))
+            .await;
+        let sent = expect_status(sent, reqwest::StatusCode::CREATED).await;
+        sent["data"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// The message's view once every recipient is terminal (`completed`).
+    pub async fn until_complete(&self, admin: &Admin, id: &str, within: Duration) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let view = self
+                .call(admin, "GET", &format!("/api/messages/{id}"), None)
+                .await;
+            let view = expect_status(view, reqwest::StatusCode::OK).await;
+            if view["data"]["status"] == "completed" {
+                return view["data"].clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not complete within {within:?}: {view}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Every item of the embedded table, sorted by key — less the per-minute
     /// request counters, which every authenticated request bumps.
     pub async fn dump(&self) -> Vec<serde_json::Map<String, serde_json::Value>> {

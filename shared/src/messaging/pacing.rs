@@ -41,6 +41,24 @@ impl Reservation {
     }
 }
 
+/// GCRA's one rule: `n` messages on a number free again at `tat` start at
+/// `max(tat, now)` and leave it free at `start + n × interval` — unless the
+/// start is more than `tolerance` away, when the answer is how much longer
+/// to wait. (The Telnyx simulator limits with the same rule.)
+pub fn book(
+    tat: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    interval: Duration,
+    n: usize,
+    tolerance: Duration,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), Duration> {
+    let start = tat.map_or(now, |t| t.max(now));
+    if start - now > tolerance {
+        return Err(start - now - tolerance);
+    }
+    Ok((start, start + interval * n as i32))
+}
+
 fn pace_key(number: &PhoneNumber) -> Key {
     Key::new(format!("PACE#{}", number.as_e164()), "PACE")
 }
@@ -67,14 +85,15 @@ pub async fn reserve(
             .and_then(|i| i.get("tat"))
             .and_then(Value::as_i64)
             .and_then(DateTime::from_timestamp_micros);
-        let first = tat.map_or(now, |t| t.max(now));
-        if first - now > HORIZON {
-            let wait = (first - now - HORIZON).to_std().unwrap_or_default();
-            return Ok(Reservation::Later(
-                wait.max(std::time::Duration::from_secs(1)),
-            ));
-        }
-        let next = first + step * n as i32;
+        let (first, next) = match book(tat, now, step, n, HORIZON) {
+            Ok(booked) => booked,
+            Err(wait) => {
+                let wait = wait.to_std().unwrap_or_default();
+                return Ok(Reservation::Later(
+                    wait.max(std::time::Duration::from_secs(1)),
+                ));
+            }
+        };
         let item = json!({
             "pk": key.pk, "sk": key.sk, "tat": next.timestamp_micros(),
             // Idle numbers leave nothing behind.

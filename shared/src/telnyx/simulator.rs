@@ -113,14 +113,18 @@ pub struct LedgerEntry {
     pub to: String,
     pub text: Option<String>,
     pub media_urls: Vec<String>,
+    /// When it was accepted (pacing is judged from these).
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 struct State {
     config: SimConfig,
     key: SigningKey,
     ledger: Mutex<Vec<LedgerEntry>>,
-    /// `from` → (second, messages accepted in it).
-    windows: Mutex<HashMap<String, (i64, u32)>>,
+    /// `from` → when it is free again (GCRA, bursts of up to one second's MPS).
+    free_at: Mutex<HashMap<String, chrono::DateTime<chrono::Utc>>>,
+    /// 429s answered.
+    throttled: std::sync::atomic::AtomicU64,
     http: reqwest::Client,
 }
 
@@ -177,7 +181,8 @@ impl Simulator {
             key: SigningKey::from_bytes(&config.signing_seed),
             config,
             ledger: Mutex::new(Vec::new()),
-            windows: Mutex::new(HashMap::new()),
+            free_at: Mutex::new(HashMap::new()),
+            throttled: std::sync::atomic::AtomicU64::new(0),
             http: reqwest::Client::new(),
         });
         let (shutdown, mut stop) = watch::channel(false);
@@ -221,6 +226,13 @@ impl Simulator {
     }
 
     /// Every message accepted so far, in order.
+    /// How many requests were refused with 429 (a paced sender causes none).
+    pub fn throttled(&self) -> u64 {
+        self.state
+            .throttled
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn ledger(&self) -> Vec<LedgerEntry> {
         self.state
             .ledger
@@ -318,34 +330,39 @@ async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Response<Fu
             "Either text or media_urls is required.",
         );
     }
-    // Per-number throughput, in one-second windows.
+    // Per-number throughput: one message every 1/MPS, bursts of up to one
+    // second's worth, as a leaky bucket carrier limit behaves.
     let now = chrono::Utc::now();
     {
-        let mut windows = state.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let window = windows.entry(from.clone()).or_insert((now.timestamp(), 0));
-        if window.0 != now.timestamp() {
-            *window = (now.timestamp(), 0);
-        }
-        if window.1 >= state.config.mps_per_from {
-            let mut response = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "10011",
-                "Too many requests",
-                "You have exceeded the maximum number of allowed requests.",
-            );
-            let headers = response.headers_mut();
-            for (name, value) in [
-                ("x-ratelimit-limit", state.config.mps_per_from.to_string()),
-                ("x-ratelimit-remaining", "0".into()),
-                ("x-ratelimit-reset", "1".into()),
-            ] {
-                if let Ok(value) = http::HeaderValue::from_str(&value) {
-                    headers.insert(name, value);
-                }
+        let mut free_at = state.free_at.lock().unwrap_or_else(|p| p.into_inner());
+        let interval = crate::messaging::pacing::interval(state.config.mps_per_from);
+        let tolerance = chrono::Duration::seconds(1) - interval;
+        match crate::messaging::pacing::book(free_at.get(&from).copied(), now, interval, 1, tolerance) {
+            Ok((_, next)) => {
+                free_at.insert(from.clone(), next);
             }
-            return response;
+            Err(wait) => {
+                state.throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut response = error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "10011",
+                    "Too many requests",
+                    "You have exceeded the maximum number of allowed requests.",
+                );
+                let reset = (wait.num_milliseconds() as f64 / 1000.0).ceil().max(1.0);
+                let headers = response.headers_mut();
+                for (name, value) in [
+                    ("x-ratelimit-limit", state.config.mps_per_from.to_string()),
+                    ("x-ratelimit-remaining", "0".into()),
+                    ("x-ratelimit-reset", format!("{reset}")),
+                ] {
+                    if let Ok(value) = http::HeaderValue::from_str(&value) {
+                        headers.insert(name, value);
+                    }
+                }
+                return response;
+            }
         }
-        window.1 += 1;
     }
     tokio::time::sleep(state.config.latency.sample()).await;
     if rand::rng().random_bool(state.config.failure_rate.clamp(0.0, 1.0)) {
@@ -378,6 +395,7 @@ async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Response<Fu
             to: message.to.clone(),
             text: message.text.clone(),
             media_urls: message.media_urls.clone(),
+            at: now,
         });
     if let Some(url) = message.webhook_url.clone() {
         tokio::spawn(deliver_receipts(Arc::clone(&state), url, payload.clone()));
