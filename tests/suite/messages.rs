@@ -170,3 +170,94 @@ async fn the_local_stack_sends_through_its_built_in_simulator() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mms_carries_its_uploaded_media_and_bad_media_ids_are_refused() {
+    let s = Stack::start().await;
+    let (admin, _) = s
+        .church_with_members("pastor@grace.example", "+12025550100", 50, 2)
+        .await;
+    let upload = |size: u64| {
+        let s = &s;
+        let admin = &admin;
+        async move {
+            let granted = s
+                .call(
+                    admin,
+                    "POST",
+                    "/api/media",
+                    Some(json!({"contentType": "image/png", "size": size})),
+                )
+                .await;
+            let granted: Value = granted.json().await.unwrap();
+            let url = granted["data"]["uploadUrl"].as_str().unwrap().to_owned();
+            let put = s
+                .http
+                .put(url)
+                .header("content-type", "image/png")
+                .body(vec![7u8; size as usize])
+                .send()
+                .await
+                .unwrap();
+            assert!(put.status().is_success());
+            granted["data"]["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let poster = upload(2_000).await;
+    let send = json!({"content": "Our new building", "targetType": "all", "mediaIds": [poster]});
+    let sent = s.call(&admin, "POST", "/api/messages/send", Some(send)).await;
+    let id = crate::support::expect_status(sent, StatusCode::CREATED).await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let view = s
+        .until_complete(&admin, &id, std::time::Duration::from_secs(20))
+        .await;
+    assert_eq!(view["counts"]["delivered"], 2, "{view}");
+    let ledger = s.stack.simulator.as_ref().unwrap().ledger();
+    assert_eq!(ledger.len(), 2);
+    for entry in &ledger {
+        assert_eq!(entry.media_urls.len(), 1, "one media URL per MMS");
+        // The URL Telnyx is given fetches the uploaded file.
+        let fetched = s.http.get(&entry.media_urls[0]).send().await.unwrap();
+        assert_eq!(fetched.status(), StatusCode::OK);
+        assert_eq!(fetched.bytes().await.unwrap().len(), 2_000);
+    }
+
+    // Refused, naming mediaIds, with nothing written.
+    let big = [upload(600_000).await, upload(600_000).await];
+    let other = s
+        .church_with_members("other@hope.example", "+12025550199", 50, 0)
+        .await
+        .0;
+    let theirs = {
+        let granted = s
+            .call(
+                &other,
+                "POST",
+                "/api/media",
+                Some(json!({"contentType": "image/png", "size": 10})),
+            )
+            .await;
+        granted.json::<Value>().await.unwrap()["data"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let before = s.dump().await;
+    for (media, why) in [
+        (json!(["not-an-id"]), "malformed id"),
+        (json!(["01J9ZQ3K4X5Y6Z7A8B9C0D1E2K"]), "never uploaded"),
+        (json!([theirs]), "another church's upload"),
+        (json!(big), "over 1 MB in all"),
+        (json!(vec![poster.clone(); 11]), "more than 10 files"),
+        (json!("poster"), "not a list"),
+    ] {
+        let send = json!({"content": "Hi", "targetType": "all", "mediaIds": media});
+        let refused = s.call(&admin, "POST", "/api/messages/send", Some(send)).await;
+        let refused = crate::support::expect_status(refused, StatusCode::BAD_REQUEST).await;
+        assert_eq!(refused["details"][0]["field"], "mediaIds", "{why}: {refused}");
+    }
+    assert_eq!(s.dump().await, before, "nothing written");
+    s.stop().await;
+}

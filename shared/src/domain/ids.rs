@@ -100,6 +100,11 @@ define_id!(
     MessageId,
     "messageId"
 );
+define_id!(
+    /// A file uploaded for an MMS.
+    MediaId,
+    "mediaId"
+);
 
 #[cfg(test)]
 mod tests {

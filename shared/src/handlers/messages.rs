@@ -17,25 +17,11 @@ use crate::http::request::json;
 use crate::http::response;
 use crate::keys;
 use crate::ports::blobs::BlobKey;
+use crate::messaging::media::{MAX_MEDIA_BYTES, MAX_MEDIA_PER_MESSAGE, MEDIA_TYPES};
 use crate::ports::table::Cond;
 
 /// Telnyx's US long-code price per outbound segment, for estimates only.
 pub const PRICE_PER_SEGMENT_USD: f64 = 0.004;
-/// Telnyx accepts at most 1 MB of media per MMS.
-pub const MAX_MEDIA_BYTES: u64 = 1_048_576;
-/// The kinds of media carriers deliver by MMS.
-pub const MEDIA_TYPES: [&str; 10] = [
-    "image/jpeg",
-    "image/png",
-    "image/gif",
-    "video/mp4",
-    "video/3gpp",
-    "audio/mpeg",
-    "audio/mp3",
-    "text/vcard",
-    "text/x-vcard",
-    "application/pdf",
-];
 /// How long an upload URL works.
 const UPLOAD_TTL: Duration = Duration::from_secs(15 * 60);
 
@@ -96,7 +82,7 @@ pub async fn upload_url(app: &App, req: Request) -> HttpResult {
             ));
         }
     };
-    let id = ulid::Ulid::new().to_string();
+    let id = crate::domain::MediaId::generate();
     let key = BlobKey::parse(&format!("churches/{}/media/{id}", caller.church_id))
         .map_err(ApiError::internal)?;
     let url = app
@@ -134,6 +120,8 @@ pub async fn send(app: &App, req: Request) -> HttpResult {
         content: Option<String>,
         target_type: Option<String>,
         target_ids: Option<Vec<String>>,
+        /// Extension: files from `POST /api/media`, sent as one MMS.
+        media_ids: Option<Vec<String>>,
     }
     let caller = authenticate(app, &req).await?;
     let body: SendBody = json(&req)?;
@@ -203,14 +191,27 @@ pub async fn send(app: &App, req: Request) -> HttpResult {
             "Idempotency-Key must be at most 200 characters",
         ));
     }
-    let fingerprint =
-        json!({ "content": content.as_str(), "targetType": target_type, "targetIds": ids })
-            .to_string();
+    let media = body.media_ids.unwrap_or_default();
+    if media.len() > MAX_MEDIA_PER_MESSAGE {
+        return Err(ApiError::field(
+            "mediaIds",
+            "too_many",
+            format!("at most {MAX_MEDIA_PER_MESSAGE} mediaIds"),
+        ));
+    }
+    let media = media
+        .iter()
+        .map(|m| crate::domain::MediaId::parse(m))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| ApiError::field("mediaIds", "invalid_id", "mediaIds must be ids from POST /api/media"))?;
+    let fingerprint = json!({ "content": content.as_str(), "targetType": target_type, "targetIds": ids, "mediaIds": media })
+        .to_string();
     let request = SendRequest {
         content,
         target_type,
         target_ids: ids,
         audiences,
+        media,
         idempotency_key,
     };
     let ctx = super::members::ctx(app, &caller)?;
@@ -227,6 +228,9 @@ pub async fn send(app: &App, req: Request) -> HttpResult {
             },
             SendError::UnknownTarget(_) => {
                 ApiError::field("targetIds", "unknown_target", e.to_string())
+            }
+            SendError::UnknownMedia | SendError::MediaTooLarge => {
+                ApiError::field("mediaIds", "invalid_media", e.to_string())
             }
             SendError::IdempotencyMismatch => ApiError::Unprocessable {
                 code: "idempotency_mismatch",

@@ -3,6 +3,7 @@
 //! recipient through its state machine, and delivery receipts.
 
 pub mod fanout;
+pub mod media;
 pub mod model;
 pub mod pacing;
 pub mod receipts;

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::model::message_key;
 use crate::directory::members::Ctx;
 use crate::directory::plans;
-use crate::domain::{BranchId, GroupId, MemberId, MessageId, MessageText};
+use crate::domain::{BranchId, GroupId, MediaId, MemberId, MessageId, MessageText};
 use crate::keys;
 use crate::ports::queue::{OutgoingMessage, Queue, QueueError};
 use crate::ports::table::{Cond, Key, TableError, TxOp, Update};
@@ -44,6 +44,10 @@ pub enum SendError {
     MonthlyLimit { limit: u32 },
     #[error("{0} names nothing of this church")]
     UnknownTarget(&'static str),
+    #[error("mediaIds names no upload of this church")]
+    UnknownMedia,
+    #[error("an MMS carries at most 1 MB of media in all")]
+    MediaTooLarge,
     #[error("this Idempotency-Key was used for another request")]
     IdempotencyMismatch,
     #[error(transparent)]
@@ -57,7 +61,31 @@ pub struct SendRequest {
     pub target_type: String,
     pub target_ids: Vec<String>,
     pub audiences: Vec<Audience>,
+    pub media: Vec<MediaId>,
     pub idempotency_key: Option<String>,
+}
+
+/// The blob keys of `media`, all uploads of this church within MMS's 1 MB.
+async fn media_keys(ctx: &Ctx<'_>, media: &[MediaId]) -> Result<Vec<String>, SendError> {
+    if media.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wanted: Vec<_> = media
+        .iter()
+        .map(|m| Key::new(keys::church(ctx.church), format!("MEDIA#{m}")))
+        .collect();
+    let mut total = 0;
+    let mut found = Vec::new();
+    for item in ctx.table.get_many(&wanted).await? {
+        let item = item.ok_or(SendError::UnknownMedia)?;
+        total += item.get("size").and_then(Value::as_u64).unwrap_or(0);
+        let key = item.get("blobKey").and_then(Value::as_str).ok_or(SendError::UnknownMedia)?;
+        found.push(key.to_owned());
+    }
+    if total > super::media::MAX_MEDIA_BYTES {
+        return Err(SendError::MediaTooLarge);
+    }
+    Ok(found)
 }
 
 fn idempotency_key(ctx: &Ctx<'_>, key: &str) -> Key {
@@ -134,6 +162,7 @@ pub async fn send(
     }
     let plan = plans::of_profile(profile.as_ref());
     let total = estimate(ctx, &request.audiences, counters.as_ref()).await?;
+    let media_keys = media_keys(ctx, &request.media).await?;
 
     let id = MessageId::generate();
     let now = ctx.now.to_rfc3339();
@@ -145,7 +174,7 @@ pub async fn send(
     let key = message_key(ctx.church, id);
     let mut message = json!({
         "pk": key.pk, "sk": key.sk, "type": "message", "churchId": ctx.church, "targetIds": request.target_ids,
-        "recipients": 0, "fannedOut": false,
+        "recipients": 0, "fannedOut": false, "mediaIds": request.media, "mediaKeys": media_keys,
     });
     if let (Some(m), Some(a)) = (message.as_object_mut(), answer.as_object()) {
         m.extend(a.clone());
