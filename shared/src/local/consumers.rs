@@ -12,7 +12,6 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::adapters::embedded::EmbeddedQueue;
 use crate::app::App;
 use crate::catalog::QueueTrigger;
 use crate::ports::{Queue, ReceivedMessage};
@@ -51,7 +50,7 @@ pub fn sqs_event(
 
 pub async fn run(
     app: Arc<App>,
-    queue: EmbeddedQueue,
+    queue: Arc<dyn Queue>,
     trigger: QueueTrigger,
     function_id: String,
     handler: SqsHandler,

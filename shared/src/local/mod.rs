@@ -22,6 +22,8 @@ pub use gateway::{Incoming, to_event, to_request};
 pub use server::{MAX_BODY_BYTES, Router, RouterError};
 
 use crate::adapters::embedded::{EmbeddedBlobs, EmbeddedQueue, QueueSpec, Store, StoreError};
+use crate::adapters::metered::{Meter, MeteredQueue, MeteredTable};
+use crate::ports::Queue;
 use crate::app::{App, EmbeddedParts};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::Config;
@@ -118,9 +120,19 @@ impl LocalStack {
     /// Opens the data folder, binds `config.addr` (port 0 picks one) and
     /// starts the server, consumers, schedules and TTL sweeper.
     pub async fn start(
+        config: Config,
+        catalog: &Catalog,
+        registry: &Registry,
+    ) -> Result<Self, LocalError> {
+        Self::start_with(config, catalog, registry, None).await
+    }
+
+    /// As `start`, with the table and queues counted by `meter` (the bench).
+    pub async fn start_with(
         mut config: Config,
         catalog: &Catalog,
         registry: &Registry,
+        meter: Option<Arc<Meter>>,
     ) -> Result<Self, LocalError> {
         let data_dir = config.data_dir.clone();
         let keys =
@@ -160,6 +172,18 @@ impl LocalStack {
             Some(_) => None,
             None => Some(start_simulator(&mut app).await?),
         };
+        if let Some(meter) = meter {
+            app.table = Arc::new(MeteredTable {
+                inner: Arc::clone(&app.table),
+                meter: Arc::clone(&meter),
+            });
+            for queue in [&mut app.fanout_queue, &mut app.send_queue] {
+                *queue = Arc::new(MeteredQueue {
+                    inner: Arc::clone(queue),
+                    meter: Arc::clone(&meter),
+                });
+            }
+        }
         let app = Arc::new(app);
         let router = Router::new(catalog, registry)?;
         let (shutdown, watcher) = watch::channel(false);
@@ -177,11 +201,16 @@ impl LocalStack {
                         queue: trigger.queue.clone(),
                     })?
                     .spec();
+                let queue: Arc<dyn Queue> = match trigger.queue.as_str() {
+                    "FanoutQueue" => Arc::clone(&app.fanout_queue),
+                    "SendQueue" => Arc::clone(&app.send_queue),
+                    _ => Arc::new(EmbeddedQueue::new(store.clone(), spec)),
+                };
                 // As many pollers as Lambda would run invocations at once.
                 for _ in 0..trigger.maximum_concurrency.max(1) {
                     tasks.spawn(consumers::run(
                         Arc::clone(&app),
-                        EmbeddedQueue::new(store.clone(), spec.clone()),
+                        Arc::clone(&queue),
                         trigger.clone(),
                         function.id.clone(),
                         handler,

@@ -10,10 +10,9 @@
 //! church's message: the fan-out waits (a delayed continuation) until the
 //! sender has caught up, and everyone else's jobs slot in between.
 
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::model::{Status, add_recipient, message_key, recipient_key, status_of};
+use super::model::{NewRecipient, Status, add_recipients, message_key, recipient_key, status_of};
 use super::send::{Audience, FanoutJob};
 use crate::directory::members::{MemberRecord, members_of_rows};
 use crate::domain::{ChurchId, MemberId, MessageId};
@@ -28,8 +27,8 @@ pub const RECIPIENTS_PER_JOB: usize = 25;
 /// How far (in seconds of its number's throughput) a broadcast may run
 /// ahead of the sender.
 const LEAD_SECONDS: u32 = 2;
-/// Recipients written at once.
-const WRITES_IN_FLIGHT: usize = 32;
+/// Recipients written per transaction (with the counters, under DynamoDB's 100 items).
+const RECIPIENTS_PER_WRITE: usize = 25;
 
 /// Recipients per send job at `mps`: a job lasts at most ~5 s, so a slow
 /// number never holds a sender long, and a fast one uses few SQS messages.
@@ -100,44 +99,62 @@ async fn page(
     Ok((members_of_rows(table, church, &page.items).await?, next))
 }
 
-/// Makes `member` a recipient; `Some` when they are to be sent to.
+fn new_recipient(member: &MemberRecord) -> NewRecipient<'_> {
+    NewRecipient {
+        member: member.id,
+        branch: member.branch_id,
+        names: (member.first_name.as_str(), member.last_name.as_str()),
+        status: if member.opt_in_sms {
+            Status::Queued
+        } else {
+            Status::OptedOut
+        },
+    }
+}
+
+/// Makes `members` recipients, in one transaction when none is one yet;
+/// the ids to send to.
 async fn add(
     table: &dyn Table,
     job: &FanoutJob,
-    member: MemberRecord,
+    members: &[MemberRecord],
     now: &str,
-) -> Result<Option<MemberId>, TableError> {
-    let status = if member.opt_in_sms {
-        Status::Queued
-    } else {
-        Status::OptedOut
-    };
-    let names = (member.first_name.as_str(), member.last_name.as_str());
-    let ops = add_recipient(
-        job.church_id,
-        job.message_id,
-        member.id,
-        member.branch_id,
-        names,
-        status,
-        now,
-    );
-    match table.transact(ops).await {
-        Ok(()) if status == Status::Queued => Ok(Some(member.id)),
-        Ok(()) => Ok(None),
-        // Already a recipient: named by another branch or group, or this page
-        // is redelivered after a run died before enqueuing its jobs. Still
-        // queued → it goes in a job again (the sender's claim sends it once).
-        Err(TableError::TransactionCancelled { .. }) => {
-            let existing = table
-                .get(&recipient_key(job.message_id, member.id))
-                .await?;
-            Ok(existing
-                .filter(|r| status_of(r) == Some(Status::Queued))
-                .map(|_| member.id))
-        }
-        Err(e) => Err(e),
+) -> Result<Vec<MemberId>, TableError> {
+    let queued = |m: &&MemberRecord| m.opt_in_sms;
+    let new: Vec<_> = members.iter().map(new_recipient).collect();
+    match table
+        .transact(add_recipients(job.church_id, job.message_id, &new, now))
+        .await
+    {
+        Ok(()) => return Ok(members.iter().filter(queued).map(|m| m.id).collect()),
+        Err(TableError::TransactionCancelled { .. }) => {}
+        Err(e) => return Err(e),
     }
+    // Some are recipients already: one at a time.
+    let mut to_send = Vec::new();
+    for member in members {
+        let one = [new_recipient(member)];
+        match table
+            .transact(add_recipients(job.church_id, job.message_id, &one, now))
+            .await
+        {
+            Ok(()) if member.opt_in_sms => to_send.push(member.id),
+            Ok(()) => {}
+            // Named by another branch or group, or this page is redelivered
+            // after a run died before enqueuing its jobs. Still queued → it
+            // goes in a job again (the sender's claim sends it once).
+            Err(TableError::TransactionCancelled { .. }) => {
+                let existing = table
+                    .get(&recipient_key(job.message_id, member.id))
+                    .await?;
+                if existing.is_some_and(|r| status_of(&r) == Some(Status::Queued)) {
+                    to_send.push(member.id);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(to_send)
 }
 
 /// Runs one step of a fan-out job.
@@ -189,19 +206,20 @@ pub async fn step(
         return Ok(());
     };
     let (members, next) = page(table, job.church_id, audience, job.cursor.clone()).await?;
-    let added: Vec<Result<Option<MemberId>, TableError>> = futures_util::stream::iter(
-        members
-            .into_iter()
-            .filter_map(|item| MemberRecord::from_item(item).ok()),
-    )
-    .map(|member| add(table, &job, member, now))
-    .buffer_unordered(WRITES_IN_FLIGHT)
-    .collect()
-    .await;
-    let to_send = added
+    let members: Vec<MemberRecord> = members
         .into_iter()
-        .filter_map(Result::transpose)
-        .collect::<Result<Vec<_>, _>>()?;
+        .filter_map(|item| MemberRecord::from_item(item).ok())
+        .collect();
+    // A page is a handful of transactions: all in flight at once.
+    let writes: Vec<_> = members
+        .chunks(RECIPIENTS_PER_WRITE)
+        .map(|chunk| add(table, &job, chunk, now))
+        .collect();
+    let to_send: Vec<MemberId> = futures_util::future::try_join_all(writes)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
     let jobs = to_send
         .chunks(recipients_per_job(mps))
         .map(|ids| {

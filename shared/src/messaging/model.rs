@@ -9,6 +9,8 @@
 //! in one transaction with the message's per-status counters, so a retried
 //! or duplicated job can never send twice and counts always add up.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -93,35 +95,38 @@ pub fn carrier_index(carrier_id: &str) -> String {
     format!("CARRIER#{carrier_id}")
 }
 
-/// A new recipient (put if absent) and the message's counters.
-pub fn add_recipient(
+/// A member becoming a recipient of a message.
+pub struct NewRecipient<'a> {
+    pub member: MemberId,
+    pub branch: Option<BranchId>,
+    pub names: (&'a str, &'a str),
+    pub status: Status,
+}
+
+/// New recipients (each put if absent) and the message's counters, in one
+/// transaction; any recipient already there cancels it all.
+pub fn add_recipients(
     church: ChurchId,
     message: MessageId,
-    member: MemberId,
-    branch: Option<BranchId>,
-    names: (&str, &str),
-    status: Status,
+    new: &[NewRecipient<'_>],
     now: &str,
 ) -> Vec<TxOp> {
-    let key = recipient_key(message, member);
-    let item = json!({
-        "pk": key.pk, "sk": key.sk, "type": "recipient", "churchId": church, "messageId": message, "memberId": member,
-        "branchId": branch, "firstName": names.0, "lastName": names.1, "status": status.as_str(), "attempts": 0, "updatedAt": now,
-    });
-    let mut ops = vec![
-        TxOp::Put {
+    let mut ops = Vec::with_capacity(new.len() + 3);
+    let mut figures = Figures::default();
+    for r in new {
+        let key = recipient_key(message, r.member);
+        let item = json!({
+            "pk": key.pk, "sk": key.sk, "type": "recipient", "churchId": church, "messageId": message, "memberId": r.member,
+            "branchId": r.branch, "firstName": r.names.0, "lastName": r.names.1, "status": r.status.as_str(), "attempts": 0, "updatedAt": now,
+        });
+        ops.push(TxOp::Put {
             item: item.as_object().cloned().unwrap_or_default(),
             cond: Some(Cond::NotExists),
-        },
-        TxOp::Update {
-            key: message_key(church, message),
-            update: Update::default()
-                .add("recipients", 1)
-                .add(status.counter(), 1),
-            cond: Some(Cond::Exists),
-        },
-    ];
-    ops.extend(stats(church, branch, status, now));
+        });
+        figures.count("recipients", 1);
+        figures.enter(r.status, r.branch);
+    }
+    ops.extend(figures.into_ops(church, message, now));
     ops
 }
 
@@ -148,29 +153,102 @@ fn stat(to: Status) -> Option<&'static str> {
     }
 }
 
-/// Bumps the church's day (and the member's branch) for a recipient entering `to`.
-pub fn stats(church: ChurchId, branch: Option<BranchId>, to: Status, now: &str) -> Vec<TxOp> {
-    let Some(stat) = stat(to) else {
-        return Vec::new();
-    };
-    let day = now.get(..10).unwrap_or(now);
-    let mut ops = vec![TxOp::Update {
-        key: day_key(church, day),
-        update: Update::default().add(stat, 1),
-        cond: None,
-    }];
-    if let Some(branch) = branch {
-        ops.push(TxOp::Update {
-            key: branch_stats_key(church, branch),
-            update: Update::default().add(stat, 1),
-            cond: None,
-        });
+/// The counters a batch of moves changes, summed so each counter item is
+/// written once however many recipients move (a transaction may not name
+/// an item twice, and each item written costs a write unit).
+#[derive(Default)]
+struct Figures {
+    message: BTreeMap<&'static str, i64>,
+    day: BTreeMap<&'static str, i64>,
+    branches: BTreeMap<BranchId, BTreeMap<&'static str, i64>>,
+}
+
+impl Figures {
+    fn count(&mut self, attr: &'static str, by: i64) {
+        *self.message.entry(attr).or_default() += by;
     }
+
+    /// A recipient entering `to`: its message counter, the church's day and the branch.
+    fn enter(&mut self, to: Status, branch: Option<BranchId>) {
+        self.count(to.counter(), 1);
+        if let Some(stat) = stat(to) {
+            *self.day.entry(stat).or_default() += 1;
+            if let Some(branch) = branch {
+                *self.branches.entry(branch).or_default().entry(stat).or_default() += 1;
+            }
+        }
+    }
+
+    fn into_ops(self, church: ChurchId, message: MessageId, now: &str) -> Vec<TxOp> {
+        let update = |counters: BTreeMap<&'static str, i64>| {
+            counters
+                .into_iter()
+                .filter(|(_, by)| *by != 0)
+                .fold(Update::default(), |u, (attr, by)| u.add(attr, by))
+        };
+        let mut ops = Vec::new();
+        let counters = update(self.message);
+        if !counters.is_empty() {
+            ops.push(TxOp::Update {
+                key: message_key(church, message),
+                update: counters,
+                cond: Some(Cond::Exists),
+            });
+        }
+        let day = update(self.day);
+        if !day.is_empty() {
+            ops.push(TxOp::Update {
+                key: day_key(church, now.get(..10).unwrap_or(now)),
+                update: day,
+                cond: None,
+            });
+        }
+        for (branch, counters) in self.branches {
+            ops.push(TxOp::Update {
+                key: branch_stats_key(church, branch),
+                update: update(counters),
+                cond: None,
+            });
+        }
+        ops
+    }
+}
+
+/// One recipient's move from `from` to `to`, with attributes to set on it.
+#[derive(Clone)]
+pub struct Move<'a> {
+    pub member: MemberId,
+    pub branch: Option<BranchId>,
+    pub from: Status,
+    pub to: Status,
+    pub set: Vec<(&'a str, Value)>,
+}
+
+/// Moves recipients, each only from its `from` state, with the message's
+/// counters and the church's daily and branch figures, in one transaction.
+pub fn transitions(church: ChurchId, message: MessageId, moves: Vec<Move<'_>>, now: &str) -> Vec<TxOp> {
+    let mut ops = Vec::with_capacity(moves.len() + 3);
+    let mut figures = Figures::default();
+    for m in moves {
+        let mut update = Update::default()
+            .set("status", m.to.as_str())
+            .set("updatedAt", now);
+        for (attr, value) in m.set {
+            update = update.set(attr, value);
+        }
+        ops.push(TxOp::Update {
+            key: recipient_key(message, m.member),
+            update,
+            cond: Some(Cond::eq("status", m.from.as_str())),
+        });
+        figures.count(m.from.counter(), -1);
+        figures.enter(m.to, m.branch);
+    }
+    ops.extend(figures.into_ops(church, message, now));
     ops
 }
 
-/// Moves a recipient from `from` to `to`, with the message's counters and
-/// the church's daily figures, plus any attributes to set on the recipient.
+/// Moves one recipient from `from` to `to` (see `transitions`).
 #[allow(clippy::too_many_arguments)]
 pub fn transition(
     church: ChurchId,
@@ -182,28 +260,18 @@ pub fn transition(
     set: Vec<(&str, Value)>,
     now: &str,
 ) -> Vec<TxOp> {
-    let mut update = Update::default()
-        .set("status", to.as_str())
-        .set("updatedAt", now);
-    for (attr, value) in set {
-        update = update.set(attr, value);
-    }
-    let mut ops = vec![
-        TxOp::Update {
-            key: recipient_key(message, member),
-            update,
-            cond: Some(Cond::eq("status", from.as_str())),
-        },
-        TxOp::Update {
-            key: message_key(church, message),
-            update: Update::default()
-                .add(from.counter(), -1)
-                .add(to.counter(), 1),
-            cond: Some(Cond::Exists),
-        },
-    ];
-    ops.extend(stats(church, branch, to, now));
-    ops
+    transitions(
+        church,
+        message,
+        vec![Move {
+            member,
+            branch,
+            from,
+            to,
+            set,
+        }],
+        now,
+    )
 }
 
 pub fn status_of(item: &Item) -> Option<Status> {

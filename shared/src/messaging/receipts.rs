@@ -1,12 +1,14 @@
 //! Delivery receipts (`message.sent`, `message.finalized`): they move a
 //! recipient forward only — a late `sent` never overwrites `delivered` —
-//! and each Telnyx event is applied once however often it is delivered.
+//! so each Telnyx event is applied once however often it is delivered: a
+//! replay finds the recipient already there and writes nothing. (No
+//! per-event dedupe row is needed, nor paid for.)
 
 use serde_json::{Value, json};
 
-use super::model::{Status, carrier_index, transition};
+use super::model::{Status, carrier_index, status_of, transition};
 use crate::domain::{ChurchId, MemberId, MessageId};
-use crate::ports::table::{Cond, Index, Key, Query, Table, TableError};
+use crate::ports::table::{Index, Query, Table, TableError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
@@ -59,10 +61,6 @@ pub async fn apply(
     if event_id.is_empty() || carrier_id.is_empty() {
         return Ok(Applied::Ignored);
     }
-    let seen = Key::new(format!("WEBHOOK#{event_id}"), "EVENT");
-    if table.get(&seen).await?.is_some() {
-        return Ok(Applied::Ignored);
-    }
     let page = table
         .query(
             Query::partition(carrier_index(carrier_id))
@@ -92,38 +90,34 @@ pub async fn apply(
         .get("code")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let stamp = now.to_rfc3339();
-    let mut result = Applied::Ignored;
-    for from in sources(to) {
-        let set = match (&code, to) {
-            (Some(code), Status::Failed) => vec![("errorCode", json!(code))],
-            _ => vec![],
-        };
-        match table
-            .transact(transition(
-                church, message, member, branch, *from, to, set, &stamp,
-            ))
-            .await
-        {
-            Ok(()) => {
-                result = Applied::Moved(to);
-                break;
-            }
-            Err(TableError::TransactionCancelled { .. }) => continue,
-            Err(e) => return Err(e),
-        }
+    let Some(current) = status_of(&recipient) else {
+        return Ok(Applied::Ignored);
+    };
+    // Only from a state this receipt may move it out of: anything else is
+    // a replay, or late (a `sent` after `delivered`).
+    if !sources(to).contains(&current) {
+        return Ok(Applied::Ignored);
     }
-    // Remember the event for three days: Telnyx retries for less than that.
-    let item = json!({ "pk": seen.pk, "sk": seen.sk, "ttl": now.timestamp() + 3 * 86_400 });
-    table
-        .put(
-            item.as_object().cloned().unwrap_or_default(),
-            Some(Cond::NotExists),
-        )
-        .await
-        .or_else(|e| match e {
-            TableError::ConditionFailed => Ok(()),
-            e => Err(e),
-        })?;
-    Ok(result)
+    let set = match (&code, to) {
+        (Some(code), Status::Failed) => vec![("errorCode", json!(code))],
+        _ => vec![],
+    };
+    let moved = table
+        .transact(transition(
+            church,
+            message,
+            member,
+            branch,
+            current,
+            to,
+            set,
+            &now.to_rfc3339(),
+        ))
+        .await;
+    match moved {
+        Ok(()) => Ok(Applied::Moved(to)),
+        // It moved meanwhile (a concurrent delivery of the same event).
+        Err(TableError::TransactionCancelled { .. }) => Ok(Applied::Ignored),
+        Err(e) => Err(e),
+    }
 }

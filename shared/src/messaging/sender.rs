@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use super::fanout::SendJob;
-use super::model::{Status, carrier_index, message_key, recipient_key, status_of, transition};
+use super::model::{Move, Status, carrier_index, message_key, recipient_key, status_of, transition, transitions};
 use super::pacing::{self, Reservation};
 use crate::crypto::Vault;
 use crate::directory::members::MemberRecord;
@@ -85,11 +85,17 @@ struct Pending {
     member: Option<MemberRecord>,
 }
 
-/// What happened to one recipient sent.
-enum Sent {
-    Settled,
-    Retry(Option<std::time::Duration>),
-}
+/// Where a sent recipient moves, what to record on it, and — for a
+/// retryable error — the least wait before the retry.
+type Verdict = (
+    Status,
+    Vec<(&'static str, Value)>,
+    Option<std::time::Duration>,
+);
+
+/// Recipient moves per transaction: with the message, day and branch
+/// counters, within DynamoDB's 100 items.
+const MOVES_PER_TRANSACTION: usize = 40;
 
 fn merge(text: &str, member: &MemberRecord, church_name: &str) -> String {
     text.replace("{firstName}", &member.first_name)
@@ -217,52 +223,110 @@ impl Sender<'_> {
         Ok(pending)
     }
 
+    /// Applies `moves` in as few transactions as fit; which of them held
+    /// (a move whose recipient left its `from` state, to a racing run, fails
+    /// alone: the batch is then retried one move at a time).
+    async fn apply_all(&self, job: &SendJob, moves: Vec<Move<'_>>) -> Result<Vec<bool>, TableError> {
+        let mut held = Vec::with_capacity(moves.len());
+        let mut moves = moves.into_iter().peekable();
+        while moves.peek().is_some() {
+            let chunk: Vec<Move<'_>> = moves.by_ref().take(MOVES_PER_TRANSACTION).collect();
+            let n = chunk.len();
+            let singles: Vec<Move<'_>> = chunk.iter().map(Move::clone).collect();
+            if self
+                .apply(transitions(job.church_id, job.message_id, chunk, &self.now()))
+                .await?
+            {
+                held.extend(std::iter::repeat_n(true, n));
+                continue;
+            }
+            for one in singles {
+                held.push(
+                    self.apply(transitions(job.church_id, job.message_id, vec![one], &self.now()))
+                        .await?,
+                );
+            }
+        }
+        Ok(held)
+    }
+
     /// Sends what is still queued of `job`; `attempt` is the SQS receive count.
     pub async fn step(&self, job: &SendJob, attempt: u32) -> Result<Outcome, SendStepError> {
         let Some(broadcast) = self.broadcast(job).await? else {
             tracing::warn!(message_id = %job.message_id, "send job for a missing message or church; dropped");
             return Ok(Outcome::Done);
         };
-        let mut sendable = Vec::new();
-        for recipient in self.pending(job).await? {
-            // Settled here, without a slot on the number.
-            let settle = match (&recipient.member, &broadcast.from) {
-                (_, None) => Some((Status::Failed, Some("no_sending_number"))),
-                (None, _) => Some((Status::Failed, Some("member_deleted"))),
-                (Some(m), _) if !m.opt_in_sms => Some((Status::OptedOut, None)),
-                _ => None,
-            };
-            match settle {
-                Some((to, code)) => {
-                    let set = code.map(|c| vec![("errorCode", json!(c))]).unwrap_or_default();
-                    self.move_to(job, &recipient, Status::Queued, to, set).await?;
-                }
-                None => sendable.push(recipient),
-            }
-        }
-        let Some(from) = broadcast.from.clone().filter(|_| !sendable.is_empty()) else {
-            return Ok(Outcome::Done);
+        let pending = self.pending(job).await?;
+        // Recipients settled without the carrier, and the ones to send to.
+        let verdict = |r: &Pending| match (&r.member, &broadcast.from) {
+            (_, None) => Some((Status::Failed, Some("no_sending_number"))),
+            (None, _) => Some((Status::Failed, Some("member_deleted"))),
+            (Some(m), _) if !m.opt_in_sms => Some((Status::OptedOut, None)),
+            _ => None,
         };
-        let slots =
-            pacing::reserve(self.table, &from, broadcast.mps, sendable.len(), self.clock.now())
-                .await?;
-        if let Reservation::Later(wait) = slots {
+        let sendable = pending.iter().filter(|r| verdict(r).is_none()).count();
+        let slots = match &broadcast.from {
+            Some(from) if sendable > 0 => {
+                pacing::reserve(self.table, from, broadcast.mps, sendable, self.clock.now()).await?
+            }
+            _ => Reservation::Later(std::time::Duration::ZERO),
+        };
+        if let (Reservation::Later(wait), true) = (slots, sendable > 0) {
             return Ok(Outcome::Later(wait));
         }
-        let sends: Vec<_> = sendable
+        // Claims and settlements: one transaction for the job.
+        let now = self.now();
+        let moves = pending
+            .iter()
+            .map(|r| match verdict(r) {
+                Some((to, code)) => Move {
+                    member: r.member_id,
+                    branch: r.branch,
+                    from: Status::Queued,
+                    to,
+                    set: code.map(|c| vec![("errorCode", json!(c))]).unwrap_or_default(),
+                },
+                None => Move {
+                    member: r.member_id,
+                    branch: r.branch,
+                    from: Status::Queued,
+                    to: Status::Sending,
+                    set: vec![("attempts", json!(attempt)), ("claimedAt", json!(now))],
+                },
+            })
+            .collect();
+        let held = self.apply_all(job, moves).await?;
+        let claimed: Vec<&Pending> = pending
+            .iter()
+            .zip(held)
+            .filter(|(r, held)| *held && verdict(r).is_none())
+            .map(|(r, _)| r)
+            .collect();
+        let sends: Vec<_> = claimed
             .iter()
             .enumerate()
             .map(|(i, recipient)| self.paced(job, &broadcast, recipient, slots.slot(i), attempt))
             .collect();
         let results = futures_util::future::join_all(sends).await;
+        // What the carrier said: one transaction for the job.
         let mut retry = 0;
         let mut after = None;
-        for result in results {
-            if let Sent::Retry(at_least) = result? {
+        let mut moves = Vec::with_capacity(results.len());
+        for (recipient, result) in claimed.iter().zip(results) {
+            let (to, set, retry_after) = result;
+            if let Some(at_least) = retry_after {
                 retry += 1;
-                after = after.max(at_least);
+                after = after.max(Some(at_least));
             }
+            moves.push(Move {
+                member: recipient.member_id,
+                branch: recipient.branch,
+                from: Status::Sending,
+                to,
+                set,
+            });
         }
+        self.apply_all(job, moves).await?;
         Ok(if retry > 0 {
             Outcome::Retry {
                 count: retry,
@@ -281,7 +345,7 @@ impl Sender<'_> {
         recipient: &Pending,
         slot: Option<chrono::DateTime<chrono::Utc>>,
         attempt: u32,
-    ) -> Result<Sent, TableError> {
+    ) -> Verdict {
         if let Some(wait) = slot.and_then(|s| (s - self.clock.now()).to_std().ok()) {
             tokio::time::sleep(wait).await;
         }
@@ -289,26 +353,17 @@ impl Sender<'_> {
         self.send_one(job, broadcast, recipient, attempt).await
     }
 
+    /// Sends one claimed recipient; where it moves next.
     async fn send_one(
         &self,
         job: &SendJob,
         broadcast: &Broadcast,
         recipient: &Pending,
         attempt: u32,
-    ) -> Result<Sent, TableError> {
-        let claim = vec![
-            ("attempts", json!(attempt)),
-            ("claimedAt", json!(self.now())),
-        ];
-        if !self
-            .move_to(job, recipient, Status::Queued, Status::Sending, claim)
-            .await?
-        {
-            // A racing run has it.
-            return Ok(Sent::Settled);
-        }
+    ) -> Verdict {
+        let code = |c: &str| vec![("errorCode", json!(c))];
         let (Some(member), Some(from)) = (&recipient.member, &broadcast.from) else {
-            return Ok(Sent::Settled);
+            return (Status::Failed, code("member_deleted"), None);
         };
         let to = self
             .vault
@@ -316,10 +371,7 @@ impl Sender<'_> {
             .ok()
             .and_then(|p| PhoneNumber::parse(&p).ok());
         let Some(to) = to else {
-            let set = vec![("errorCode", json!("unreadable_phone"))];
-            self.move_to(job, recipient, Status::Sending, Status::Failed, set)
-                .await?;
-            return Ok(Sent::Settled);
+            return (Status::Failed, code("unreadable_phone"), None);
         };
         let outbound = OutboundMessage {
             from: from.clone(),
@@ -328,7 +380,7 @@ impl Sender<'_> {
             media_urls: broadcast.media_urls.clone(),
             webhook_url: self.webhook_url.clone(),
         };
-        let (to, set, outcome) = match self.carrier.send(&outbound).await {
+        match self.carrier.send(&outbound).await {
             Ok(sent) => (
                 Status::Sent,
                 vec![
@@ -336,7 +388,7 @@ impl Sender<'_> {
                     ("gsi1pk", json!(carrier_index(&sent.carrier_id))),
                     ("gsi1sk", json!("RCPT")),
                 ],
-                Sent::Settled,
+                None,
             ),
             Err(CarrierError::OptedOut) => {
                 // The member texted STOP to the carrier: honour it at this church.
@@ -354,23 +406,17 @@ impl Sender<'_> {
                 {
                     tracing::warn!(error = %e, "could not record the carrier's opt-out on the member");
                 }
-                let set = vec![("errorCode", json!("40300"))];
-                (Status::OptedOut, set, Sent::Settled)
+                (Status::OptedOut, code("40300"), None)
             }
-            Err(CarrierError::Permanent { code, .. }) => {
-                (Status::Failed, vec![("errorCode", json!(code))], Sent::Settled)
+            Err(CarrierError::Permanent { code: c, .. }) => (Status::Failed, code(&c), None),
+            Err(CarrierError::Retryable { code: c, .. }) if attempt >= MAX_ATTEMPTS => {
+                (Status::Failed, code(&c), None)
             }
-            Err(CarrierError::Retryable { code, .. }) if attempt >= MAX_ATTEMPTS => {
-                (Status::Failed, vec![("errorCode", json!(code))], Sent::Settled)
+            Err(CarrierError::Retryable { code: c, retry_after }) => {
+                // Back to queued; the job returns after a backoff.
+                (Status::Queued, code(&c), Some(retry_after.unwrap_or_default()))
             }
-            Err(CarrierError::Retryable { code, retry_after }) => (
-                Status::Queued,
-                vec![("errorCode", json!(code))],
-                Sent::Retry(retry_after),
-            ),
-        };
-        self.move_to(job, recipient, Status::Sending, to, set).await?;
-        Ok(outcome)
+        }
     }
 }
 
