@@ -4,6 +4,9 @@
 //! in-process through the real request pipeline over a church of 10,000
 //! members on the embedded store. Run with `./infra/bench.sh`.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,9 @@
 //! emulator, and the local stack's HTTP path. Run with `./infra/bench.sh`
 //! (it starts the emulator); prints a Markdown table.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

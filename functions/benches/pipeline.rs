@@ -10,7 +10,11 @@
 //! - peak memory.
 //!
 //! Run with `./infra/bench.sh` (or `cargo bench --bench pipeline`).
-//! `BENCH_QUICK=1` shrinks every audience tenfold.
+//! `BENCH_QUICK=1` shrinks every audience tenfold; `BENCH_ONLY=e2e,pacing`
+//! runs only those sections (handler, e2e, latency, fairness, pacing).
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,7 +54,13 @@ struct Church {
 }
 
 impl Bench {
-    async fn start(vars: &[(&str, &str)], consumers: bool, meter: Option<Arc<Meter>>) -> Self {
+    /// `send_pollers` overrides the send consumer's MaximumConcurrency.
+    async fn start(
+        vars: &[(&str, &str)],
+        consumers: bool,
+        meter: Option<Arc<Meter>>,
+        send_pollers: Option<u32>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut all = vec![
             ("KOINONIA_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
@@ -62,9 +72,14 @@ impl Bench {
         all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let config = Config::from_vars(all).unwrap();
         let mut catalog = Catalog::builtin().unwrap().clone();
-        if !consumers {
-            for function in &mut catalog.functions {
+        for function in &mut catalog.functions {
+            if !consumers {
                 function.queue_triggers.clear();
+            }
+            for trigger in &mut function.queue_triggers {
+                if let (Some(pollers), "SendQueue") = (send_pollers, trigger.queue.as_str()) {
+                    trigger.maximum_concurrency = pollers;
+                }
             }
         }
         let stack = LocalStack::start_with(config, &catalog, &Registry::builtin(), meter)
@@ -220,7 +235,7 @@ fn row(rows: &mut Vec<Row>, measure: impl Into<String>, result: impl Into<String
 
 /// Handler time by audience: consumers off, so only the handler's work is timed.
 async fn handler_times(rows: &mut Vec<Row>) {
-    let bench = Bench::start(&[], false, None).await;
+    let bench = Bench::start(&[], false, None, None).await;
     let mut p99s = Vec::new();
     for (i, audience) in [10, 1_000, 10_000, 100_000].into_iter().enumerate() {
         let audience = scale(audience).max(10);
@@ -262,7 +277,7 @@ async fn handler_times(rows: &mut Vec<Row>) {
 /// cannot go faster), carrier at 0 ms; AWS requests per delivered SMS.
 async fn end_to_end(rows: &mut Vec<Row>) {
     let meter = Arc::new(Meter::default());
-    let bench = Bench::start(&[], true, Some(Arc::clone(&meter))).await;
+    let bench = Bench::start(&[], true, Some(Arc::clone(&meter)), None).await;
     let per_church = scale(25_000);
     let mut churches = Vec::new();
     for i in 0..4 {
@@ -338,27 +353,19 @@ fn requests(rows: &mut Vec<Row>, used: &Reading, delivered: u64) {
 }
 
 /// Carrier latency 500–2,000 ms: throughput by the cap on carrier requests
-/// in flight (send pollers × KOINONIA_SEND_CONCURRENCY).
+/// in flight = send invocations at once (MaximumConcurrency) × each one's
+/// KOINONIA_SEND_CONCURRENCY.
 async fn slow_carrier(rows: &mut Vec<Row>) {
-    let pollers = Catalog::builtin()
-        .unwrap()
-        .functions
-        .iter()
-        .find(|f| f.id == "SendConsumerFunction")
-        .and_then(|f| f.queue_triggers.first())
-        .map_or(1, |t| t.maximum_concurrency);
-    for per_invocation in [5usize, 10, 20] {
-        let concurrency = per_invocation.to_string();
+    let per_invocation = shared::config::DEFAULT_SEND_CONCURRENCY;
+    for pollers in [1u32, 2, 4] {
         let bench = Bench::start(
-            &[
-                ("TELNYX_SIM_LATENCY_MS", "500-2000"),
-                ("KOINONIA_SEND_CONCURRENCY", &concurrency),
-            ],
+            &[("TELNYX_SIM_LATENCY_MS", "500-2000")],
             true,
             None,
+            Some(pollers),
         )
         .await;
-        let audience = scale(3_000);
+        let audience = scale(4_000);
         let church = bench
             .church("slow@grace.example", "+12025550300", 1_000, audience)
             .await;
@@ -369,7 +376,7 @@ async fn slow_carrier(rows: &mut Vec<Row>) {
         row(
             rows,
             format!(
-                "end to end, carrier 500–2,000 ms, {audience} recipients, cap {} in flight ({pollers} × {per_invocation})",
+                "end to end, carrier 500–2,000 ms, {audience} recipients, cap {} in flight ({pollers} invocations × {per_invocation})",
                 pollers as usize * per_invocation
             ),
             format!("{:.1} s · {:.0} SMS/min", elapsed.as_secs_f64(), per_min(delivered, elapsed)),
@@ -381,7 +388,7 @@ async fn slow_carrier(rows: &mut Vec<Row>) {
 
 /// A 10-member church sends while a 100,000-member broadcast is under way.
 async fn fairness(rows: &mut Vec<Row>) {
-    let bench = Bench::start(&[], true, None).await;
+    let bench = Bench::start(&[], true, None, None).await;
     let audience = scale(100_000);
     let large = bench
         .church("large@grace.example", "+12025550400", 1_000, audience)
@@ -420,7 +427,7 @@ async fn fairness(rows: &mut Vec<Row>) {
 
 /// One number at 10 MPS for 60 s, the carrier also allowing 10 MPS.
 async fn pacing(rows: &mut Vec<Row>) {
-    let bench = Bench::start(&[("TELNYX_SIM_MPS", "10")], true, None).await;
+    let bench = Bench::start(&[("TELNYX_SIM_MPS", "10")], true, None, None).await;
     let audience = scale(600);
     let church = bench
         .church("paced@grace.example", "+12025550500", 10, audience)
@@ -445,21 +452,86 @@ async fn pacing(rows: &mut Vec<Row>) {
     bench.stop().await;
 }
 
+/// Peak memory while a broadcast is sent at full concurrency, measured in a
+/// child process that holds the local stack but not the simulator (the
+/// parent runs it): the stack's resident baseline plus what sending adds.
+async fn memory(rows: &mut Vec<Row>) {
+    let simulator = shared::telnyx::simulator::Simulator::start(
+        shared::telnyx::simulator::SimConfig::new("KEY-bench", rand::random()),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let output = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .arg("--bench")
+        .env("PIPELINE_BENCH_CHILD", "memory")
+        .env("TELNYX_API_KEY", "KEY-bench")
+        .env("TELNYX_BASE_URL", simulator.base_url())
+        .env("TELNYX_PUBLIC_KEY", simulator.public_key_base64())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let peak = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("PEAK_RSS_MIB="))
+        .unwrap_or_else(|| panic!("the child printed no peak: {stdout} {}", String::from_utf8_lossy(&output.stderr)));
+    row(
+        rows,
+        format!(
+            "peak memory while sending {} recipients at full concurrency (whole local stack less the simulator)",
+            scale(20_000)
+        ),
+        format!("{peak} MiB"),
+        "send consumer ≤ 64 MB",
+    );
+    simulator.stop();
+}
+
+async fn memory_child() {
+    let vars: Vec<(String, String)> = ["TELNYX_API_KEY", "TELNYX_BASE_URL", "TELNYX_PUBLIC_KEY"]
+        .iter()
+        .map(|k| ((*k).to_owned(), std::env::var(k).unwrap()))
+        .collect();
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let bench = Bench::start(&vars, true, None, None).await;
+    let church = bench
+        .church("memory@grace.example", "+12025550600", 1_000, scale(20_000))
+        .await;
+    // Forget the set-up's peak (Linux: writing 5 to clear_refs resets VmHWM).
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let id = bench.send_all(&church).await;
+    bench.until_complete(&church, &id).await;
+    println!("PEAK_RSS_MIB={:.0}", peak_rss_mib().unwrap());
+    bench.stop().await;
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    if std::env::var("PIPELINE_BENCH_CHILD").is_ok_and(|c| c == "memory") {
+        return memory_child().await;
+    }
     let mut rows = Vec::new();
-    handler_times(&mut rows).await;
-    end_to_end(&mut rows).await;
-    slow_carrier(&mut rows).await;
-    fairness(&mut rows).await;
-    pacing(&mut rows).await;
-    if let Some(peak) = peak_rss_mib() {
-        row(
-            &mut rows,
-            "peak memory of the whole bench process (stack, simulator and its ledger included)",
-            format!("{peak:.0} MiB"),
-            "send consumer ≤ 64 MB",
-        );
+    // `BENCH_ONLY=e2e,pacing` runs some sections.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|o| o == name);
+    if wanted("handler") {
+        handler_times(&mut rows).await;
+    }
+    if wanted("e2e") {
+        end_to_end(&mut rows).await;
+    }
+    if wanted("latency") {
+        slow_carrier(&mut rows).await;
+    }
+    if wanted("fairness") {
+        fairness(&mut rows).await;
+    }
+    if wanted("pacing") {
+        pacing(&mut rows).await;
+    }
+    if wanted("memory") {
+        memory(&mut rows).await;
     }
 
     println!(

@@ -135,7 +135,7 @@ pub struct Config {
     pub send_concurrency: usize,
 }
 
-pub const DEFAULT_SEND_CONCURRENCY: usize = 25;
+pub const DEFAULT_SEND_CONCURRENCY: usize = 100;
 
 /// `TELNYX_SIM_MPS`, `TELNYX_SIM_LATENCY_MS` (`120` or `500-2000`),
 /// `TELNYX_SIM_FAILURE_RATE`, `TELNYX_SIM_DELIVERY_FAILURE_RATE` (0–1).

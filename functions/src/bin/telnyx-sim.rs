@@ -6,6 +6,9 @@
 //! `TELNYX_SIM_LATENCY_MS` (`0`, `120` or `500-2000`),
 //! `TELNYX_SIM_FAILURE_RATE` and `TELNYX_SIM_DELIVERY_FAILURE_RATE` (0–1).
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use shared::telemetry::{exit_on_startup_error, init};

@@ -73,12 +73,10 @@ fn parse_item(body: &str) -> Result<Item, TableError> {
 /// The stored item, expired or not: as in DynamoDB, an item past its TTL
 /// still exists (and so fails `NotExists`) until the sweeper removes it.
 fn load_raw(tx: &Transaction<'_>, key: &Key) -> Result<Option<Item>, TableError> {
+    // Cached statements: the hot path must not re-parse SQL on every call.
     let body: Option<String> = tx
-        .query_row(
-            "SELECT body FROM items WHERE pk = ?1 AND sk = ?2",
-            params![key.pk, key.sk],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT body FROM items WHERE pk = ?1 AND sk = ?2")?
+        .query_row(params![key.pk, key.sk], |row| row.get(0))
         .optional()?;
     body.as_deref().map(parse_item).transpose()
 }
@@ -92,10 +90,11 @@ fn save(tx: &Transaction<'_>, item: &Item) -> Result<(), TableError> {
     let key = limits::check_item(item)?;
     let text = |name: &str| item.get(name).and_then(Value::as_str).map(str::to_owned);
     let body = serde_json::to_string(item).map_err(|e| TableError::backend("encode an item", e))?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT OR REPLACE INTO items (pk, sk, body, gsi1pk, gsi1sk, gsi2pk, gsi2sk, ttl)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
+    )?
+    .execute(params![
             key.pk,
             key.sk,
             body,
@@ -104,16 +103,13 @@ fn save(tx: &Transaction<'_>, item: &Item) -> Result<(), TableError> {
             text("gsi2pk"),
             text("gsi2sk"),
             item.get(crate::ports::table::TTL).and_then(Value::as_i64),
-        ],
-    )?;
+    ])?;
     Ok(())
 }
 
 fn erase(tx: &Transaction<'_>, key: &Key) -> Result<(), TableError> {
-    tx.execute(
-        "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
-        params![key.pk, key.sk],
-    )?;
+    tx.prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")?
+        .execute(params![key.pk, key.sk])?;
     Ok(())
 }
 
@@ -364,7 +360,7 @@ fn run_query(
     args.push(SqlValue::Integer(i64::from(query.limit) + 1));
 
     let tx = conn.transaction()?;
-    let mut stmt = tx.prepare(&sql)?;
+    let mut stmt = tx.prepare_cached(&sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
     let mut items = Vec::new();
     let mut last: Option<Position> = None;
