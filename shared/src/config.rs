@@ -295,7 +295,10 @@ impl Config {
                         .ok()
                         .filter(|c| (1..=1_000).contains(c))
                         .ok_or_else(|| {
-                            bad("KOINONIA_SEND_CONCURRENCY", "must be a whole number from 1 to 1000")
+                            bad(
+                                "KOINONIA_SEND_CONCURRENCY",
+                                "must be a whole number from 1 to 1000",
+                            )
                         })
                 })
                 .transpose()?

@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod conversations;
 pub mod crypto;
 pub mod directory;
 pub mod domain;

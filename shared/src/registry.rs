@@ -13,8 +13,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use crate::app::App;
 use crate::handlers::{
-    analytics, auth, branches, co_admins, consumers, dashboard, groups, health, members, messages,
-    profile, webhooks,
+    analytics, auth, branches, co_admins, consumers, conversations, dashboard, groups, health,
+    members, messages, profile, webhooks,
 };
 use crate::http::HttpHandler;
 
@@ -55,7 +55,7 @@ impl Registry {
     /// Every function this codebase implements.
     pub fn builtin() -> Self {
         use crate::http_handler as h;
-        let http: [(&str, HttpHandler); 49] = [
+        let http: [(&str, HttpHandler); 54] = [
             ("HealthFunction", h!(health::route)),
             (
                 "CorsPreflightFunction",
@@ -107,6 +107,11 @@ impl Registry {
                 h!(dashboard::onboarding_complete),
             ),
             ("LaterWaveFunction", h!(dashboard::later_wave)),
+            ("ConversationsListFunction", h!(conversations::list)),
+            ("ConversationThreadFunction", h!(conversations::thread)),
+            ("ConversationReplyFunction", h!(conversations::reply)),
+            ("ConversationReadFunction", h!(conversations::read)),
+            ("ConversationStatusFunction", h!(conversations::status)),
             ("MessagesPreviewFunction", h!(messages::preview)),
             ("MediaUploadFunction", h!(messages::upload_url)),
             ("MessagesSendFunction", h!(messages::send)),

@@ -10,7 +10,6 @@ use ed25519_dalek::{Signer, SigningKey};
 use reqwest::StatusCode;
 use serde_json::json;
 use shared::catalog::Catalog;
-use shared::keys;
 use shared::local::LocalStack;
 use shared::messaging::fanout::{self, SendJob};
 use shared::messaging::model::{Status, carrier_index, recipient_key, transition};
@@ -18,10 +17,9 @@ use shared::messaging::send::FanoutJob;
 use shared::messaging::sender::{Outcome, Sender};
 use shared::ports::Queue;
 use shared::ports::carrier::OutboundMessage;
-use shared::ports::table::Update;
 use shared::registry::Registry;
 
-use crate::support::{Admin, Stack, expect_status as body};
+use crate::support::{Stack, expect_status as body};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn carrier_faults_and_429_bursts_never_duplicate_and_every_recipient_ends() {
@@ -128,7 +126,9 @@ async fn take_job<T: serde::de::DeserializeOwned>(queue: &dyn Queue) -> T {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_after_the_carriers_200_ends_uncertain_and_racing_consumers_send_once() {
     let s = manual_stack().await;
-    let (admin, ids) = s.church_with_members("pastor@grace.example", "+12025550100", 50, 3).await;
+    let (admin, ids) = s
+        .church_with_members("pastor@grace.example", "+12025550100", 50, 3)
+        .await;
     let app = &s.stack.app;
     let sent = body(
         s.call(

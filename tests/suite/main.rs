@@ -17,6 +17,7 @@ mod directory;
 mod faults;
 mod fixtures;
 mod import;
+mod inbound;
 mod local_stack;
 mod logs;
 mod messages;

@@ -205,7 +205,9 @@ async fn an_mms_carries_its_uploaded_media_and_bad_media_ids_are_refused() {
     };
     let poster = upload(2_000).await;
     let send = json!({"content": "Our new building", "targetType": "all", "mediaIds": [poster]});
-    let sent = s.call(&admin, "POST", "/api/messages/send", Some(send)).await;
+    let sent = s
+        .call(&admin, "POST", "/api/messages/send", Some(send))
+        .await;
     let id = crate::support::expect_status(sent, StatusCode::CREATED).await["data"]["id"]
         .as_str()
         .unwrap()
@@ -254,9 +256,14 @@ async fn an_mms_carries_its_uploaded_media_and_bad_media_ids_are_refused() {
         (json!("poster"), "not a list"),
     ] {
         let send = json!({"content": "Hi", "targetType": "all", "mediaIds": media});
-        let refused = s.call(&admin, "POST", "/api/messages/send", Some(send)).await;
+        let refused = s
+            .call(&admin, "POST", "/api/messages/send", Some(send))
+            .await;
         let refused = crate::support::expect_status(refused, StatusCode::BAD_REQUEST).await;
-        assert_eq!(refused["details"][0]["field"], "mediaIds", "{why}: {refused}");
+        assert_eq!(
+            refused["details"][0]["field"], "mediaIds",
+            "{why}: {refused}"
+        );
     }
     assert_eq!(s.dump().await, before, "nothing written");
     s.stop().await;

@@ -73,10 +73,15 @@ async fn a_small_churchs_message_goes_out_during_a_large_broadcast() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let started = Instant::now();
     let message = s.send_to_all(&small, "Prayer meeting moved").await;
-    let view = s.until_complete(&small, &message, Duration::from_secs(5)).await;
+    let view = s
+        .until_complete(&small, &message, Duration::from_secs(5))
+        .await;
     let waited = started.elapsed();
     assert_eq!(view["counts"]["delivered"], 5, "{view}");
-    assert!(waited < Duration::from_secs(3), "the small church waited {waited:?}");
+    assert!(
+        waited < Duration::from_secs(3),
+        "the small church waited {waited:?}"
+    );
     let large_view = s
         .call(&large, "GET", &format!("/api/messages/{broadcast}"), None)
         .await;

@@ -39,7 +39,9 @@ async fn a_broadcast_reaches_every_member_once_and_the_counts_add_up() {
         .update(
             &keys::church_profile(church),
             // A registered 10DLC number's throughput, so the test runs quickly.
-            Update::default().set("plan", "growth").set("sendingMps", 100),
+            Update::default()
+                .set("plan", "growth")
+                .set("sendingMps", 100),
             None,
         )
         .await

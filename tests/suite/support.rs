@@ -342,7 +342,9 @@ impl Stack {
         let mut ids = Vec::new();
         for i in 0..n {
             let member = serde_json::json!({"firstName": format!("M{i:03}"), "lastName": "T", "phone": format!("+1303555{i:04}")});
-            let created = self.call(&admin, "POST", "/api/members", Some(member)).await;
+            let created = self
+                .call(&admin, "POST", "/api/members", Some(member))
+                .await;
             let created = expect_status(created, reqwest::StatusCode::CREATED).await;
             ids.push(created["data"]["id"].as_str().unwrap().to_owned());
         }
@@ -360,7 +362,12 @@ impl Stack {
     }
 
     /// The message's view once every recipient is terminal (`completed`).
-    pub async fn until_complete(&self, admin: &Admin, id: &str, within: Duration) -> serde_json::Value {
+    pub async fn until_complete(
+        &self,
+        admin: &Admin,
+        id: &str,
+        within: Duration,
+    ) -> serde_json::Value {
         let deadline = std::time::Instant::now() + within;
         loop {
             let view = self

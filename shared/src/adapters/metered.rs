@@ -116,7 +116,11 @@ impl Table for MeteredTable {
         self.inner.get_many(keys).await
     }
 
-    async fn put(&self, item: Item, cond: Option<crate::ports::table::Cond>) -> Result<(), TableError> {
+    async fn put(
+        &self,
+        item: Item,
+        cond: Option<crate::ports::table::Cond>,
+    ) -> Result<(), TableError> {
         self.request();
         self.wrote(units(Some(&item)));
         self.inner.put(item, cond).await

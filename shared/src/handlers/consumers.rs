@@ -107,7 +107,8 @@ async fn send_record(
         .get("ApproximateReceiveCount")
         .and_then(|c| c.parse().ok())
         .unwrap_or(1);
-    let span = tracing::info_span!("send", church_id = %job.church_id, message_id = %job.message_id);
+    let span =
+        tracing::info_span!("send", church_id = %job.church_id, message_id = %job.message_id);
     match sender.step(&job, attempt).instrument(span).await {
         Ok(Outcome::Done) => None,
         Ok(Outcome::Retry { count, after }) => {

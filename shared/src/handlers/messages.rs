@@ -16,8 +16,8 @@ use crate::http::HttpResult;
 use crate::http::request::json;
 use crate::http::response;
 use crate::keys;
-use crate::ports::blobs::BlobKey;
 use crate::messaging::media::{MAX_MEDIA_BYTES, MAX_MEDIA_PER_MESSAGE, MEDIA_TYPES};
+use crate::ports::blobs::BlobKey;
 use crate::ports::table::Cond;
 
 /// Telnyx's US long-code price per outbound segment, for estimates only.
@@ -203,7 +203,13 @@ pub async fn send(app: &App, req: Request) -> HttpResult {
         .iter()
         .map(|m| crate::domain::MediaId::parse(m))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| ApiError::field("mediaIds", "invalid_id", "mediaIds must be ids from POST /api/media"))?;
+        .map_err(|_| {
+            ApiError::field(
+                "mediaIds",
+                "invalid_id",
+                "mediaIds must be ids from POST /api/media",
+            )
+        })?;
     let fingerprint = json!({ "content": content.as_str(), "targetType": target_type, "targetIds": ids, "mediaIds": media })
         .to_string();
     let request = SendRequest {

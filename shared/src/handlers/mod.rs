@@ -5,6 +5,7 @@ pub mod auth;
 pub mod branches;
 pub mod co_admins;
 pub mod consumers;
+pub mod conversations;
 pub mod dashboard;
 pub mod groups;
 pub mod health;

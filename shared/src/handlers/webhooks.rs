@@ -1,11 +1,13 @@
 //! `POST /api/webhooks/telnyx/status` and `/mms`: Telnyx messaging events,
-//! Ed25519-verified, each applied once, answered at once.
+//! Ed25519-verified, each applied once, answered at once: delivery
+//! receipts, and inbound texts (conversations and keywords).
 
 use http::StatusCode;
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};
 
 use crate::app::App;
+use crate::conversations::inbound::{self, Deps, Inbound};
 use crate::error::ApiError;
 use crate::http::HttpResult;
 use crate::http::response;
@@ -48,7 +50,22 @@ pub async fn telnyx(app: &App, req: Request) -> HttpResult {
                 .await
                 .map_err(ApiError::internal)?
         }
-        // message.received: the inbound issue. Acknowledged so Telnyx does not retry.
+        Some("message.received") => {
+            let Some(inbound) = Inbound::parse(data) else {
+                tracing::warn!("message.received without usable numbers; acknowledged");
+                return response::json(StatusCode::OK, &json!({ "received": true }));
+            };
+            let deps = Deps {
+                table: app.table.as_ref(),
+                send_queue: app.send_queue.as_ref(),
+                vault: app.vault()?,
+            };
+            inbound::receive(&deps, &inbound, app.clock.now())
+                .await
+                .map_err(ApiError::internal)?;
+            Applied::Ignored
+        }
+        // Other event types are acknowledged so Telnyx does not retry them.
         _ => Applied::Ignored,
     };
     if applied == Applied::Unknown {

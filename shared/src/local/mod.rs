@@ -23,10 +23,10 @@ pub use server::{MAX_BODY_BYTES, Router, RouterError};
 
 use crate::adapters::embedded::{EmbeddedBlobs, EmbeddedQueue, QueueSpec, Store, StoreError};
 use crate::adapters::metered::{Meter, MeteredQueue, MeteredTable};
-use crate::ports::Queue;
 use crate::app::{App, EmbeddedParts};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::Config;
+use crate::ports::Queue;
 use crate::registry::{Entry, Registry};
 use crate::telnyx::simulator::{SimConfig, Simulator};
 use crate::telnyx::{TelnyxCarrier, WebhookVerifier};
@@ -251,6 +251,7 @@ impl LocalStack {
             app: Arc::clone(&app),
             router,
             blobs,
+            simulator: simulator.as_ref().map(Simulator::handle),
         });
         tasks.spawn(server.serve(listener, watcher));
         tracing::info!(addr = %addr, data_dir = %app.config.data_dir.display(), "local stack listening");

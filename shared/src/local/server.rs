@@ -22,6 +22,7 @@ use crate::catalog::Catalog;
 use crate::error::ApiError;
 use crate::http::{HttpHandler, handle, pipeline};
 use crate::registry::{Entry, Registry};
+use crate::telnyx::simulator::SimulatorHandle;
 
 /// API Gateway's payload limit.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -108,7 +109,12 @@ pub struct Server {
     pub app: Arc<App>,
     pub router: Router,
     pub blobs: EmbeddedBlobs,
+    /// The built-in simulator, which `POST /sim/inbound` texts the church through.
+    pub simulator: Option<SimulatorHandle>,
 }
+
+/// Local stack only: a person texts the church by hand (DESIGN.md, Configuration).
+pub const SIM_INBOUND_ROUTE: &str = "/sim/inbound";
 
 impl Server {
     async fn answer(
@@ -147,6 +153,12 @@ impl Server {
             let (head, bytes) = response.into_parts();
             return hyper::Response::from_parts(head, Full::new(bytes));
         }
+        if parts.uri.path() == SIM_INBOUND_ROUTE {
+            return match self.sim_inbound(&parts.method, &body).await {
+                Ok(response) => response,
+                Err(error) => self.error(error, &request_id),
+            };
+        }
         let Some((target, path_parameters)) = self.router.find(&parts.method, parts.uri.path())
         else {
             return self.error(ApiError::NotFound { what: "route" }, &request_id);
@@ -168,6 +180,60 @@ impl Server {
         let response = handle(&self.app, request, target.handler).await;
         let (head, body) = response.into_parts();
         hyper::Response::from_parts(head, Full::new(body_bytes(body)))
+    }
+
+    /// `POST /sim/inbound {from, to, text, mediaUrls?}`: the simulator
+    /// delivers a signed message.received to this stack's webhook.
+    async fn sim_inbound(
+        &self,
+        method: &Method,
+        body: &Bytes,
+    ) -> Result<hyper::Response<Full<Bytes>>, ApiError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Text {
+            from: Option<String>,
+            to: Option<String>,
+            text: Option<String>,
+            media_urls: Option<Vec<String>>,
+        }
+        let (Some(simulator), true) = (&self.simulator, method == Method::POST) else {
+            return Err(ApiError::NotFound { what: "route" });
+        };
+        let text: Text = serde_json::from_slice(body).map_err(|_| {
+            ApiError::field(
+                "body",
+                "malformed_json",
+                "the body is not the JSON expected",
+            )
+        })?;
+        let number = |field: &'static str, raw: Option<String>| {
+            crate::domain::PhoneNumber::parse(raw.as_deref().unwrap_or(""))
+                .map_err(|e| ApiError::field(field, "invalid_phone", e.to_string()))
+        };
+        let from = number("from", text.from)?;
+        let to = number("to", text.to)?;
+        let webhook = format!(
+            "{}/api/webhooks/telnyx/status",
+            self.app.config.public_url.as_deref().unwrap_or_default()
+        );
+        let delivered = simulator
+            .deliver_inbound(
+                &webhook,
+                from.as_e164(),
+                to.as_e164(),
+                text.text.as_deref().unwrap_or(""),
+                &text.media_urls.unwrap_or_default(),
+            )
+            .await;
+        let body = serde_json::json!({ "success": true, "data": { "delivered": delivered } });
+        let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
+        *response.status_mut() = http::StatusCode::ACCEPTED;
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        Ok(response)
     }
 
     fn error(&self, error: ApiError, request_id: &str) -> hyper::Response<Full<Bytes>> {

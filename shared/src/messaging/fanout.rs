@@ -42,7 +42,9 @@ pub fn window(mps: u32) -> i64 {
 }
 
 fn counter(item: &Item, attr: &str) -> i64 {
-    item.get(attr).and_then(serde_json::Value::as_i64).unwrap_or(0)
+    item.get(attr)
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(0)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +53,9 @@ pub struct SendJob {
     pub church_id: ChurchId,
     pub message_id: MessageId,
     pub member_ids: Vec<MemberId>,
+    /// A conversation's outbound text instead of broadcast recipients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,9 +149,7 @@ async fn add(
             // after a run died before enqueuing its jobs. Still queued → it
             // goes in a job again (the sender's claim sends it once).
             Err(TableError::TransactionCancelled { .. }) => {
-                let existing = table
-                    .get(&recipient_key(job.message_id, member.id))
-                    .await?;
+                let existing = table.get(&recipient_key(job.message_id, member.id)).await?;
                 if existing.is_some_and(|r| status_of(&r) == Some(Status::Queued)) {
                     to_send.push(member.id);
                 }
@@ -175,8 +178,8 @@ pub async fn step(
         .await?
         .and_then(|p| p.get("sendingMps").and_then(serde_json::Value::as_u64))
         .map_or(1, |m| m.clamp(1, 1_000) as u32);
-    let outstanding = counter(&stored, Status::Queued.counter())
-        + counter(&stored, Status::Sending.counter());
+    let outstanding =
+        counter(&stored, Status::Queued.counter()) + counter(&stored, Status::Sending.counter());
     if outstanding >= window(mps) {
         // The sender is behind: come back when about half the window is sent.
         let behind = (outstanding - window(mps) / 2).max(0) as f64 / f64::from(mps);
@@ -227,6 +230,7 @@ pub async fn step(
                 church_id: job.church_id,
                 message_id: job.message_id,
                 member_ids: ids.to_vec(),
+                conversation_id: None,
             })
             .map(OutgoingMessage::new)
         })

@@ -174,7 +174,12 @@ impl Figures {
         if let Some(stat) = stat(to) {
             *self.day.entry(stat).or_default() += 1;
             if let Some(branch) = branch {
-                *self.branches.entry(branch).or_default().entry(stat).or_default() += 1;
+                *self
+                    .branches
+                    .entry(branch)
+                    .or_default()
+                    .entry(stat)
+                    .or_default() += 1;
             }
         }
     }
@@ -226,7 +231,12 @@ pub struct Move<'a> {
 
 /// Moves recipients, each only from its `from` state, with the message's
 /// counters and the church's daily and branch figures, in one transaction.
-pub fn transitions(church: ChurchId, message: MessageId, moves: Vec<Move<'_>>, now: &str) -> Vec<TxOp> {
+pub fn transitions(
+    church: ChurchId,
+    message: MessageId,
+    moves: Vec<Move<'_>>,
+    now: &str,
+) -> Vec<TxOp> {
     let mut ops = Vec::with_capacity(moves.len() + 3);
     let mut figures = Figures::default();
     for m in moves {

@@ -104,7 +104,10 @@ pub async fn reserve(
             None => Cond::NotExists,
         };
         match table
-            .put(item.as_object().cloned().unwrap_or_default(), Some(unchanged))
+            .put(
+                item.as_object().cloned().unwrap_or_default(),
+                Some(unchanged),
+            )
             .await
         {
             Ok(()) => {

@@ -71,6 +71,9 @@ pub async fn apply(
     let Some(recipient) = page.items.into_iter().next() else {
         return Ok(Applied::Unknown);
     };
+    if recipient.get("type").and_then(Value::as_str) == Some("conversation_message") {
+        return thread_message(table, &recipient, to, now).await;
+    }
     let id = |k: &str| {
         recipient
             .get(k)
@@ -118,6 +121,36 @@ pub async fn apply(
         Ok(()) => Ok(Applied::Moved(to)),
         // It moved meanwhile (a concurrent delivery of the same event).
         Err(TableError::TransactionCancelled { .. }) => Ok(Applied::Ignored),
+        Err(e) => Err(e),
+    }
+}
+
+/// A receipt for a conversation's outbound text: its `deliveryStatus`
+/// moves forward only, like a recipient's.
+async fn thread_message(
+    table: &dyn Table,
+    item: &crate::ports::table::Item,
+    to: Status,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Applied, TableError> {
+    let current = item
+        .get("deliveryStatus")
+        .and_then(Value::as_str)
+        .and_then(Status::parse);
+    let Some(current) = current.filter(|c| sources(to).contains(c)) else {
+        return Ok(Applied::Ignored);
+    };
+    let key = crate::ports::table::Key::new(
+        item.get("pk").and_then(Value::as_str).unwrap_or_default(),
+        item.get("sk").and_then(Value::as_str).unwrap_or_default(),
+    );
+    let update = crate::ports::table::Update::default()
+        .set("deliveryStatus", to.as_str())
+        .set("updatedAt", now.to_rfc3339());
+    let cond = crate::ports::table::Cond::eq("deliveryStatus", current.as_str());
+    match table.update(&key, update, Some(cond)).await {
+        Ok(_) => Ok(Applied::Moved(to)),
+        Err(TableError::ConditionFailed) => Ok(Applied::Ignored),
         Err(e) => Err(e),
     }
 }

@@ -79,7 +79,10 @@ async fn media_keys(ctx: &Ctx<'_>, media: &[MediaId]) -> Result<Vec<String>, Sen
     for item in ctx.table.get_many(&wanted).await? {
         let item = item.ok_or(SendError::UnknownMedia)?;
         total += item.get("size").and_then(Value::as_u64).unwrap_or(0);
-        let key = item.get("blobKey").and_then(Value::as_str).ok_or(SendError::UnknownMedia)?;
+        let key = item
+            .get("blobKey")
+            .and_then(Value::as_str)
+            .ok_or(SendError::UnknownMedia)?;
         found.push(key.to_owned());
     }
     if total > super::media::MAX_MEDIA_BYTES {

@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use super::fanout::SendJob;
-use super::model::{Move, Status, carrier_index, message_key, recipient_key, status_of, transition, transitions};
+use super::model::{
+    Move, Status, carrier_index, message_key, recipient_key, status_of, transition, transitions,
+};
 use super::pacing::{self, Reservation};
 use crate::crypto::Vault;
 use crate::directory::members::MemberRecord;
@@ -226,7 +228,11 @@ impl Sender<'_> {
     /// Applies `moves` in as few transactions as fit; which of them held
     /// (a move whose recipient left its `from` state, to a racing run, fails
     /// alone: the batch is then retried one move at a time).
-    async fn apply_all(&self, job: &SendJob, moves: Vec<Move<'_>>) -> Result<Vec<bool>, TableError> {
+    async fn apply_all(
+        &self,
+        job: &SendJob,
+        moves: Vec<Move<'_>>,
+    ) -> Result<Vec<bool>, TableError> {
         let mut held = Vec::with_capacity(moves.len());
         let mut moves = moves.into_iter().peekable();
         while moves.peek().is_some() {
@@ -234,7 +240,12 @@ impl Sender<'_> {
             let n = chunk.len();
             let singles: Vec<Move<'_>> = chunk.iter().map(Move::clone).collect();
             if self
-                .apply(transitions(job.church_id, job.message_id, chunk, &self.now()))
+                .apply(transitions(
+                    job.church_id,
+                    job.message_id,
+                    chunk,
+                    &self.now(),
+                ))
                 .await?
             {
                 held.extend(std::iter::repeat_n(true, n));
@@ -242,8 +253,13 @@ impl Sender<'_> {
             }
             for one in singles {
                 held.push(
-                    self.apply(transitions(job.church_id, job.message_id, vec![one], &self.now()))
-                        .await?,
+                    self.apply(transitions(
+                        job.church_id,
+                        job.message_id,
+                        vec![one],
+                        &self.now(),
+                    ))
+                    .await?,
                 );
             }
         }
@@ -252,6 +268,9 @@ impl Sender<'_> {
 
     /// Sends what is still queued of `job`; `attempt` is the SQS receive count.
     pub async fn step(&self, job: &SendJob, attempt: u32) -> Result<Outcome, SendStepError> {
+        if let Some(conversation) = job.conversation_id.as_deref() {
+            return self.step_reply(job, conversation, attempt).await;
+        }
         let Some(broadcast) = self.broadcast(job).await? else {
             tracing::warn!(message_id = %job.message_id, "send job for a missing message or church; dropped");
             return Ok(Outcome::Done);
@@ -284,7 +303,9 @@ impl Sender<'_> {
                     branch: r.branch,
                     from: Status::Queued,
                     to,
-                    set: code.map(|c| vec![("errorCode", json!(c))]).unwrap_or_default(),
+                    set: code
+                        .map(|c| vec![("errorCode", json!(c))])
+                        .unwrap_or_default(),
                 },
                 None => Move {
                     member: r.member_id,
@@ -380,43 +401,216 @@ impl Sender<'_> {
             media_urls: broadcast.media_urls.clone(),
             webhook_url: self.webhook_url.clone(),
         };
-        match self.carrier.send(&outbound).await {
-            Ok(sent) => (
-                Status::Sent,
-                vec![
-                    ("carrierId", json!(sent.carrier_id)),
-                    ("gsi1pk", json!(carrier_index(&sent.carrier_id))),
-                    ("gsi1sk", json!("RCPT")),
-                ],
-                None,
-            ),
-            Err(CarrierError::OptedOut) => {
-                // The member texted STOP to the carrier: honour it at this church.
-                let stop = Update::default()
-                    .set("optInSms", false)
-                    .set("optOutSource", "carrier");
-                if let Err(e) = self
+        let result = self.carrier.send(&outbound).await;
+        if matches!(result, Err(CarrierError::OptedOut)) {
+            self.carrier_opt_out(job.church_id, Some(recipient.member_id), None)
+                .await;
+        }
+        verdict(result, attempt, "RCPT")
+    }
+
+    /// The member texted STOP to the carrier (40300): honour it at this church.
+    async fn carrier_opt_out(
+        &self,
+        church: crate::domain::ChurchId,
+        member: Option<MemberId>,
+        conversation: Option<&str>,
+    ) {
+        let stop = || {
+            Update::default()
+                .set("optInSms", false)
+                .set("optOutSource", "carrier")
+        };
+        let mut keys_to_update = Vec::new();
+        if let Some(member) = member {
+            keys_to_update.push(keys::member(church, member));
+        }
+        if let Some(conversation) = conversation {
+            keys_to_update.push(crate::conversations::model::conversation_key(
+                church,
+                conversation,
+            ));
+        }
+        for key in keys_to_update {
+            if let Err(e) = self.table.update(&key, stop(), Some(Cond::Exists)).await {
+                tracing::warn!(error = %e, "could not record the carrier's opt-out");
+            }
+        }
+    }
+
+    /// A conversation's outbound text: the same pacing, claim and carrier
+    /// mapping as a broadcast recipient, on the thread's message.
+    async fn step_reply(
+        &self,
+        job: &SendJob,
+        conversation: &str,
+        attempt: u32,
+    ) -> Result<Outcome, SendStepError> {
+        use crate::conversations::model::{conversation_key, message_key as thread_key};
+        let key = thread_key(conversation, job.message_id);
+        let message = self.table.get(&key).await?;
+        let conv = self
+            .table
+            .get(&conversation_key(job.church_id, conversation))
+            .await?;
+        let profile = self.table.get(&keys::church_profile(job.church_id)).await?;
+        let (Some(message), Some(conv), Some(profile)) = (message, conv, profile) else {
+            tracing::warn!(message_id = %job.message_id, "reply job for a missing message; dropped");
+            return Ok(Outcome::Done);
+        };
+        let move_to = |from: Status, to: Status, set: Vec<(&'static str, Value)>| {
+            let key = key.clone();
+            async move {
+                let mut update = Update::default()
+                    .set("deliveryStatus", to.as_str())
+                    .set("updatedAt", self.now());
+                for (attr, value) in set {
+                    update = update.set(attr, value);
+                }
+                match self
                     .table
                     .update(
-                        &keys::member(job.church_id, recipient.member_id),
-                        stop,
-                        Some(Cond::Exists),
+                        &key,
+                        update,
+                        Some(Cond::eq("deliveryStatus", from.as_str())),
                     )
                     .await
                 {
-                    tracing::warn!(error = %e, "could not record the carrier's opt-out on the member");
+                    Ok(_) => Ok(true),
+                    Err(TableError::ConditionFailed) => Ok(false),
+                    Err(e) => Err(e),
                 }
-                (Status::OptedOut, code("40300"), None)
             }
-            Err(CarrierError::Permanent { code: c, .. }) => (Status::Failed, code(&c), None),
-            Err(CarrierError::Retryable { code: c, .. }) if attempt >= MAX_ATTEMPTS => {
-                (Status::Failed, code(&c), None)
+        };
+        match Status::parse(&text_of(&message, "deliveryStatus")) {
+            Some(Status::Queued) => {}
+            Some(Status::Sending) => {
+                let claimed_at =
+                    chrono::DateTime::parse_from_rfc3339(&text_of(&message, "claimedAt"))
+                        .map(|t| t.with_timezone(&chrono::Utc))
+                        .ok();
+                if claimed_at.is_none_or(|t| self.clock.now() - t > CLAIM_LEASE) {
+                    move_to(Status::Sending, Status::Uncertain, vec![]).await?;
+                }
+                return Ok(Outcome::Done);
             }
-            Err(CarrierError::Retryable { code: c, retry_after }) => {
-                // Back to queued; the job returns after a backoff.
-                (Status::Queued, code(&c), Some(retry_after.unwrap_or_default()))
-            }
+            _ => return Ok(Outcome::Done),
         }
+        let member_id = MemberId::parse(&text_of(&conv, "memberId")).ok();
+        let member = match member_id {
+            Some(id) => self
+                .table
+                .get(&keys::member(job.church_id, id))
+                .await?
+                .map(MemberRecord::from_item)
+                .transpose()?,
+            None => None,
+        };
+        let opted_in = match &member {
+            Some(m) => m.opt_in_sms,
+            None => conv
+                .get("optInSms")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+        };
+        let compliance = message
+            .get("compliance")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if !opted_in && !compliance {
+            // Opted out: nothing but the one confirmation reaches them.
+            move_to(Status::Queued, Status::OptedOut, vec![]).await?;
+            return Ok(Outcome::Done);
+        }
+        let from = PhoneNumber::parse(&text_of(&profile, "telnyxPhoneNumber")).ok();
+        let to = self
+            .vault
+            .open(&text_of(&conv, "phoneSealed"))
+            .ok()
+            .and_then(|p| PhoneNumber::parse(&p).ok());
+        let (Some(from), Some(to)) = (from, to) else {
+            let set = vec![("errorCode", json!("no_sending_number"))];
+            move_to(Status::Queued, Status::Failed, set).await?;
+            return Ok(Outcome::Done);
+        };
+        let mps = profile
+            .get("sendingMps")
+            .and_then(Value::as_u64)
+            .map_or(1, |m| m.clamp(1, 1_000) as u32);
+        let slots = pacing::reserve(self.table, &from, mps, 1, self.clock.now()).await?;
+        if let Reservation::Later(wait) = slots {
+            return Ok(Outcome::Later(wait));
+        }
+        let claim = vec![
+            ("attempts", json!(attempt)),
+            ("claimedAt", json!(self.now())),
+        ];
+        if !move_to(Status::Queued, Status::Sending, claim).await? {
+            return Ok(Outcome::Done);
+        }
+        if let Some(wait) = slots
+            .slot(0)
+            .and_then(|s| (s - self.clock.now()).to_std().ok())
+        {
+            tokio::time::sleep(wait).await;
+        }
+        let _permit = self.in_flight.acquire().await;
+        let outbound = OutboundMessage {
+            from,
+            to,
+            text: text_of(&message, "content"),
+            media_urls: vec![],
+            webhook_url: self.webhook_url.clone(),
+        };
+        let result = self.carrier.send(&outbound).await;
+        if matches!(result, Err(CarrierError::OptedOut)) {
+            self.carrier_opt_out(job.church_id, member_id, Some(conversation))
+                .await;
+        }
+        let (to, set, retry) = verdict(result, attempt, "CMSG");
+        move_to(Status::Sending, to, set).await?;
+        Ok(match retry {
+            Some(after) => Outcome::Retry {
+                count: 1,
+                after: Some(after),
+            },
+            None => Outcome::Done,
+        })
+    }
+}
+
+/// Where the carrier's answer moves a claimed text; `kind` marks what the
+/// carrier-id index entry points at (a recipient or a thread message).
+fn verdict(
+    result: Result<crate::ports::carrier::SentMessage, CarrierError>,
+    attempt: u32,
+    kind: &'static str,
+) -> Verdict {
+    let code = |c: &str| vec![("errorCode", json!(c))];
+    match result {
+        Ok(sent) => (
+            Status::Sent,
+            vec![
+                ("carrierId", json!(sent.carrier_id)),
+                ("gsi1pk", json!(carrier_index(&sent.carrier_id))),
+                ("gsi1sk", json!(kind)),
+            ],
+            None,
+        ),
+        Err(CarrierError::OptedOut) => (Status::OptedOut, code("40300"), None),
+        Err(CarrierError::Permanent { code: c, .. }) => (Status::Failed, code(&c), None),
+        Err(CarrierError::Retryable { code: c, .. }) if attempt >= MAX_ATTEMPTS => {
+            (Status::Failed, code(&c), None)
+        }
+        // Back to queued; the job returns after a backoff.
+        Err(CarrierError::Retryable {
+            code: c,
+            retry_after,
+        }) => (
+            Status::Queued,
+            code(&c),
+            Some(retry_after.unwrap_or_default()),
+        ),
     }
 }
 

@@ -105,6 +105,39 @@ impl SimConfig {
 /// Deliveries of one webhook before the simulator gives up.
 const WEBHOOK_ATTEMPTS: u32 = 6;
 
+/// Delivers inbound texts for a running simulator.
+#[derive(Clone)]
+pub struct SimulatorHandle {
+    state: Arc<State>,
+}
+
+impl SimulatorHandle {
+    /// A member's phone texts `to` (a church's number): a signed
+    /// `message.received` is delivered to `webhook_url` as Telnyx would.
+    /// Whether the webhook accepted it.
+    pub async fn deliver_inbound(
+        &self,
+        webhook_url: &str,
+        from: &str,
+        to: &str,
+        text: &str,
+        media_urls: &[String],
+    ) -> bool {
+        let media: Vec<Value> = media_urls
+            .iter()
+            .map(|u| json!({ "url": u, "content_type": null, "size": null, "hash_sha256": null }))
+            .collect();
+        let payload = json!({
+            "id": uuid_like(), "record_type": "message", "direction": "inbound", "type": if media.is_empty() { "SMS" } else { "MMS" },
+            "from": { "phone_number": from, "carrier": "Simulated", "line_type": "Wireless" },
+            "to": [{ "phone_number": to, "status": "webhook_delivered" }],
+            "text": text, "media": media, "received_at": chrono::Utc::now().to_rfc3339(),
+            "parts": 1, "encoding": "GSM-7", "errors": [],
+        });
+        deliver(&self.state, webhook_url, "message.received", &payload).await
+    }
+}
+
 /// One message the simulator accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerEntry {
@@ -226,6 +259,13 @@ impl Simulator {
     }
 
     /// Every message accepted so far, in order.
+    /// A handle for delivering inbound texts (the local stack's `/sim/inbound`).
+    pub fn handle(&self) -> SimulatorHandle {
+        SimulatorHandle {
+            state: Arc::clone(&self.state),
+        }
+    }
+
     /// How many requests were refused with 429 (a paced sender causes none).
     pub fn throttled(&self) -> u64 {
         self.state
@@ -337,12 +377,20 @@ async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Response<Fu
         let mut free_at = state.free_at.lock().unwrap_or_else(|p| p.into_inner());
         let interval = crate::messaging::pacing::interval(state.config.mps_per_from);
         let tolerance = chrono::Duration::seconds(1) - interval;
-        match crate::messaging::pacing::book(free_at.get(&from).copied(), now, interval, 1, tolerance) {
+        match crate::messaging::pacing::book(
+            free_at.get(&from).copied(),
+            now,
+            interval,
+            1,
+            tolerance,
+        ) {
             Ok((_, next)) => {
                 free_at.insert(from.clone(), next);
             }
             Err(wait) => {
-                state.throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                state
+                    .throttled
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let mut response = error(
                     StatusCode::TOO_MANY_REQUESTS,
                     "10011",
@@ -429,39 +477,45 @@ async fn deliver_receipts(state: Arc<State>, url: String, mut payload: Value) {
         if failed && event_type == "message.finalized" {
             payload["errors"] = json!([{ "code": "40008", "title": "Undeliverable", "detail": "The message could not be delivered." }]);
         }
-        let event = json!({
-            "data": { "event_type": event_type, "id": uuid_like(), "occurred_at": chrono::Utc::now().to_rfc3339(), "record_type": "event", "payload": payload },
-            "meta": { "attempt": 1, "delivered_to": url },
-        });
-        let body = event.to_string();
-        // Like Telnyx: anything but a 2xx is retried, with backoff.
-        for attempt in 0..WEBHOOK_ATTEMPTS {
-            let timestamp = chrono::Utc::now().timestamp().to_string();
-            let signature = STANDARD.encode(
-                state
-                    .key
-                    .sign(format!("{timestamp}|{body}").as_bytes())
-                    .to_bytes(),
-            );
-            let sent = state
-                .http
-                .post(&url)
-                .header(TIMESTAMP_HEADER, &timestamp)
-                .header(SIGNATURE_HEADER, signature)
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(body.clone())
-                .send()
-                .await;
-            match sent {
-                Ok(r) if r.status().is_success() => break,
-                Ok(r) => {
-                    tracing::debug!(status = %r.status(), attempt, "simulated webhook refused; retrying")
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, attempt, "simulated webhook not delivered; retrying")
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-        }
+        deliver(&state, &url, event_type, &payload).await;
     }
+}
+
+/// Posts one signed event to `url`; like Telnyx, anything but a 2xx is
+/// retried with backoff. Whether it was accepted.
+async fn deliver(state: &State, url: &str, event_type: &str, payload: &Value) -> bool {
+    let event = json!({
+        "data": { "event_type": event_type, "id": uuid_like(), "occurred_at": chrono::Utc::now().to_rfc3339(), "record_type": "event", "payload": payload },
+        "meta": { "attempt": 1, "delivered_to": url },
+    });
+    let body = event.to_string();
+    for attempt in 0..WEBHOOK_ATTEMPTS {
+        let timestamp = chrono::Utc::now().timestamp().to_string();
+        let signature = STANDARD.encode(
+            state
+                .key
+                .sign(format!("{timestamp}|{body}").as_bytes())
+                .to_bytes(),
+        );
+        let sent = state
+            .http
+            .post(url)
+            .header(TIMESTAMP_HEADER, &timestamp)
+            .header(SIGNATURE_HEADER, signature)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => return true,
+            Ok(r) => {
+                tracing::debug!(status = %r.status(), attempt, "simulated webhook refused; retrying")
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, attempt, "simulated webhook not delivered; retrying")
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+    }
+    false
 }

@@ -95,14 +95,14 @@ fn save(tx: &Transaction<'_>, item: &Item) -> Result<(), TableError> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
-            key.pk,
-            key.sk,
-            body,
-            text("gsi1pk"),
-            text("gsi1sk"),
-            text("gsi2pk"),
-            text("gsi2sk"),
-            item.get(crate::ports::table::TTL).and_then(Value::as_i64),
+        key.pk,
+        key.sk,
+        body,
+        text("gsi1pk"),
+        text("gsi1sk"),
+        text("gsi2pk"),
+        text("gsi2sk"),
+        item.get(crate::ports::table::TTL).and_then(Value::as_i64),
     ])?;
     Ok(())
 }

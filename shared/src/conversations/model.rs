@@ -1,0 +1,96 @@
+//! Conversations as stored: one per member (or unknown phone) per church,
+//! holding only that phone's texts with the church — never relayed to
+//! other members.
+//!
+//! ```text
+//! CHURCH#c / CONV#id           the conversation (GSI2: CONVS#c#status, by last activity)
+//! CHURCH#c / CONVPHONE#hmac    which conversation a phone has (created once)
+//! CONV#id  / CMSG#ulid         its messages, oldest first
+//! INBOUND#telnyx-id / INBOUND  an inbound text already applied (Telnyx retries)
+//! CHURCH#c / CONSENT#hmac#time every keyword a phone texted: proof of consent
+//! ```
+
+use serde_json::{Value, json};
+
+use crate::domain::{ChurchId, MessageId};
+use crate::keys;
+use crate::ports::table::{Item, Key};
+
+pub const STATUSES: [&str; 3] = ["open", "closed", "archived"];
+
+pub fn conversation_key(church: ChurchId, id: &str) -> Key {
+    Key::new(keys::church(church), format!("CONV#{id}"))
+}
+
+pub fn phone_conversation_key(church: ChurchId, phone_hash: &str) -> Key {
+    Key::new(keys::church(church), format!("CONVPHONE#{phone_hash}"))
+}
+
+pub fn messages_partition(conversation: &str) -> String {
+    format!("CONV#{conversation}")
+}
+
+pub fn message_key(conversation: &str, message: MessageId) -> Key {
+    Key::new(messages_partition(conversation), format!("CMSG#{message}"))
+}
+
+pub fn inbound_key(carrier_id: &str) -> Key {
+    Key::new(format!("INBOUND#{carrier_id}"), "INBOUND")
+}
+
+pub fn consent_key(church: ChurchId, phone_hash: &str, at: &str, id: MessageId) -> Key {
+    Key::new(
+        keys::church(church),
+        format!("CONSENT#{phone_hash}#{at}#{id}"),
+    )
+}
+
+/// GSI2 partition listing a church's conversations in one status.
+pub fn by_status(church: ChurchId, status: &str) -> String {
+    format!("CONVS#{church}#{status}")
+}
+
+/// GSI2 sort key: newest activity last (lists read it backwards).
+pub fn activity(at: &str, id: &str) -> String {
+    format!("{at}#{id}")
+}
+
+fn text(item: &Item, attr: &str) -> Value {
+    item.get(attr).cloned().unwrap_or(Value::Null)
+}
+
+/// A conversation as the inbox shows it; `phone` is already opened.
+pub fn conversation_view(item: &Item, member: Value) -> Value {
+    json!({
+        "id": text(item, "id"),
+        "memberId": text(item, "memberId"),
+        "member": member,
+        "status": text(item, "status"),
+        "unreadCount": item.get("unreadCount").and_then(Value::as_i64).unwrap_or(0),
+        "lastMessage": text(item, "lastMessage"),
+        "lastMessageAt": text(item, "lastMessageAt"),
+        "createdAt": text(item, "createdAt"),
+        "updatedAt": text(item, "updatedAt"),
+    })
+}
+
+/// A conversation message as the thread shows it.
+pub fn message_view(item: &Item) -> Value {
+    json!({
+        "id": text(item, "id"),
+        "conversationId": text(item, "conversationId"),
+        "content": text(item, "content"),
+        "direction": text(item, "direction"),
+        "memberName": text(item, "memberName"),
+        "deliveryStatus": text(item, "deliveryStatus"),
+        "mediaUrl": text(item, "mediaUrl"),
+        "mediaType": text(item, "mediaType"),
+        "mediaName": text(item, "mediaName"),
+        "mediaSizeBytes": text(item, "mediaSizeBytes"),
+        "channel": "sms",
+        "replyToId": text(item, "replyToId"),
+        "replyTo": Value::Null,
+        "reactions": item.get("reactions").cloned().unwrap_or(json!([])),
+        "createdAt": text(item, "createdAt"),
+    })
+}

@@ -1,0 +1,532 @@
+//! Inbound texts on the local stack: Telnyx's message.received fixtures,
+//! keywords (STOP at one church only, START, HELP), replays, the inbox
+//! routes, and webhooks that must change nothing.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use ed25519_dalek::{Signer, SigningKey};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{Admin, Stack, expect_status as body, keys_of};
+
+const FIXTURES: &str = "../../shared/fixtures/telnyx_webhook_payloads";
+
+fn fixture(name: &str) -> Value {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES);
+    serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
+}
+
+/// Posts `event` to the webhook signed with the simulator's key, `age` seconds old.
+async fn post_signed(s: &Stack, event: &Value, age: i64) -> reqwest::Response {
+    let seed: [u8; 32] = s
+        .stack
+        .app
+        .config
+        .telnyx_sim_signing_key
+        .as_ref()
+        .unwrap()
+        .expose()
+        .try_into()
+        .unwrap();
+    let body = event.to_string();
+    let ts = (chrono::Utc::now().timestamp() - age).to_string();
+    let signature = base64::engine::general_purpose::STANDARD.encode(
+        SigningKey::from_bytes(&seed)
+            .sign(format!("{ts}|{body}").as_bytes())
+            .to_bytes(),
+    );
+    s.http
+        .post(s.url("/api/webhooks/telnyx/status"))
+        .header("telnyx-timestamp", ts)
+        .header("telnyx-signature-ed25519", signature)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A member's phone texts a church's number through the simulator.
+async fn text(s: &Stack, from: &str, to: &str, message: &str) {
+    let sent = s
+        .post(
+            "/sim/inbound",
+            &json!({"from": from, "to": to, "text": message}),
+        )
+        .await;
+    let sent = body(sent, StatusCode::ACCEPTED).await;
+    assert_eq!(sent["data"]["delivered"], true, "{sent}");
+}
+
+async fn conversations(s: &Stack, admin: &Admin, status: &str) -> Vec<Value> {
+    let listed = s
+        .call(
+            admin,
+            "GET",
+            &format!("/api/messages/conversations?status={status}"),
+            None,
+        )
+        .await;
+    body(listed, StatusCode::OK).await["data"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn thread(s: &Stack, admin: &Admin, id: &str) -> Value {
+    let got = s
+        .call(
+            admin,
+            "GET",
+            &format!("/api/messages/conversations/{id}"),
+            None,
+        )
+        .await;
+    body(got, StatusCode::OK).await
+}
+
+/// Texts the simulator accepted to `to` from `from` so far, waiting up to 10 s for `n`.
+async fn texts_to(s: &Stack, from: &str, to: &str, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found: Vec<String> = s
+            .stack
+            .simulator
+            .as_ref()
+            .unwrap()
+            .ledger()
+            .iter()
+            .filter(|e| e.from == from && e.to == to)
+            .map(|e| e.text.clone().unwrap_or_default())
+            .collect();
+        if found.len() >= n || Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telnyx_inbound_fixtures_land_in_the_right_churchs_conversation() {
+    let s = Stack::start().await;
+    let (a, _) = s
+        .church_with_members("a@grace.example", "+17735550002", 50, 0)
+        .await;
+    let (b, _) = s
+        .church_with_members("b@hope.example", "+18445550001", 50, 0)
+        .await;
+    for (name, admin, text) in [
+        ("message.received.sms.json", &a, "Hello from Telnyx!"),
+        (
+            "message.received.sms.openapi_example.json",
+            &b,
+            "Hello, World!",
+        ),
+        ("message.received.mms.json", &a, "Check out this photo!"),
+    ] {
+        let answered = post_signed(&s, &fixture(name), 0).await;
+        assert_eq!(answered.status(), StatusCode::OK, "{name}");
+        let found = conversations(&s, admin, "open").await;
+        let texts: Vec<&Value> = found.iter().map(|c| &c["lastMessage"]).collect();
+        assert!(texts.contains(&&json!(text)), "{name}: {texts:?}");
+    }
+    // The minimal form of the same Telnyx message is a replay: nothing new.
+    let before = s.dump().await;
+    let answered = post_signed(&s, &fixture("message.received.sms.minimal.json"), 0).await;
+    assert_eq!(answered.status(), StatusCode::OK);
+    assert_eq!(s.dump().await, before);
+    // Church A has one conversation (one phone), never church B's text.
+    let found = conversations(&s, &a, "open").await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["unreadCount"], 2);
+    assert_eq!(found[0]["member"]["phone"], "+13125550001");
+    assert_eq!(found[0]["unknown"], true);
+    let messages = thread(&s, &a, found[0]["id"].as_str().unwrap()).await;
+    assert_eq!(
+        messages["messages"][0]["content"], "Check out this photo!",
+        "newest first"
+    );
+    assert_eq!(messages["messages"][0]["mediaType"], "image/png");
+    // STOP that Telnyx already answered itself: recorded, not confirmed again.
+    let mut stop = fixture("message.received.stop_autoresponse.json");
+    stop["data"]["payload"]["from"]["phone_number"] = json!("+13125550009");
+    stop["data"]["payload"]["to"][0]["phone_number"] = json!("+17735550002");
+    assert_eq!(post_signed(&s, &stop, 0).await.status(), StatusCode::OK);
+    let consent: Vec<_> = s
+        .dump()
+        .await
+        .into_iter()
+        .filter(|i| i["sk"].as_str().unwrap_or_default().starts_with("CONSENT#"))
+        .collect();
+    assert_eq!(consent.len(), 1);
+    assert_eq!(consent[0]["action"], "opt_out");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        texts_to(&s, "+17735550002", "+13125550009", 0)
+            .await
+            .is_empty(),
+        "no second confirmation"
+    );
+    // A text to a number no church owns is acknowledged and dropped.
+    let before = s.dump().await;
+    let mut stray = fixture("message.received.sms.openapi_example.json");
+    stray["data"]["payload"]["id"] = json!("stray-1");
+    stray["data"]["payload"]["to"][0]["phone_number"] = json!("+12125550123");
+    assert_eq!(post_signed(&s, &stray, 0).await.status(), StatusCode::OK);
+    assert_eq!(s.dump().await, before);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_opts_out_at_one_church_only_and_start_and_help_answer_once() {
+    let s = Stack::start().await;
+    let (a, _) = s
+        .church_with_members("a@grace.example", "+12025550100", 50, 2)
+        .await;
+    let (b, _) = s
+        .church_with_members("b@hope.example", "+12025550199", 50, 2)
+        .await;
+    let phone = "+13035550000"; // member 0 of both churches
+    text(&s, phone, "+12025550100", "  stop ").await;
+    let confirmations = texts_to(&s, "+12025550100", phone, 1).await;
+    assert_eq!(confirmations.len(), 1);
+    assert!(
+        confirmations[0].contains("unsubscribed"),
+        "{confirmations:?}"
+    );
+
+    // A's next broadcast skips the phone; B's still reaches it.
+    let id_a = s.send_to_all(&a, "Choir at 7").await;
+    let view = s.until_complete(&a, &id_a, Duration::from_secs(20)).await;
+    assert_eq!(view["counts"]["optedOut"], 1, "{view}");
+    assert_eq!(view["counts"]["delivered"], 1, "{view}");
+    let id_b = s.send_to_all(&b, "Potluck Sunday").await;
+    let view = s.until_complete(&b, &id_b, Duration::from_secs(20)).await;
+    assert_eq!(view["counts"]["delivered"], 2, "{view}");
+    let from_a = texts_to(&s, "+12025550100", phone, 1).await;
+    assert_eq!(from_a.len(), 1, "only the confirmation from A: {from_a:?}");
+    assert_eq!(
+        texts_to(&s, "+12025550199", phone, 1).await,
+        ["Potluck Sunday"]
+    );
+
+    // An admin's reply to the opted-out phone is not sent either.
+    let conv = conversations(&s, &a, "open").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = s
+        .call(
+            &a,
+            "POST",
+            &format!("/api/messages/conversations/{conv}/reply"),
+            Some(json!({"content": "We will miss you"})),
+        )
+        .await;
+    let reply = body(reply, StatusCode::CREATED).await;
+    assert_eq!(reply["data"]["direction"], "outbound");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = thread(&s, &a, &conv).await;
+        let reply = got["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["content"] == "We will miss you")
+            .unwrap()
+            .clone();
+        if reply["deliveryStatus"] != "queued" {
+            // Opt-out is checked when the reply is sent.
+            assert_eq!(reply["deliveryStatus"], "opted_out", "{reply}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the reply never settled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // "stop by at 5" is a normal text; START opts back in; HELP answers once.
+    text(&s, phone, "+12025550100", "stop by at 5").await;
+    text(&s, phone, "+12025550100", "START").await;
+    text(&s, phone, "+12025550100", "help").await;
+    let from_a = texts_to(&s, "+12025550100", phone, 3).await;
+    assert_eq!(from_a.len(), 3, "{from_a:?}");
+    assert!(from_a[1].contains("subscribed again"), "{from_a:?}");
+    assert!(from_a[2].contains("Reply STOP to opt out"), "{from_a:?}");
+    let id_a = s.send_to_all(&a, "Welcome back").await;
+    let view = s.until_complete(&a, &id_a, Duration::from_secs(20)).await;
+    assert_eq!(view["counts"]["delivered"], 2, "{view}");
+
+    // The thread holds everything, newest first, with delivery of outbound texts.
+    let got = thread(&s, &a, &conv).await;
+    let directions: Vec<&str> = got["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["direction"].as_str().unwrap())
+        .collect();
+    assert_eq!(directions.iter().filter(|d| **d == "inbound").count(), 4);
+    let reply_status = got["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["content"] == "We will miss you")
+        .unwrap()["deliveryStatus"]
+        .clone();
+    assert_eq!(reply_status, "opted_out");
+    assert_eq!(
+        keys_of(&got["messages"][0]),
+        [
+            "channel",
+            "content",
+            "conversationId",
+            "createdAt",
+            "deliveryStatus",
+            "direction",
+            "id",
+            "mediaName",
+            "mediaSizeBytes",
+            "mediaType",
+            "mediaUrl",
+            "memberName",
+            "reactions",
+            "replyTo",
+            "replyToId"
+        ]
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_stop_is_applied_once_and_bad_webhooks_change_nothing() {
+    let s = Stack::start().await;
+    let (admin, _) = s
+        .church_with_members("a@grace.example", "+12025550100", 50, 1)
+        .await;
+    let phone = "+13035550000";
+    let event = json!({"data": {"event_type": "message.received", "id": "ev-stop", "record_type": "event",
+        "payload": {"id": "in-stop-1", "direction": "inbound", "text": "STOP", "media": [],
+            "from": {"phone_number": phone}, "to": [{"phone_number": "+12025550100"}]}}, "meta": {"attempt": 1}});
+    let receipt = json!({"data": {"event_type": "message.sent", "id": "ev-unrelated", "record_type": "event",
+        "payload": {"id": "no-such-message", "to": [{"phone_number": phone, "status": "sent"}]}}});
+    // Delivered three times, interleaved with an unrelated receipt.
+    for e in [&event, &receipt, &event, &event] {
+        let status = post_signed(&s, e, 0).await.status();
+        assert!(
+            status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+            "{status}"
+        );
+    }
+    let items = s.dump().await;
+    let count = |prefix: &str| {
+        items
+            .iter()
+            .filter(|i| i["sk"].as_str().unwrap_or_default().starts_with(prefix))
+            .count()
+    };
+    assert_eq!(count("CONSENT#"), 1, "one opt-out record");
+    assert_eq!(
+        count("CMSG#") - 1,
+        1,
+        "one inbound text (plus the confirmation)"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        texts_to(&s, "+12025550100", phone, 1).await.len(),
+        1,
+        "one confirmation"
+    );
+    let conv = &conversations(&s, &admin, "open").await[0];
+    assert_eq!(conv["unreadCount"], 1);
+
+    // Unsigned, wrongly signed or stale: 401, nothing written (once the
+    // confirmation's receipts have landed).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = s.dump().await;
+    let mut again = event.clone();
+    again["data"]["payload"]["id"] = json!("in-stop-2");
+    let unsigned = s
+        .raw_post(
+            "/api/webhooks/telnyx/status",
+            "application/json",
+            &again.to_string(),
+        )
+        .await;
+    assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
+    let forged = s
+        .http
+        .post(s.url("/api/webhooks/telnyx/status"))
+        .header(
+            "telnyx-timestamp",
+            chrono::Utc::now().timestamp().to_string(),
+        )
+        .header(
+            "telnyx-signature-ed25519",
+            base64::engine::general_purpose::STANDARD.encode([7u8; 64]),
+        )
+        .body(again.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        post_signed(&s, &again, 301).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(s.dump().await, before);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_lists_reads_and_files_conversations() {
+    let s = Stack::start().await;
+    let (admin, _) = s
+        .church_with_members("a@grace.example", "+12025550100", 50, 2)
+        .await;
+    let (other, _) = s
+        .church_with_members("b@hope.example", "+12025550199", 50, 0)
+        .await;
+    text(&s, "+13035550000", "+12025550100", "Can I bring a friend?").await;
+    text(&s, "+13035550001", "+12025550100", "Running late").await;
+    let open = conversations(&s, &admin, "open").await;
+    assert_eq!(open.len(), 2);
+    assert_eq!(open[0]["lastMessage"], "Running late", "most recent first");
+    assert_eq!(open[0]["member"]["firstName"], "M001");
+    assert_eq!(
+        keys_of(&open[0]),
+        [
+            "createdAt",
+            "id",
+            "lastMessage",
+            "lastMessageAt",
+            "member",
+            "memberId",
+            "status",
+            "unknown",
+            "unreadCount",
+            "updatedAt"
+        ]
+    );
+    let id = open[1]["id"].as_str().unwrap().to_owned();
+    let path = |tail: &str| format!("/api/messages/conversations/{id}{tail}");
+
+    // Reply: 201 with the message; it reaches the member's phone.
+    let reply = s
+        .call(
+            &admin,
+            "POST",
+            &path("/reply"),
+            Some(json!({"content": "Of course!"})),
+        )
+        .await;
+    let reply = body(reply, StatusCode::CREATED).await;
+    assert_eq!(reply["data"]["content"], "Of course!");
+    assert_eq!(
+        texts_to(&s, "+12025550100", "+13035550000", 1).await,
+        ["Of course!"]
+    );
+
+    // Read, then file away; a new text reopens it.
+    body(
+        s.call(&admin, "PATCH", &path("/read"), None).await,
+        StatusCode::OK,
+    )
+    .await;
+    body(
+        s.call(
+            &admin,
+            "PATCH",
+            &path("/status"),
+            Some(json!({"status": "archived"})),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(conversations(&s, &admin, "open").await.len(), 1);
+    let archived = conversations(&s, &admin, "archived").await;
+    assert_eq!(archived.len(), 1);
+    assert_eq!(archived[0]["unreadCount"], 0);
+    text(&s, "+13035550000", "+12025550100", "Thanks!").await;
+    assert_eq!(conversations(&s, &admin, "open").await.len(), 2);
+
+    // Bad input names the field; another church's conversation is a 404; nothing written.
+    let before = s.dump().await;
+    for (method, tail, payload, status, field) in [
+        (
+            "PATCH",
+            "/status",
+            json!({"status": "deleted"}),
+            StatusCode::BAD_REQUEST,
+            Some("status"),
+        ),
+        (
+            "PATCH",
+            "/status",
+            json!({}),
+            StatusCode::BAD_REQUEST,
+            Some("status"),
+        ),
+        (
+            "POST",
+            "/reply",
+            json!({"content": ""}),
+            StatusCode::BAD_REQUEST,
+            Some("content"),
+        ),
+        (
+            "POST",
+            "/reply",
+            json!({"content": "x".repeat(1601)}),
+            StatusCode::BAD_REQUEST,
+            Some("content"),
+        ),
+        (
+            "POST",
+            "/reply",
+            json!({"content": "Hi", "replyToId": "nope"}),
+            StatusCode::BAD_REQUEST,
+            Some("replyToId"),
+        ),
+    ] {
+        let got = body(
+            s.call(&admin, method, &path(tail), Some(payload)).await,
+            status,
+        )
+        .await;
+        assert_eq!(got["details"][0]["field"], json!(field), "{got}");
+    }
+    let refused = s
+        .call(
+            &admin,
+            "GET",
+            "/api/messages/conversations?status=spam",
+            None,
+        )
+        .await;
+    assert_eq!(
+        body(refused, StatusCode::BAD_REQUEST).await["details"][0]["field"],
+        "status"
+    );
+    for (method, tail, payload) in [
+        ("GET", "", None),
+        ("PATCH", "/read", None),
+        ("POST", "/reply", Some(json!({"content": "Hi"}))),
+    ] {
+        let got = s.call(&other, method, &path(tail), payload).await;
+        assert_eq!(got.status(), StatusCode::NOT_FOUND, "{method} {tail}");
+    }
+    assert_eq!(s.dump().await, before);
+    let sim = s
+        .post(
+            "/sim/inbound",
+            &json!({"from": "nope", "to": "+12025550100", "text": "hi"}),
+        )
+        .await;
+    assert_eq!(
+        body(sim, StatusCode::BAD_REQUEST).await["details"][0]["field"],
+        "from"
+    );
+    s.stop().await;
+}
