@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::json;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 
 use crate::app::App;
 use crate::catalog::QueueTrigger;
@@ -48,6 +49,10 @@ pub fn sqs_event(
     serde_json::from_value(json!({ "Records": records }))
 }
 
+/// One poller per queue, as Lambda's event source mapping: it receives a
+/// batch whenever an invocation slot is free (at most the trigger's
+/// `MaximumConcurrency` at once) and runs each batch as its own invocation.
+/// (Idle pollers per slot would each hit the store every 25 ms.)
 pub async fn run(
     app: Arc<App>,
     queue: Arc<dyn Queue>,
@@ -57,10 +62,21 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let batch = trigger.batch_size.clamp(1, 10);
+    let slots = Arc::new(Semaphore::new(trigger.maximum_concurrency.max(1) as usize));
+    let mut invocations = JoinSet::new();
     while !*shutdown.borrow() {
+        let permit = tokio::select! {
+            permit = Arc::clone(&slots).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            _ = shutdown.changed() => break,
+        };
+        // Reap finished invocations so the set does not grow.
+        while invocations.try_join_next().is_some() {}
         let received = tokio::select! {
             received = queue.receive(batch, LONG_POLL, None) => received,
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         };
         let messages = match received {
             Ok(messages) if messages.is_empty() => continue,
@@ -71,31 +87,54 @@ pub async fn run(
                 continue;
             }
         };
-        let event = match sqs_event(&trigger.queue, &messages) {
-            Ok(event) => event,
-            Err(e) => {
-                tracing::error!(function = %function_id, error = %e, "could not build the SQS event");
-                continue;
-            }
-        };
-        let failed: HashSet<String> = match handler(&app, event).await {
-            // Without ReportBatchItemFailures, Lambda deletes the whole batch
-            // when the invocation succeeds, whatever the response says.
-            Ok(response) if trigger.reports_batch_item_failures => response
-                .batch_item_failures
-                .into_iter()
-                .map(|f| f.item_identifier)
-                .collect(),
-            Ok(_) => HashSet::new(),
-            Err(e) => {
-                tracing::error!(function = %function_id, error = %e, "consumer invocation failed; the batch will be retried");
-                continue;
-            }
-        };
-        for message in messages.iter().filter(|m| !failed.contains(&m.message_id)) {
-            if let Err(e) = queue.delete(&message.receipt_handle).await {
-                tracing::error!(function = %function_id, error = %e, "delete after processing failed");
-            }
+        let (app, queue, trigger, function_id) = (
+            Arc::clone(&app),
+            Arc::clone(&queue),
+            trigger.clone(),
+            function_id.clone(),
+        );
+        invocations.spawn(async move {
+            invoke(&app, queue.as_ref(), &trigger, &function_id, handler, messages).await;
+            drop(permit);
+        });
+    }
+    // Like the loop before it, stopping lets running invocations finish.
+    while invocations.join_next().await.is_some() {}
+}
+
+/// One invocation: the handler on a batch, then the deletes Lambda makes.
+async fn invoke(
+    app: &App,
+    queue: &dyn Queue,
+    trigger: &QueueTrigger,
+    function_id: &str,
+    handler: SqsHandler,
+    messages: Vec<ReceivedMessage>,
+) {
+    let event = match sqs_event(&trigger.queue, &messages) {
+        Ok(event) => event,
+        Err(e) => {
+            tracing::error!(function = %function_id, error = %e, "could not build the SQS event");
+            return;
+        }
+    };
+    let failed: HashSet<String> = match handler(app, event).await {
+        // Without ReportBatchItemFailures, Lambda deletes the whole batch
+        // when the invocation succeeds, whatever the response says.
+        Ok(response) if trigger.reports_batch_item_failures => response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect(),
+        Ok(_) => HashSet::new(),
+        Err(e) => {
+            tracing::error!(function = %function_id, error = %e, "consumer invocation failed; the batch will be retried");
+            return;
+        }
+    };
+    for message in messages.iter().filter(|m| !failed.contains(&m.message_id)) {
+        if let Err(e) = queue.delete(&message.receipt_handle).await {
+            tracing::error!(function = %function_id, error = %e, "delete after processing failed");
         }
     }
 }

@@ -206,17 +206,14 @@ impl LocalStack {
                     "SendQueue" => Arc::clone(&app.send_queue),
                     _ => Arc::new(EmbeddedQueue::new(store.clone(), spec)),
                 };
-                // As many pollers as Lambda would run invocations at once.
-                for _ in 0..trigger.maximum_concurrency.max(1) {
-                    tasks.spawn(consumers::run(
-                        Arc::clone(&app),
-                        Arc::clone(&queue),
-                        trigger.clone(),
-                        function.id.clone(),
-                        handler,
-                        watcher.clone(),
-                    ));
-                }
+                tasks.spawn(consumers::run(
+                    Arc::clone(&app),
+                    queue,
+                    trigger.clone(),
+                    function.id.clone(),
+                    handler,
+                    watcher.clone(),
+                ));
             }
             for expression in &function.schedules {
                 let Some(Entry::Schedule(handler)) = registry.get(&function.id) else {
