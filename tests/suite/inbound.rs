@@ -530,3 +530,67 @@ async fn the_inbox_lists_reads_and_files_conversations() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_keyword_adds_the_texter_to_the_group_and_welcomes_them_once() {
+    let s = Stack::start().await;
+    let (admin, members) = s
+        .church_with_members("a@grace.example", "+12025550100", 50, 1)
+        .await;
+    let group = s
+        .call(&admin, "POST", "/api/groups", Some(json!({"name": "Youth", "keyword": "youth",
+            "welcomeMessageEnabled": true, "welcomeMessageText": "Welcome to Youth! Fridays at 7."})))
+        .await;
+    let group = body(group, StatusCode::CREATED).await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let newcomer = "+13125550042";
+    text(&s, newcomer, "+12025550100", " Youth ").await;
+    text(&s, newcomer, "+12025550100", "YOUTH").await;
+    let welcomes = texts_to(&s, "+12025550100", newcomer, 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let welcomes_after = texts_to(&s, "+12025550100", newcomer, 1).await;
+    assert_eq!(welcomes, welcomes_after, "no second welcome");
+    assert_eq!(welcomes.len(), 1, "{welcomes:?}");
+    assert!(
+        welcomes[0].starts_with("Welcome to Youth! Fridays at 7."),
+        "{welcomes:?}"
+    );
+    assert!(
+        welcomes[0].contains("Reply HELP for help, STOP to opt out"),
+        "consent wording"
+    );
+    let listed = s
+        .call(&admin, "GET", &format!("/api/groups/{group}/members"), None)
+        .await;
+    let listed = body(listed, StatusCode::OK).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["data"][0]["phone"], newcomer);
+    // The conversation now names the new member.
+    let conv = &conversations(&s, &admin, "open").await[0];
+    assert_eq!(conv["unknown"], false);
+    assert_eq!(conv["memberId"], listed["data"][0]["id"]);
+
+    // An admin adding an existing member to the group welcomes them once too.
+    let member = &members[0];
+    for _ in 0..2 {
+        let added = s
+            .call(
+                &admin,
+                "PUT",
+                &format!("/api/groups/{group}/members/{member}"),
+                None,
+            )
+            .await;
+        body(added, StatusCode::OK).await;
+    }
+    let welcomed = texts_to(&s, "+12025550100", "+13035550000", 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        texts_to(&s, "+12025550100", "+13035550000", 1).await,
+        welcomed
+    );
+    assert_eq!(welcomed.len(), 1, "{welcomed:?}");
+    s.stop().await;
+}

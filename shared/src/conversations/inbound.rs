@@ -89,7 +89,7 @@ fn id_of(item: &Item) -> String {
 }
 
 /// The phone's conversation at this church, opened if it has none.
-async fn conversation(
+pub async fn open_conversation(
     deps: &Deps<'_>,
     church: ChurchId,
     phone: &PhoneNumber,
@@ -209,7 +209,7 @@ pub async fn receive(
         }
         None => None,
     };
-    let conv = conversation(
+    let conv = open_conversation(
         deps,
         church,
         &inbound.from,
@@ -311,7 +311,17 @@ pub async fn receive(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(church_id = %church, conversation_id = %conv_id, keyword = keyword.map(Keyword::as_str), "inbound text appended");
-    if let Some(keyword) = keyword.filter(|_| !inbound.autoresponded) {
+    if keyword.is_none()
+        && let Some(group) = super::welcome::group_for(deps, church, &inbound.text).await?
+    {
+        // A join keyword: failures (a plan's member limit) are logged, and the
+        // text stays in the inbox for an admin.
+        if let Err(e) =
+            super::welcome::join(deps, church, group, &inbound.from, member, &conv_id, now).await
+        {
+            tracing::warn!(church_id = %church, error = %e, "join keyword not applied");
+        }
+    } else if let Some(keyword) = keyword.filter(|_| !inbound.autoresponded) {
         let profile = table.get(&keys::church_profile(church)).await?;
         let text = confirmation(keyword, profile.as_ref());
         replies::queue(

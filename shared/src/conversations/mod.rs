@@ -7,6 +7,7 @@ pub mod inbox;
 pub mod keywords;
 pub mod model;
 pub mod replies;
+pub mod welcome;
 
 use crate::ports::queue::QueueError;
 use crate::ports::table::TableError;

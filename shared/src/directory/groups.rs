@@ -80,7 +80,7 @@ pub struct GroupFields {
     pub welcome_message_text: Option<Option<String>>,
 }
 
-fn keyword_claim(church: ChurchId, keyword: &str) -> Key {
+pub fn keyword_claim(church: ChurchId, keyword: &str) -> Key {
     Key::new(keys::church(church), format!("KEYWORD#{keyword}"))
 }
 

@@ -145,7 +145,23 @@ async fn membership(app: &App, req: Request, join: bool) -> HttpResult {
     let caller = authenticate(app, &req).await?;
     let group = path_id(&req, "groupId", "group", GroupId::parse)?;
     let member = path_id(&req, "memberId", "member", MemberId::parse)?;
-    let changed = groups::set_membership(&ctx(app, &caller)?, group, member, join).await?;
+    let ctx = ctx(app, &caller)?;
+    let changed = groups::set_membership(&ctx, group, member, join).await?;
+    if changed && join {
+        // A group with a welcome greets each new member once.
+        let record = crate::directory::members::get_record(&ctx, member).await?;
+        let deps = crate::conversations::inbound::Deps {
+            table: app.table.as_ref(),
+            send_queue: app.send_queue.as_ref(),
+            vault: ctx.vault,
+        };
+        if let Err(e) =
+            crate::conversations::welcome::welcome_once(&deps, ctx.church, group, &record, ctx.now)
+                .await
+        {
+            tracing::error!(church_id = %ctx.church, error = %e, "welcome message not queued");
+        }
+    }
     response::wrapped(
         StatusCode::OK,
         &json!({ "groupId": group, "memberId": member, "member": join, "changed": changed }),

@@ -94,7 +94,15 @@ pub async fn run(
             function_id.clone(),
         );
         invocations.spawn(async move {
-            invoke(&app, queue.as_ref(), &trigger, &function_id, handler, messages).await;
+            invoke(
+                &app,
+                queue.as_ref(),
+                &trigger,
+                &function_id,
+                handler,
+                messages,
+            )
+            .await;
             drop(permit);
         });
     }

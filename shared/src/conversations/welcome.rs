@@ -1,0 +1,190 @@
+//! Join keywords and welcome messages: a group's keyword texted to the
+//! church adds the texter to that group (creating the member from the
+//! phone if needed), and every member joining a group with a welcome gets
+//! it once — whether they texted the keyword or an admin added them.
+
+use serde_json::{Value, json};
+
+use super::ConversationError;
+use super::inbound::{Deps, open_conversation};
+use super::replies;
+use crate::directory::error::DirectoryError;
+use crate::directory::groups::{self, keyword_claim, parse_keyword};
+use crate::directory::members::{self, Ctx, MemberRecord, NewMember};
+use crate::domain::{ChurchId, GroupId, PhoneNumber};
+use crate::keys;
+use crate::ports::table::{Cond, Key, TableError};
+
+/// The consent wording 10DLC requires on a subscription confirmation.
+pub const CONSENT_WORDING: &str =
+    "Msg & data rates may apply. Reply HELP for help, STOP to opt out.";
+
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error(transparent)]
+    Conversation(#[from] ConversationError),
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+}
+
+impl From<TableError> for JoinError {
+    fn from(e: TableError) -> Self {
+        JoinError::Conversation(e.into())
+    }
+}
+
+/// The group whose join keyword `text` is, at this church.
+pub async fn group_for(
+    deps: &Deps<'_>,
+    church: ChurchId,
+    text: &str,
+) -> Result<Option<GroupId>, TableError> {
+    let Ok(keyword) = parse_keyword(text) else {
+        return Ok(None);
+    };
+    Ok(deps
+        .table
+        .get(&keyword_claim(church, &keyword))
+        .await?
+        .and_then(|c| {
+            c.get("groupId")
+                .and_then(Value::as_str)
+                .and_then(|g| GroupId::parse(g).ok())
+        }))
+}
+
+/// The texter joins `group`: made a member if they are not one, linked to
+/// their conversation, added, and welcomed once.
+pub async fn join(
+    deps: &Deps<'_>,
+    church: ChurchId,
+    group: GroupId,
+    phone: &PhoneNumber,
+    member: Option<MemberRecord>,
+    conversation: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), JoinError> {
+    let ctx = Ctx {
+        church,
+        table: deps.table,
+        vault: deps.vault,
+        now,
+    };
+    let member = match member {
+        Some(member) => member,
+        None => {
+            // Texting the keyword is the consent to receive this church's texts.
+            let created = members::create(
+                &ctx,
+                NewMember {
+                    first_name: "Guest".into(),
+                    last_name: String::new(),
+                    phone: phone.clone(),
+                    email: None,
+                    opt_in_sms: true,
+                    branch_id: None,
+                },
+            )
+            .await?;
+            members::get_record(&ctx, created.id).await?
+        }
+    };
+    deps.table
+        .update(
+            &super::model::conversation_key(church, conversation),
+            crate::ports::table::Update::default()
+                .set("memberId", json!(member.id))
+                .set("unknown", false),
+            Some(Cond::Exists),
+        )
+        .await?;
+    groups::set_membership(&ctx, group, member.id, true).await?;
+    welcome_once(deps, church, group, &member, now).await
+}
+
+/// Sends `group`'s welcome (else the church's) to `member`, once ever.
+pub async fn welcome_once(
+    deps: &Deps<'_>,
+    church: ChurchId,
+    group: GroupId,
+    member: &MemberRecord,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), JoinError> {
+    let ctx = Ctx {
+        church,
+        table: deps.table,
+        vault: deps.vault,
+        now,
+    };
+    let group = groups::get(&ctx, group).await?;
+    let profile = deps.table.get(&keys::church_profile(church)).await?;
+    let church_welcome = profile
+        .as_ref()
+        .and_then(|p| p.get("welcomeMessage"))
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned);
+    let text = if group.welcome_message_enabled {
+        group.welcome_message_text.clone().or(church_welcome)
+    } else {
+        church_welcome.filter(|_| group.keyword.is_some())
+    };
+    let Some(text) = text else {
+        return Ok(());
+    };
+    let once = Key::new(
+        keys::church(church),
+        format!("WELCOME#{}#{}", group.id, member.id),
+    );
+    let stamp = now.to_rfc3339();
+    match deps
+        .table
+        .put(
+            json!({ "pk": once.pk, "sk": once.sk, "at": stamp })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            Some(Cond::NotExists),
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(TableError::ConditionFailed) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    let phone = deps
+        .vault
+        .open(&member.phone_sealed)
+        .ok()
+        .and_then(|p| PhoneNumber::parse(&p).ok());
+    let Some(phone) = phone else {
+        return Ok(());
+    };
+    let conversation = open_conversation(
+        deps,
+        church,
+        &phone,
+        &member.phone_hash,
+        Some(member),
+        &stamp,
+    )
+    .await?;
+    let conversation = conversation
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let text = format!("{} {CONSENT_WORDING}", text.trim());
+    replies::queue(
+        deps.table,
+        deps.send_queue,
+        church,
+        &conversation,
+        &text,
+        false,
+        &stamp,
+    )
+    .await?;
+    Ok(())
+}
