@@ -194,6 +194,7 @@ async fn a_crash_after_the_carriers_200_ends_uncertain_and_racing_consumers_send
         clock: app.clock.as_ref(),
         webhook_url: None,
         in_flight: &in_flight,
+        booking: &tokio::sync::Mutex::new(()),
     };
     let (a, b) = tokio::join!(sender.step(&job, 2), sender.step(&job, 2));
     assert_eq!(a.unwrap(), Outcome::Done);

@@ -119,17 +119,8 @@ pub async fn open_conversation(
             "gsi2pk": by_status(church, "open"), "gsi2sk": activity(now, &id),
         });
         let ops = vec![
-            TxOp::Put {
-                item: json!({ "pk": claim.pk, "sk": claim.sk, "conversationId": id })
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
-                cond: Some(Cond::NotExists),
-            },
-            TxOp::Put {
-                item: item.as_object().cloned().unwrap_or_default(),
-                cond: Some(Cond::NotExists),
-            },
+            TxOp::put_new(json!({ "pk": claim.pk, "sk": claim.sk, "conversationId": id })),
+            TxOp::put_new(item.clone()),
         ];
         match deps.table.transact(ops).await {
             Ok(()) => return Ok(item.as_object().cloned().unwrap_or_default()),
@@ -241,17 +232,8 @@ pub async fn receive(
     }
     let seen = inbound_key(&inbound.carrier_id);
     let mut ops = vec![
-        TxOp::Put {
-            item: json!({ "pk": seen.pk, "sk": seen.sk, "ttl": now.timestamp() + 7 * 86_400 })
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-            cond: Some(Cond::NotExists),
-        },
-        TxOp::Put {
-            item: item.as_object().cloned().unwrap_or_default(),
-            cond: Some(Cond::NotExists),
-        },
+        TxOp::put_new(json!({ "pk": seen.pk, "sk": seen.sk, "ttl": now.timestamp() + 7 * 86_400 })),
+        TxOp::put_new(item.clone()),
         TxOp::Update {
             key: conversation_key(church, &conv_id),
             // A new text reopens a closed or archived conversation.
@@ -273,10 +255,7 @@ pub async fn receive(
             "keyword": inbound.text.trim(), "source": "sms", "at": stamp, "carrierId": inbound.carrier_id,
             "memberId": member.as_ref().map(|m| m.id), "conversationId": conv_id,
         });
-        ops.push(TxOp::Put {
-            item: record.as_object().cloned().unwrap_or_default(),
-            cond: Some(Cond::NotExists),
-        });
+        ops.push(TxOp::put_new(record));
         let opt_in = match keyword {
             Keyword::OptOut => Some(false),
             Keyword::OptIn => Some(true),

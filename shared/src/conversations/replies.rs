@@ -45,10 +45,7 @@ pub async fn queue(
             .set("status", status);
     }
     let ops = vec![
-        TxOp::Put {
-            item: item.as_object().cloned().unwrap_or_default(),
-            cond: Some(Cond::NotExists),
-        },
+        TxOp::put_new(item.clone()),
         TxOp::Update {
             key: conversation_key(church, conversation),
             update,

@@ -33,6 +33,15 @@ impl From<TableError> for JoinError {
     }
 }
 
+fn ctx<'a>(deps: &Deps<'a>, church: ChurchId, now: chrono::DateTime<chrono::Utc>) -> Ctx<'a> {
+    Ctx {
+        church,
+        table: deps.table,
+        vault: deps.vault,
+        now,
+    }
+}
+
 /// The group whose join keyword `text` is, at this church.
 pub async fn group_for(
     deps: &Deps<'_>,
@@ -64,12 +73,7 @@ pub async fn join(
     conversation: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), JoinError> {
-    let ctx = Ctx {
-        church,
-        table: deps.table,
-        vault: deps.vault,
-        now,
-    };
+    let ctx = ctx(deps, church, now);
     let member = match member {
         Some(member) => member,
         None => {
@@ -110,12 +114,7 @@ pub async fn welcome_once(
     member: &MemberRecord,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), JoinError> {
-    let ctx = Ctx {
-        church,
-        table: deps.table,
-        vault: deps.vault,
-        now,
-    };
+    let ctx = ctx(deps, church, now);
     let group = groups::get(&ctx, group).await?;
     let profile = deps.table.get(&keys::church_profile(church)).await?;
     let church_welcome = profile

@@ -12,24 +12,6 @@ use crate::domain::{BranchId, ChurchId, GroupId, MemberId};
 use crate::keys;
 use crate::ports::table::{Cond, Item, Key, Query, SortCond, TableError, TxOp, Update, query_all};
 
-/// Words carriers and our inbound handling reserve (CTIA opt-out/in and help).
-pub const RESERVED_KEYWORDS: [&str; 14] = [
-    "STOP",
-    "STOPALL",
-    "STOP ALL",
-    "UNSUBSCRIBE",
-    "CANCEL",
-    "END",
-    "QUIT",
-    "REVOKE",
-    "OPTOUT",
-    "START",
-    "UNSTOP",
-    "YES",
-    "HELP",
-    "INFO",
-];
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Group {
@@ -64,7 +46,8 @@ pub fn parse_keyword(raw: &str) -> Result<String, &'static str> {
     {
         return Err("keyword must be one word of 2 to 20 letters or digits");
     }
-    if RESERVED_KEYWORDS.contains(&keyword.as_str()) {
+    // The compliance keywords (STOP, START, HELP and their synonyms) win.
+    if crate::conversations::keywords::classify(&keyword).is_some() {
         return Err("keyword is reserved for opt-out, opt-in and help");
     }
     Ok(keyword)

@@ -65,6 +65,7 @@ pub async fn send(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, EventE
         return Err("the send consumer needs TELNYX_API_KEY, DATA_KEY and PHONE_HASH_KEY".into());
     };
     let in_flight = Semaphore::new(app.config.send_concurrency);
+    let booking = tokio::sync::Mutex::new(());
     let sender = Sender {
         table: app.table.as_ref(),
         carrier,
@@ -77,6 +78,7 @@ pub async fn send(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, EventE
             .as_ref()
             .map(|u| format!("{u}/api/webhooks/telnyx/status")),
         in_flight: &in_flight,
+        booking: &booking,
     };
     let failures = futures_util::future::join_all(
         event

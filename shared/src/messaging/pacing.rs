@@ -18,8 +18,9 @@ use crate::ports::table::{Cond, Key, Table, TableError};
 
 /// How far ahead a job may book its number and wait in the sender.
 pub const HORIZON: Duration = Duration::seconds(5);
-/// Contended reservations (other senders booking the same number) retried.
-const ATTEMPTS: usize = 16;
+/// Contended reservations (other senders booking the same number) retried,
+/// each after a short random pause so the contenders spread out.
+const ATTEMPTS: usize = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reservation {
@@ -117,7 +118,11 @@ pub async fn reserve(
                 });
             }
             // Another sender booked the number in between: read again.
-            Err(TableError::ConditionFailed) => continue,
+            Err(TableError::ConditionFailed) => {
+                let pause = rand::random_range(1..=5);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                continue;
+            }
             Err(e) => return Err(e),
         }
     }

@@ -69,6 +69,9 @@ pub struct Sender<'a> {
     pub webhook_url: Option<String>,
     /// Carrier requests in flight at once, shared by all jobs of an invocation.
     pub in_flight: &'a Semaphore,
+    /// One booking at a time per invocation: its jobs mostly share a number,
+    /// and racing each other for the same pacing item only wastes writes.
+    pub booking: &'a tokio::sync::Mutex<()>,
 }
 
 /// What a job needs of its message and church, read once.
@@ -286,6 +289,7 @@ impl Sender<'_> {
         let sendable = pending.iter().filter(|r| verdict(r).is_none()).count();
         let slots = match &broadcast.from {
             Some(from) if sendable > 0 => {
+                let _one_at_a_time = self.booking.lock().await;
                 pacing::reserve(self.table, from, broadcast.mps, sendable, self.clock.now()).await?
             }
             _ => Reservation::Later(std::time::Duration::ZERO),
@@ -537,7 +541,10 @@ impl Sender<'_> {
             .get("sendingMps")
             .and_then(Value::as_u64)
             .map_or(1, |m| m.clamp(1, 1_000) as u32);
-        let slots = pacing::reserve(self.table, &from, mps, 1, self.clock.now()).await?;
+        let slots = {
+            let _one_at_a_time = self.booking.lock().await;
+            pacing::reserve(self.table, &from, mps, 1, self.clock.now()).await?
+        };
         if let Reservation::Later(wait) = slots {
             return Ok(Outcome::Later(wait));
         }

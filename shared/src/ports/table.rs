@@ -259,6 +259,17 @@ pub enum TxOp {
 }
 
 impl TxOp {
+    /// Puts `item` (a JSON object) only if nothing is stored under its key.
+    pub fn put_new(item: Value) -> Self {
+        TxOp::Put {
+            item: match item {
+                Value::Object(map) => map,
+                _ => Item::new(),
+            },
+            cond: Some(Cond::NotExists),
+        }
+    }
+
     pub fn key(&self) -> Result<Key, TableError> {
         match self {
             TxOp::Put { item, .. } => Key::of(item),

@@ -23,6 +23,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("embedded store worker stopped")]
     Worker(#[from] tokio::task::JoinError),
+    #[error("the store is closed")]
+    Closed,
 }
 
 /// One SQLite connection in WAL mode, shared by the embedded adapters.
@@ -34,8 +36,15 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// Calls waiting for the connection wait here, as tasks, rather than as
+    /// blocking threads: under load Tokio would otherwise start hundreds of
+    /// threads that all queue on the one mutex (and each keeps its own heap).
+    gate: Arc<tokio::sync::Semaphore>,
     dir: PathBuf,
 }
+
+/// Blocking threads that may hold or wait for the connection at once.
+const THREADS: usize = 2;
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -95,6 +104,7 @@ impl Store {
             .map_err(|source| StoreError::Open { path, source })?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            gate: Arc::new(tokio::sync::Semaphore::new(THREADS)),
             dir: dir.to_owned(),
         })
     }
@@ -113,6 +123,11 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
+        let _turn = self
+            .gate
+            .acquire()
+            .await
+            .map_err(|_| E::from(StoreError::Closed))?;
         tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             work(&mut conn)
