@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use ed25519_dalek::{Signer, SigningKey};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -16,36 +15,6 @@ const FIXTURES: &str = "../../shared/fixtures/telnyx_webhook_payloads";
 fn fixture(name: &str) -> Value {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES);
     serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
-}
-
-/// Posts `event` to the webhook signed with the simulator's key, `age` seconds old.
-async fn post_signed(s: &Stack, event: &Value, age: i64) -> reqwest::Response {
-    let seed: [u8; 32] = s
-        .stack
-        .app
-        .config
-        .telnyx_sim_signing_key
-        .as_ref()
-        .unwrap()
-        .expose()
-        .try_into()
-        .unwrap();
-    let body = event.to_string();
-    let ts = (chrono::Utc::now().timestamp() - age).to_string();
-    let signature = base64::engine::general_purpose::STANDARD.encode(
-        SigningKey::from_bytes(&seed)
-            .sign(format!("{ts}|{body}").as_bytes())
-            .to_bytes(),
-    );
-    s.http
-        .post(s.url("/api/webhooks/telnyx/status"))
-        .header("telnyx-timestamp", ts)
-        .header("telnyx-signature-ed25519", signature)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
 }
 
 /// A member's phone texts a church's number through the simulator.
@@ -126,7 +95,7 @@ async fn telnyx_inbound_fixtures_land_in_the_right_churchs_conversation() {
         ),
         ("message.received.mms.json", &a, "Check out this photo!"),
     ] {
-        let answered = post_signed(&s, &fixture(name), 0).await;
+        let answered = s.post_signed(&fixture(name), 0).await;
         assert_eq!(answered.status(), StatusCode::OK, "{name}");
         let found = conversations(&s, admin, "open").await;
         let texts: Vec<&Value> = found.iter().map(|c| &c["lastMessage"]).collect();
@@ -134,7 +103,9 @@ async fn telnyx_inbound_fixtures_land_in_the_right_churchs_conversation() {
     }
     // The minimal form of the same Telnyx message is a replay: nothing new.
     let before = s.dump().await;
-    let answered = post_signed(&s, &fixture("message.received.sms.minimal.json"), 0).await;
+    let answered = s
+        .post_signed(&fixture("message.received.sms.minimal.json"), 0)
+        .await;
     assert_eq!(answered.status(), StatusCode::OK);
     assert_eq!(s.dump().await, before);
     // Church A has one conversation (one phone), never church B's text.
@@ -153,7 +124,7 @@ async fn telnyx_inbound_fixtures_land_in_the_right_churchs_conversation() {
     let mut stop = fixture("message.received.stop_autoresponse.json");
     stop["data"]["payload"]["from"]["phone_number"] = json!("+13125550009");
     stop["data"]["payload"]["to"][0]["phone_number"] = json!("+17735550002");
-    assert_eq!(post_signed(&s, &stop, 0).await.status(), StatusCode::OK);
+    assert_eq!(s.post_signed(&stop, 0).await.status(), StatusCode::OK);
     let consent: Vec<_> = s
         .dump()
         .await
@@ -174,7 +145,7 @@ async fn telnyx_inbound_fixtures_land_in_the_right_churchs_conversation() {
     let mut stray = fixture("message.received.sms.openapi_example.json");
     stray["data"]["payload"]["id"] = json!("stray-1");
     stray["data"]["payload"]["to"][0]["phone_number"] = json!("+12125550123");
-    assert_eq!(post_signed(&s, &stray, 0).await.status(), StatusCode::OK);
+    assert_eq!(s.post_signed(&stray, 0).await.status(), StatusCode::OK);
     assert_eq!(s.dump().await, before);
     s.stop().await;
 }
@@ -312,7 +283,7 @@ async fn a_replayed_stop_is_applied_once_and_bad_webhooks_change_nothing() {
         "payload": {"id": "no-such-message", "to": [{"phone_number": phone, "status": "sent"}]}}});
     // Delivered three times, interleaved with an unrelated receipt.
     for e in [&event, &receipt, &event, &event] {
-        let status = post_signed(&s, e, 0).await.status();
+        let status = s.post_signed(e, 0).await.status();
         assert!(
             status == StatusCode::OK || status == StatusCode::NOT_FOUND,
             "{status}"
@@ -371,7 +342,7 @@ async fn a_replayed_stop_is_applied_once_and_bad_webhooks_change_nothing() {
         .unwrap();
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
-        post_signed(&s, &again, 301).await.status(),
+        s.post_signed(&again, 301).await.status(),
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(s.dump().await, before);

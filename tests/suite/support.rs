@@ -311,6 +311,39 @@ impl Stack {
         request.send().await.unwrap()
     }
 
+    /// Posts `event` to the Telnyx webhook, signed with the built-in
+    /// simulator's key as Telnyx signs, stamped `age` seconds ago.
+    pub async fn post_signed(&self, event: &serde_json::Value, age: i64) -> reqwest::Response {
+        use base64::Engine;
+        use ed25519_dalek::Signer;
+        let seed: [u8; 32] = self
+            .stack
+            .app
+            .config
+            .telnyx_sim_signing_key
+            .as_ref()
+            .unwrap()
+            .expose()
+            .try_into()
+            .unwrap();
+        let body = event.to_string();
+        let ts = (chrono::Utc::now().timestamp() - age).to_string();
+        let signature = base64::engine::general_purpose::STANDARD.encode(
+            ed25519_dalek::SigningKey::from_bytes(&seed)
+                .sign(format!("{ts}|{body}").as_bytes())
+                .to_bytes(),
+        );
+        self.http
+            .post(self.url("/api/webhooks/telnyx/status"))
+            .header("telnyx-timestamp", ts)
+            .header("telnyx-signature-ed25519", signature)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A registered church on the growth plan, sending from `number` at
     /// `mps`, with `n` members (phones +1 303 555 0000 onwards).
     pub async fn church_with_members(
