@@ -76,14 +76,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config::from_vars([
-        ("KOINONIA_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
-        (
-            "KOINONIA_DATA_DIR".to_owned(),
-            dir.path().display().to_string(),
-        ),
-    ])
-    .unwrap();
+    let config = Config::local_in(dir.path(), &[]).unwrap();
     let stack = LocalStack::start(
         config.clone(),
         Catalog::builtin().unwrap(),

@@ -269,14 +269,7 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2_000);
     let dir = tempfile::tempdir().unwrap();
-    let config = Config::from_vars([
-        ("KOINONIA_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
-        (
-            "KOINONIA_DATA_DIR".to_owned(),
-            dir.path().display().to_string(),
-        ),
-    ])
-    .unwrap();
+    let config = Config::local_in(dir.path(), &[]).unwrap();
     let stack = LocalStack::start(config, Catalog::builtin().unwrap(), &Registry::builtin())
         .await
         .unwrap();

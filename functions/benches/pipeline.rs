@@ -62,15 +62,7 @@ impl Bench {
         send_pollers: Option<u32>,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut all = vec![
-            ("KOINONIA_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
-            (
-                "KOINONIA_DATA_DIR".to_owned(),
-                dir.path().display().to_string(),
-            ),
-        ];
-        all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        let config = Config::from_vars(all).unwrap();
+        let config = Config::local_in(dir.path(), vars).unwrap();
         let mut catalog = Catalog::builtin().unwrap().clone();
         for function in &mut catalog.functions {
             if !consumers {

@@ -312,6 +312,17 @@ impl Config {
         })
     }
 
+    /// A local stack keeping its data in `dir` and listening on a free
+    /// loopback port, with `vars` on top (tests and benches).
+    pub fn local_in(dir: &std::path::Path, vars: &[(&str, &str)]) -> Result<Self, ConfigError> {
+        let mut all = vec![
+            ("KOINONIA_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+            ("KOINONIA_DATA_DIR".to_owned(), dir.display().to_string()),
+        ];
+        all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        Self::from_vars(all)
+    }
+
     /// The AWS resources, for a Lambda (which has no embedded store to fall back on).
     pub fn require_aws(&self) -> Result<&AwsResources, ConfigError> {
         match &self.backend {

@@ -22,16 +22,14 @@ use crate::support::{Stack, expect_status as body};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn carrier_faults_and_429_bursts_never_duplicate_and_every_recipient_ends() {
     let dir = tempfile::tempdir().unwrap();
-    let config = shared::config::Config::from_vars([
-        ("KOINONIA_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
-        (
-            "KOINONIA_DATA_DIR".to_owned(),
-            dir.path().display().to_string(),
-        ),
-        ("TELNYX_SIM_FAILURE_RATE".to_owned(), "0.2".to_owned()),
-        ("TELNYX_SIM_MPS".to_owned(), "8".to_owned()),
-        ("TELNYX_SIM_LATENCY_MS".to_owned(), "0-15".to_owned()),
-    ])
+    let config = shared::config::Config::local_in(
+        dir.path(),
+        &[
+            ("TELNYX_SIM_FAILURE_RATE", "0.2"),
+            ("TELNYX_SIM_MPS", "8"),
+            ("TELNYX_SIM_LATENCY_MS", "0-15"),
+        ],
+    )
     .unwrap();
     let stack = LocalStack::start(config, Catalog::builtin().unwrap(), &Registry::builtin())
         .await

@@ -12,15 +12,7 @@ use crate::support::Stack;
 
 async fn stack_with(vars: &[(&str, &str)]) -> Stack {
     let dir = tempfile::tempdir().unwrap();
-    let mut all = vec![
-        ("KOINONIA_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
-        (
-            "KOINONIA_DATA_DIR".to_owned(),
-            dir.path().display().to_string(),
-        ),
-    ];
-    all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let config = shared::config::Config::from_vars(all).unwrap();
+    let config = shared::config::Config::local_in(dir.path(), vars).unwrap();
     let stack = LocalStack::start(config, Catalog::builtin().unwrap(), &Registry::builtin())
         .await
         .unwrap();

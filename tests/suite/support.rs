@@ -84,11 +84,7 @@ impl World {
 
 /// A config for a local stack on a free port in `dir`.
 pub fn local_config(dir: &std::path::Path) -> Config {
-    Config::from_vars([
-        ("KOINONIA_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
-        ("KOINONIA_DATA_DIR".to_owned(), dir.display().to_string()),
-    ])
-    .unwrap()
+    Config::local_in(dir, &[]).unwrap()
 }
 
 pub async fn embedded() -> World {
