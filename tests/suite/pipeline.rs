@@ -2,31 +2,14 @@
 //! the built-in Telnyx simulator → signed receipts → counts, with the
 //! simulator's ledger as the judge.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::keys;
 use shared::ports::table::Update;
 
-use crate::support::{Admin, Stack, expect_status as body, keys_of};
-
-async fn wait_until_complete(s: &Stack, admin: &Admin, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let message = body(
-            s.call(admin, "GET", &format!("/api/messages/{id}"), None)
-                .await,
-            StatusCode::OK,
-        )
-        .await;
-        if message["data"]["status"] == "completed" {
-            return message["data"].clone();
-        }
-        assert!(Instant::now() < deadline, "not complete: {message}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use crate::support::{Stack, expect_status as body, keys_of};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcast_reaches_every_member_once_and_the_counts_add_up() {
@@ -166,7 +149,7 @@ async fn a_broadcast_reaches_every_member_once_and_the_counts_add_up() {
         (json!("queued"), json!(12))
     );
     let id = queued["id"].as_str().unwrap().to_owned();
-    let done = wait_until_complete(&s, &admin, &id).await;
+    let done = s.until_complete(&admin, &id, Duration::from_secs(30)).await;
     assert_eq!(
         done["counts"],
         json!({"queued": 0, "sending": 0, "sent": 0, "delivered": 11, "failed": 0, "optedOut": 1, "uncertain": 0})
@@ -245,11 +228,13 @@ async fn a_broadcast_reaches_every_member_once_and_the_counts_add_up() {
         .unwrap()
         .to_owned();
     assert_eq!(
-        wait_until_complete(&s, &admin, &by_group).await["counts"]["delivered"],
+        s.until_complete(&admin, &by_group, Duration::from_secs(30))
+            .await["counts"]["delivered"],
         4
     );
     assert_eq!(
-        wait_until_complete(&s, &admin, &by_branch).await["counts"]["delivered"],
+        s.until_complete(&admin, &by_branch, Duration::from_secs(30))
+            .await["counts"]["delivered"],
         4
     );
     assert_eq!(s.stack.simulator.as_ref().unwrap().ledger().len(), 19);
@@ -370,7 +355,12 @@ async fn sends_are_idempotent_and_bad_sends_are_refused() {
         body(other, StatusCode::UNPROCESSABLE_ENTITY).await["code"],
         "idempotency_mismatch"
     );
-    wait_until_complete(&s, &admin, first["data"]["id"].as_str().unwrap()).await;
+    s.until_complete(
+        &admin,
+        first["data"]["id"].as_str().unwrap(),
+        Duration::from_secs(30),
+    )
+    .await;
     assert_eq!(
         s.stack.simulator.as_ref().unwrap().ledger().len(),
         1,

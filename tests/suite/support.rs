@@ -410,7 +410,7 @@ impl Stack {
                 std::time::Instant::now() < deadline,
                 "not complete within {within:?}: {view}"
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

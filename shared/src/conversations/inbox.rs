@@ -94,15 +94,7 @@ pub async fn list(
             None => break,
         }
     }
-    let keys: Vec<Key> = found
-        .iter()
-        .filter_map(|k| {
-            Some(Key::new(
-                k.get("pk")?.as_str()?.to_owned(),
-                k.get("sk")?.as_str()?.to_owned(),
-            ))
-        })
-        .collect();
+    let keys = found.iter().map(Key::of).collect::<Result<Vec<_>, _>>()?;
     let mut items = Vec::with_capacity(keys.len());
     for conv in table.get_many(&keys).await?.into_iter().flatten() {
         items.push(view(table, vault, church, &conv).await?);

@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::http::HttpResult;
 use crate::http::request::{Fields, json};
 use crate::http::response;
+use crate::messaging::pacing::MAX_MPS;
 
 /// `GET /api/admin/profile` — bare, as the frontend reads it.
 pub async fn get(app: &App, req: Request) -> HttpResult {
@@ -88,11 +89,11 @@ fn parse(body: Map<String, Value>) -> Result<ProfileChanges, ApiError> {
                 ),
             },
             "sendingMps" => match value.as_u64() {
-                Some(n @ 1..=1000) => set(json!(n)),
+                Some(n) if (1..=u64::from(MAX_MPS)).contains(&n) => set(json!(n)),
                 _ => fields.error(
                     &field,
                     "invalid_number",
-                    "sendingMps must be a whole number from 1 to 1000",
+                    format!("sendingMps must be a whole number from 1 to {MAX_MPS}"),
                 ),
             },
             "quietHours" => match &value {

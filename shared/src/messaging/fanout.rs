@@ -173,11 +173,8 @@ pub async fn step(
         tracing::warn!(message_id = %job.message_id, "fan-out for a message that does not exist; dropped");
         return Ok(());
     };
-    let mps = table
-        .get(&keys::church_profile(job.church_id))
-        .await?
-        .and_then(|p| p.get("sendingMps").and_then(serde_json::Value::as_u64))
-        .map_or(1, |m| m.clamp(1, 1_000) as u32);
+    let profile = table.get(&keys::church_profile(job.church_id)).await?;
+    let mps = super::pacing::mps_of(profile.as_ref());
     let outstanding =
         counter(&stored, Status::Queued.counter()) + counter(&stored, Status::Sending.counter());
     if outstanding >= window(mps) {

@@ -60,6 +60,17 @@ pub fn book(
     Ok((start, start + interval * n as i32))
 }
 
+/// The highest throughput a church may state (a short code's).
+pub const MAX_MPS: u32 = 1_000;
+
+/// The church's `sendingMps` (1, an unregistered long code's, when unset).
+pub fn mps_of(profile: Option<&crate::ports::table::Item>) -> u32 {
+    profile
+        .and_then(|p| p.get("sendingMps"))
+        .and_then(Value::as_u64)
+        .map_or(1, |m| m.clamp(1, u64::from(MAX_MPS)) as u32)
+}
+
 fn pace_key(number: &PhoneNumber) -> Key {
     Key::new(format!("PACE#{}", number.as_e164()), "PACE")
 }

@@ -140,10 +140,7 @@ async fn thread_message(
     let Some(current) = current.filter(|c| sources(to).contains(c)) else {
         return Ok(Applied::Ignored);
     };
-    let key = crate::ports::table::Key::new(
-        item.get("pk").and_then(Value::as_str).unwrap_or_default(),
-        item.get("sk").and_then(Value::as_str).unwrap_or_default(),
-    );
+    let key = crate::ports::table::Key::of(item)?;
     let update = crate::ports::table::Update::default()
         .set("deliveryStatus", to.as_str())
         .set("updatedAt", now.to_rfc3339());

@@ -120,6 +120,27 @@ impl Sender<'_> {
         self.clock.now().to_rfc3339()
     }
 
+    /// Whether a claimed (`sending`) item's claim is older than the lease: a
+    /// younger one belongs to a run still sending (a duplicate delivery
+    /// racing it), an older one to a run that died.
+    fn abandoned(&self, claimed: &Item) -> bool {
+        chrono::DateTime::parse_from_rfc3339(&text_of(claimed, "claimedAt"))
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .ok()
+            .is_none_or(|t| self.clock.now() - t > CLAIM_LEASE)
+    }
+
+    /// Books `n` sends on `from`, one booking at a time in this invocation.
+    async fn book(
+        &self,
+        from: &PhoneNumber,
+        mps: u32,
+        n: usize,
+    ) -> Result<Reservation, TableError> {
+        let _one_at_a_time = self.booking.lock().await;
+        pacing::reserve(self.table, from, mps, n, self.clock.now()).await
+    }
+
     /// Applies a transition; `false` when its condition no longer holds.
     async fn apply(&self, ops: Vec<TxOp>) -> Result<bool, TableError> {
         match self.table.transact(ops).await {
@@ -176,10 +197,7 @@ impl Sender<'_> {
             text: text_of(&message, "content"),
             church_name: text_of(&profile, "name"),
             from: PhoneNumber::parse(&text_of(&profile, "telnyxPhoneNumber")).ok(),
-            mps: profile
-                .get("sendingMps")
-                .and_then(Value::as_u64)
-                .map_or(1, |m| m.clamp(1, 1_000) as u32),
+            mps: pacing::mps_of(Some(&profile)),
             media_urls,
         }))
     }
@@ -208,19 +226,10 @@ impl Sender<'_> {
             };
             match status_of(&recipient) {
                 Some(Status::Queued) => pending.push(entry),
-                Some(Status::Sending) => {
-                    let claimed_at = recipient
-                        .get("claimedAt")
-                        .and_then(Value::as_str)
-                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                        .map(|t| t.with_timezone(&chrono::Utc));
-                    // A claim younger than the lease belongs to a run still
-                    // sending (a duplicate delivery racing it): leave it be.
-                    if claimed_at.is_none_or(|t| self.clock.now() - t > CLAIM_LEASE) {
-                        // The run died after claiming it: the carrier may have it.
-                        self.move_to(job, &entry, Status::Sending, Status::Uncertain, vec![])
-                            .await?;
-                    }
+                Some(Status::Sending) if self.abandoned(&recipient) => {
+                    // The run died after claiming it: the carrier may have it.
+                    self.move_to(job, &entry, Status::Sending, Status::Uncertain, vec![])
+                        .await?;
                 }
                 _ => {}
             }
@@ -288,10 +297,7 @@ impl Sender<'_> {
         };
         let sendable = pending.iter().filter(|r| verdict(r).is_none()).count();
         let slots = match &broadcast.from {
-            Some(from) if sendable > 0 => {
-                let _one_at_a_time = self.booking.lock().await;
-                pacing::reserve(self.table, from, broadcast.mps, sendable, self.clock.now()).await?
-            }
+            Some(from) if sendable > 0 => self.book(from, broadcast.mps, sendable).await?,
             _ => Reservation::Later(std::time::Duration::ZERO),
         };
         if let (Reservation::Later(wait), true) = (slots, sendable > 0) {
@@ -489,11 +495,7 @@ impl Sender<'_> {
         match Status::parse(&text_of(&message, "deliveryStatus")) {
             Some(Status::Queued) => {}
             Some(Status::Sending) => {
-                let claimed_at =
-                    chrono::DateTime::parse_from_rfc3339(&text_of(&message, "claimedAt"))
-                        .map(|t| t.with_timezone(&chrono::Utc))
-                        .ok();
-                if claimed_at.is_none_or(|t| self.clock.now() - t > CLAIM_LEASE) {
+                if self.abandoned(&message) {
                     move_to(Status::Sending, Status::Uncertain, vec![]).await?;
                 }
                 return Ok(Outcome::Done);
@@ -537,14 +539,8 @@ impl Sender<'_> {
             move_to(Status::Queued, Status::Failed, set).await?;
             return Ok(Outcome::Done);
         };
-        let mps = profile
-            .get("sendingMps")
-            .and_then(Value::as_u64)
-            .map_or(1, |m| m.clamp(1, 1_000) as u32);
-        let slots = {
-            let _one_at_a_time = self.booking.lock().await;
-            pacing::reserve(self.table, &from, mps, 1, self.clock.now()).await?
-        };
+        let mps = pacing::mps_of(Some(&profile));
+        let slots = self.book(&from, mps, 1).await?;
         if let Reservation::Later(wait) = slots {
             return Ok(Outcome::Later(wait));
         }
