@@ -22,6 +22,8 @@ pub struct App {
     pub table: Arc<dyn Table>,
     pub fanout_queue: Arc<dyn Queue>,
     pub send_queue: Arc<dyn Queue>,
+    /// Inbound MMS to copy into the bucket before Telnyx's links expire.
+    pub media_queue: Arc<dyn Queue>,
     pub blobs: Arc<dyn Blobs>,
     pub events: Arc<dyn Events>,
     pub clock: Arc<dyn Clock>,
@@ -33,6 +35,8 @@ pub struct App {
     pub carrier: Option<Arc<dyn Carrier>>,
     /// Checks Telnyx webhook signatures; `None` without `TELNYX_PUBLIC_KEY`.
     pub webhooks: Option<WebhookVerifier>,
+    /// Fetches inbound MMS files from Telnyx's links.
+    pub http: reqwest::Client,
 }
 
 /// The embedded adapters' concrete types, which the local stack also needs
@@ -43,18 +47,27 @@ pub struct EmbeddedParts {
     pub table: EmbeddedTable,
     pub fanout_queue: EmbeddedQueue,
     pub send_queue: EmbeddedQueue,
+    pub media_queue: EmbeddedQueue,
     pub blobs: EmbeddedBlobs,
     pub events: EmbeddedEvents,
 }
 
+/// The pipeline's queues as template.yaml declares them.
+pub struct QueueSpecs {
+    pub fanout: QueueSpec,
+    pub send: QueueSpec,
+    pub media: QueueSpec,
+}
+
 impl EmbeddedParts {
-    /// `fanout`/`send` come from the queue declarations in template.yaml, so
+    /// The queue specs come from the queue declarations in template.yaml, so
     /// the local stack has the same visibility timeouts and redrive policies.
-    pub fn new(store: Store, fanout: QueueSpec, send: QueueSpec, blobs: EmbeddedBlobs) -> Self {
+    pub fn new(store: Store, queues: QueueSpecs, blobs: EmbeddedBlobs) -> Self {
         Self {
             table: EmbeddedTable::new(store.clone()),
-            fanout_queue: EmbeddedQueue::new(store.clone(), fanout),
-            send_queue: EmbeddedQueue::new(store.clone(), send),
+            fanout_queue: EmbeddedQueue::new(store.clone(), queues.fanout),
+            send_queue: EmbeddedQueue::new(store.clone(), queues.send),
+            media_queue: EmbeddedQueue::new(store.clone(), queues.media),
             events: EmbeddedEvents::new(store.clone()),
             blobs,
             store,
@@ -79,6 +92,7 @@ impl App {
             table: Arc::new(DynamoTable::new(clients.dynamodb.clone(), &r.table_name)),
             fanout_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &r.fanout_queue_url)),
             send_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &r.send_queue_url)),
+            media_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &r.media_queue_url)),
             blobs: Arc::new(S3Blobs::new(clients.s3.clone(), &r.media_bucket)),
             events: Arc::new(EventBridgeEvents::new(
                 clients.eventbridge.clone(),
@@ -89,6 +103,7 @@ impl App {
             vault: vault(&config),
             carrier: telnyx(&config),
             webhooks: webhook_verifier(&config),
+            http: media_client(),
             config: Arc::new(config),
         }
     }
@@ -99,6 +114,7 @@ impl App {
             table: Arc::new(parts.table.clone()),
             fanout_queue: Arc::new(parts.fanout_queue.clone()),
             send_queue: Arc::new(parts.send_queue.clone()),
+            media_queue: Arc::new(parts.media_queue.clone()),
             blobs: Arc::new(parts.blobs.clone()),
             events: Arc::new(parts.events.clone()),
             clock: Arc::new(SystemClock),
@@ -106,6 +122,7 @@ impl App {
             vault: vault(&config),
             carrier: telnyx(&config),
             webhooks: webhook_verifier(&config),
+            http: media_client(),
             config: Arc::new(config),
         }
     }
@@ -158,4 +175,11 @@ fn signer(config: &Config) -> Option<Arc<TokenSigner>> {
         .jwt_secret
         .as_ref()
         .map(|s| Arc::new(TokenSigner::new(s.expose())))
+}
+
+fn media_client() -> reqwest::Client {
+    crate::telnyx::media::client().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "media client could not be built; using the default client");
+        reqwest::Client::new()
+    })
 }

@@ -50,6 +50,8 @@ pub struct AwsResources {
     pub table_name: String,
     pub fanout_queue_url: String,
     pub send_queue_url: String,
+    /// Inbound MMS waiting to be copied into the bucket.
+    pub media_queue_url: String,
     pub media_bucket: String,
     pub event_bus_name: String,
 }
@@ -188,10 +190,11 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 pub const DEFAULT_DATA_DIR: &str = "./.koinonia";
 pub const DEFAULT_ORIGINS: &str = "http://localhost:*,http://127.0.0.1:*";
 
-const AWS_RESOURCE_VARS: [&str; 5] = [
+const AWS_RESOURCE_VARS: [&str; 6] = [
     "TABLE_NAME",
     "FANOUT_QUEUE_URL",
     "SEND_QUEUE_URL",
+    "MEDIA_QUEUE_URL",
     "MEDIA_BUCKET",
     "EVENT_BUS_NAME",
 ];
@@ -229,7 +232,7 @@ impl Config {
         {
             return Err(bad(
                 missing.0,
-                "is missing: the AWS resources (TABLE_NAME, FANOUT_QUEUE_URL, SEND_QUEUE_URL, MEDIA_BUCKET, EVENT_BUS_NAME) are set together or not at all",
+                "is missing: the AWS resources (TABLE_NAME, FANOUT_QUEUE_URL, SEND_QUEUE_URL, MEDIA_QUEUE_URL, MEDIA_BUCKET, EVENT_BUS_NAME) are set together or not at all",
             ));
         } else {
             let mut r = resources.into_iter().flatten();
@@ -238,11 +241,13 @@ impl Config {
                 table_name: next(),
                 fanout_queue_url: next(),
                 send_queue_url: next(),
+                media_queue_url: next(),
                 media_bucket: next(),
                 event_bus_name: next(),
             };
             check_url("FANOUT_QUEUE_URL", &resources.fanout_queue_url)?;
             check_url("SEND_QUEUE_URL", &resources.send_queue_url)?;
+            check_url("MEDIA_QUEUE_URL", &resources.media_queue_url)?;
             Backend::Aws(resources)
         };
 
@@ -427,6 +432,10 @@ mod tests {
             (
                 "SEND_QUEUE_URL",
                 "https://sqs.us-east-1.amazonaws.com/1/send",
+            ),
+            (
+                "MEDIA_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/1/media",
             ),
             ("MEDIA_BUCKET", "koinonia-media"),
             ("EVENT_BUS_NAME", "koinonia"),

@@ -46,6 +46,9 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     #[error("request body is larger than {limit_bytes} bytes")]
     PayloadTooLarge { limit_bytes: usize },
+    /// One field (an uploaded file) is over its limit: 413 naming it.
+    #[error("{}: {}", .0.field, .0.message)]
+    FieldTooLarge(FieldError),
     #[error("content type must be {expected}")]
     UnsupportedMediaType { expected: &'static str },
     #[error("{message}")]
@@ -95,7 +98,9 @@ impl ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } | ApiError::FieldTooLarge(_) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -114,7 +119,7 @@ impl ApiError {
             | ApiError::Conflict { code, .. }
             | ApiError::Unprocessable { code, .. } => code,
             ApiError::NotFound { .. } => "not_found",
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::PayloadTooLarge { .. } | ApiError::FieldTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::NotImplemented { .. } => "not_implemented",
@@ -132,6 +137,7 @@ impl ApiError {
             code: self.code().to_owned(),
             details: match self {
                 ApiError::Validation(details) => details.clone(),
+                ApiError::FieldTooLarge(detail) => vec![detail.clone()],
                 _ => Vec::new(),
             },
             request_id: server_side.then(|| request_id.to_owned()),

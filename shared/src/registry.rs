@@ -55,7 +55,7 @@ impl Registry {
     /// Every function this codebase implements.
     pub fn builtin() -> Self {
         use crate::http_handler as h;
-        let http: [(&str, HttpHandler); 54] = [
+        let http: [(&str, HttpHandler); 57] = [
             ("HealthFunction", h!(health::route)),
             (
                 "CorsPreflightFunction",
@@ -110,6 +110,12 @@ impl Registry {
             ("ConversationsListFunction", h!(conversations::list)),
             ("ConversationThreadFunction", h!(conversations::thread)),
             ("ConversationReplyFunction", h!(conversations::reply)),
+            (
+                "ConversationReplyMediaFunction",
+                h!(conversations::reply_with_media),
+            ),
+            ("ConversationReactFunction", h!(conversations::react)),
+            ("ConversationUnreactFunction", h!(conversations::unreact)),
             ("ConversationReadFunction", h!(conversations::read)),
             ("ConversationStatusFunction", h!(conversations::status)),
             ("MessagesPreviewFunction", h!(messages::preview)),
@@ -123,9 +129,10 @@ impl Registry {
             ("AnalyticsBranchesFunction", h!(analytics::branches)),
             ("AnalyticsSummaryFunction", h!(analytics::summary)),
         ];
-        let sqs: [(&str, SqsHandler); 2] = [
+        let sqs: [(&str, SqsHandler); 3] = [
             ("FanoutConsumerFunction", sqs_handler!(consumers::fanout)),
             ("SendConsumerFunction", sqs_handler!(consumers::send)),
+            ("MediaCopyFunction", sqs_handler!(consumers::media)),
         ];
         let registry = http
             .into_iter()

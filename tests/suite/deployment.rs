@@ -143,6 +143,7 @@ async fn aws_app(bucket_exists: bool) -> App {
         table_name: unique("kt"),
         fanout_queue_url: String::new(),
         send_queue_url: String::new(),
+        media_queue_url: String::new(),
         media_bucket: unique("kb"),
         event_bus_name: unique("ke"),
     };
@@ -155,7 +156,8 @@ async fn aws_app(bucket_exists: bool) -> App {
     }
     let resources = AwsResources {
         fanout_queue_url: fanout.clone(),
-        send_queue_url: fanout,
+        send_queue_url: fanout.clone(),
+        media_queue_url: fanout,
         ..resources
     };
     let config = Config::from_vars([
@@ -271,5 +273,5 @@ async fn every_sqs_sample_event_runs_through_its_consumer_on_aws_adapters() {
         assert!(response.batch_item_failures.is_empty(), "{}", f.id);
         ran += 1;
     }
-    assert_eq!(ran, 2, "the fan-out and send consumers");
+    assert_eq!(ran, 3, "the fan-out, send and media consumers");
 }

@@ -18,6 +18,7 @@ mod faults;
 mod fixtures;
 mod import;
 mod inbound;
+mod inbox_media;
 mod local_stack;
 mod logs;
 mod messages;

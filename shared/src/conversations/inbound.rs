@@ -10,11 +10,12 @@ use sha2::{Digest, Sha256};
 
 use super::ConversationError;
 use super::keywords::{Keyword, classify};
+use super::media::MediaJob;
 use super::model::{
     activity, by_status, consent_key, conversation_key, inbound_key, message_key,
     phone_conversation_key,
 };
-use super::replies;
+use super::replies::{self, Outbound};
 use crate::crypto::Vault;
 use crate::directory::members::MemberRecord;
 use crate::directory::profile::church_for_number;
@@ -78,6 +79,8 @@ pub enum Received {
 pub struct Deps<'a> {
     pub table: &'a dyn Table,
     pub send_queue: &'a dyn Queue,
+    /// Inbound files to copy into the bucket.
+    pub media_queue: &'a dyn Queue,
     pub vault: &'a Vault,
 }
 
@@ -99,14 +102,8 @@ pub async fn open_conversation(
 ) -> Result<Item, TableError> {
     let claim = phone_conversation_key(church, phone_hash);
     for _ in 0..2 {
-        if let Some(existing) = deps.table.get(&claim).await? {
-            let id = existing
-                .get("conversationId")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if let Some(found) = deps.table.get(&conversation_key(church, id)).await? {
-                return Ok(found);
-            }
+        if let Some(found) = super::inbox::of_phone(deps.table, church, phone_hash).await? {
+            return Ok(found);
         }
         let id = MessageId::generate().to_string();
         let key = conversation_key(church, &id);
@@ -170,11 +167,8 @@ pub async fn receive(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Received, ConversationError> {
     let table = deps.table;
-    if table
-        .get(&inbound_key(&inbound.carrier_id))
-        .await?
-        .is_some()
-    {
+    if let Some(seen) = table.get(&inbound_key(&inbound.carrier_id)).await? {
+        resume(deps, &seen).await?;
         return Ok(Received::Duplicate);
     }
     let Some(church) = church_for_number(table, &inbound.to).await? else {
@@ -224,15 +218,41 @@ pub async fn receive(
         "memberName": member_name, "deliveryStatus": "received", "carrierId": inbound.carrier_id,
         "createdAt": stamp,
     });
-    if let Some(media) = inbound.media.first() {
-        // Telnyx's links expire; copying them into the bucket is not built yet.
-        item["mediaUrl"] = media.get("url").cloned().unwrap_or(Value::Null);
-        item["mediaType"] = media.get("content_type").cloned().unwrap_or(Value::Null);
-        item["mediaSizeBytes"] = media.get("size").cloned().unwrap_or(Value::Null);
+    let media = super::media::pending(&inbound.media);
+    let media_job = (!media.is_empty()).then(|| MediaJob {
+        church_id: church,
+        conversation_id: conv_id.clone(),
+        message_id,
+    });
+    if !media.is_empty() {
+        item["media"] = Value::Array(media);
+        item["mediaState"] = json!("copying");
     }
+    // The keyword's confirmation is stored with the text, so a crash before
+    // it is queued is repaired when Telnyx delivers the event again.
+    let confirmation = match keyword.filter(|_| !inbound.autoresponded) {
+        Some(keyword) => {
+            let profile = table.get(&keys::church_profile(church)).await?;
+            Some(Outbound::new(
+                church,
+                &conv_id,
+                message_id.successor(),
+                &confirmation(keyword, profile.as_ref()),
+                true,
+                vec![],
+                &stamp,
+            ))
+        }
+        None => None,
+    };
     let seen = inbound_key(&inbound.carrier_id);
     let mut ops = vec![
-        TxOp::put_new(json!({ "pk": seen.pk, "sk": seen.sk, "ttl": now.timestamp() + 7 * 86_400 })),
+        TxOp::put_new(json!({
+            "pk": seen.pk, "sk": seen.sk, "ttl": now.timestamp() + 7 * 86_400,
+            "churchId": church, "conversationId": conv_id, "messageId": message_id,
+            "hasMedia": media_job.is_some(),
+            "confirmationId": confirmation.as_ref().map(|c| c.job.message_id),
+        })),
         TxOp::put_new(item.clone()),
         TxOp::Update {
             key: conversation_key(church, &conv_id),
@@ -284,10 +304,19 @@ pub async fn receive(
             }
         }
     }
+    if let Some(confirmation) = &confirmation {
+        ops.push(confirmation.put());
+    }
     match table.transact(ops).await {
         Ok(()) => {}
         Err(TableError::TransactionCancelled { .. }) => return Ok(Received::Duplicate),
         Err(e) => return Err(e.into()),
+    }
+    if let Some(job) = &media_job {
+        job.enqueue(deps.media_queue).await?;
+    }
+    if let Some(confirmation) = &confirmation {
+        replies::enqueue(deps.send_queue, &confirmation.job).await?;
     }
     tracing::info!(church_id = %church, conversation_id = %conv_id, keyword = keyword.map(Keyword::as_str), "inbound text appended");
     if keyword.is_none()
@@ -300,23 +329,53 @@ pub async fn receive(
         {
             tracing::warn!(church_id = %church, error = %e, "join keyword not applied");
         }
-    } else if let Some(keyword) = keyword.filter(|_| !inbound.autoresponded) {
-        let profile = table.get(&keys::church_profile(church)).await?;
-        let text = confirmation(keyword, profile.as_ref());
-        replies::queue(
-            table,
-            deps.send_queue,
-            church,
-            &conv_id,
-            &text,
-            true,
-            &stamp,
-        )
-        .await?;
     }
     Ok(Received::Appended {
         church,
         conversation: conv_id,
         keyword,
     })
+}
+
+/// Telnyx delivered an applied event again — perhaps because the process
+/// died before answering. Whatever that run stored but may not have queued
+/// is queued again; the consumers act on each once (the sender claims a
+/// message with a conditional write, the copy skips finished files).
+async fn resume(deps: &Deps<'_>, seen: &Item) -> Result<(), ConversationError> {
+    let text = |attr: &str| seen.get(attr).and_then(Value::as_str);
+    let (Some(church), Some(conversation)) = (
+        text("churchId").and_then(|c| ChurchId::parse(c).ok()),
+        text("conversationId"),
+    ) else {
+        return Ok(());
+    };
+    let state_of = |id: MessageId, attr: &'static str| async move {
+        let item = deps.table.get(&message_key(conversation, id)).await?;
+        Ok::<_, TableError>(
+            item.and_then(|i| i.get(attr).and_then(Value::as_str).map(str::to_owned)),
+        )
+    };
+    if seen.get("hasMedia").and_then(Value::as_bool) == Some(true)
+        && let Some(id) = text("messageId").and_then(|m| MessageId::parse(m).ok())
+        && state_of(id, "mediaState").await?.as_deref() == Some("copying")
+    {
+        let job = MediaJob {
+            church_id: church,
+            conversation_id: conversation.to_owned(),
+            message_id: id,
+        };
+        job.enqueue(deps.media_queue).await?;
+    }
+    if let Some(id) = text("confirmationId").and_then(|m| MessageId::parse(m).ok())
+        && state_of(id, "deliveryStatus").await?.as_deref() == Some("queued")
+    {
+        let job = crate::messaging::fanout::SendJob {
+            church_id: church,
+            message_id: id,
+            member_ids: vec![],
+            conversation_id: Some(conversation.to_owned()),
+        };
+        replies::enqueue(deps.send_queue, &job).await?;
+    }
+    Ok(())
 }

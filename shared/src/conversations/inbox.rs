@@ -5,12 +5,13 @@ use serde_json::{Value, json};
 
 use super::ConversationError;
 use super::model::{
-    STATUSES, activity, by_status, conversation_key, conversation_view, message_view,
-    messages_partition,
+    STATUSES, activity, by_status, conversation_key, conversation_view, message_key, message_view,
+    messages_partition, phone_conversation_key, reply_preview,
 };
 use crate::crypto::Vault;
-use crate::domain::{ChurchId, MemberId};
+use crate::domain::{ChurchId, MemberId, MessageId};
 use crate::keys;
+use crate::ports::blobs::Blobs;
 use crate::ports::table::{Cond, Index, Item, Key, Query, Table, TableError, Update};
 
 /// One page of a listing and the total behind it.
@@ -113,9 +114,38 @@ async fn conversation(
         .ok_or(ConversationError::NotFound)
 }
 
+/// A page of thread items as the inbox shows them: media through
+/// presigned links, and the preview of each replied-to message.
+pub async fn shown_messages(
+    table: &dyn Table,
+    blobs: &dyn Blobs,
+    conversation: &str,
+    items: &[Item],
+) -> Result<Vec<Value>, ConversationError> {
+    let mut shown = Vec::with_capacity(items.len());
+    for item in items {
+        let media = super::media::shown(blobs, item).await?;
+        let reply_to = match item
+            .get("replyToId")
+            .and_then(Value::as_str)
+            .and_then(|r| MessageId::parse(r).ok())
+        {
+            Some(id) => table
+                .get(&message_key(conversation, id))
+                .await?
+                .map(|m| reply_preview(&m))
+                .unwrap_or(Value::Null),
+            None => Value::Null,
+        };
+        shown.push(message_view(item, &media, reply_to));
+    }
+    Ok(shown)
+}
+
 /// The conversation and one page of its messages, newest first.
 pub async fn thread(
     table: &dyn Table,
+    blobs: &dyn Blobs,
     vault: &Vault,
     church: ChurchId,
     id: &str,
@@ -129,16 +159,45 @@ pub async fn thread(
     )
     .await?;
     let total = all.len() as u64;
-    let items = all
-        .iter()
-        .skip(skip)
-        .take(limit)
-        .map(message_view)
-        .collect();
+    let page: Vec<Item> = all.into_iter().skip(skip).take(limit).collect();
+    let items = shown_messages(table, blobs, id, &page).await?;
     Ok((
         view(table, vault, church, &conv).await?,
         Listed { items, total },
     ))
+}
+
+/// The conversation a phone has with this church, if it has one.
+pub async fn of_phone(
+    table: &dyn Table,
+    church: ChurchId,
+    phone_hash: &str,
+) -> Result<Option<Item>, TableError> {
+    let Some(claim) = table
+        .get(&phone_conversation_key(church, phone_hash))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let id = claim
+        .get("conversationId")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    table.get(&conversation_key(church, id)).await
+}
+
+/// One message of the church's conversation, if it is there.
+pub async fn message(
+    table: &dyn Table,
+    church: ChurchId,
+    conversation_id: &str,
+    id: MessageId,
+) -> Result<Item, ConversationError> {
+    conversation(table, church, conversation_id).await?;
+    table
+        .get(&message_key(conversation_id, id))
+        .await?
+        .ok_or(ConversationError::MessageNotFound)
 }
 
 /// Marks every message of the conversation read.

@@ -5,19 +5,29 @@
 pub mod inbound;
 pub mod inbox;
 pub mod keywords;
+pub mod media;
 pub mod model;
+pub mod reactions;
 pub mod replies;
 pub mod welcome;
 
+use crate::ports::blobs::BlobError;
 use crate::ports::queue::QueueError;
 use crate::ports::table::TableError;
+use crate::telnyx::media::FetchError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConversationError {
     #[error("no such conversation")]
     NotFound,
+    #[error("no such message in this conversation")]
+    MessageNotFound,
     #[error(transparent)]
     Table(#[from] TableError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
 }

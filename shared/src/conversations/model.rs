@@ -74,8 +74,17 @@ pub fn conversation_view(item: &Item, member: Value) -> Value {
     })
 }
 
-/// A conversation message as the thread shows it.
-pub fn message_view(item: &Item) -> Value {
+/// A conversation message as the thread shows it. `media` is what
+/// [`super::media::shown`] answers (the first file fills the frontend's
+/// single `mediaUrl`; *(ext)* `media` lists them all); `reply_to` is the
+/// preview of the message it answers, or null.
+pub fn message_view(item: &Item, media: &[Value], reply_to: Value) -> Value {
+    let first = |attr: &str| {
+        media
+            .first()
+            .map(|m| m[attr].clone())
+            .unwrap_or(Value::Null)
+    };
     json!({
         "id": text(item, "id"),
         "conversationId": text(item, "conversationId"),
@@ -83,14 +92,24 @@ pub fn message_view(item: &Item) -> Value {
         "direction": text(item, "direction"),
         "memberName": text(item, "memberName"),
         "deliveryStatus": text(item, "deliveryStatus"),
-        "mediaUrl": text(item, "mediaUrl"),
-        "mediaType": text(item, "mediaType"),
-        "mediaName": text(item, "mediaName"),
-        "mediaSizeBytes": text(item, "mediaSizeBytes"),
-        "channel": "sms",
+        "mediaUrl": first("url"),
+        "mediaType": first("type"),
+        "mediaName": first("name"),
+        "mediaSizeBytes": first("sizeBytes"),
+        "media": media,
+        "channel": if media.is_empty() { "sms" } else { "mms" },
         "replyToId": text(item, "replyToId"),
-        "replyTo": Value::Null,
+        "replyTo": reply_to,
         "reactions": item.get("reactions").cloned().unwrap_or(json!([])),
         "createdAt": text(item, "createdAt"),
+    })
+}
+
+/// The preview of a replied-to message, as `replyTo` shows it.
+pub fn reply_preview(item: &Item) -> Value {
+    json!({
+        "id": text(item, "id"),
+        "content": text(item, "content"),
+        "direction": text(item, "direction"),
     })
 }

@@ -13,41 +13,82 @@ use crate::messaging::fanout::SendJob;
 use crate::ports::queue::{OutgoingMessage, Queue};
 use crate::ports::table::{Cond, Item, Table, TableError, TxOp, Update};
 
-/// Stores an outbound text on the conversation and queues its send job.
-/// `compliance` texts (a STOP confirmation) go out even to an opted-out phone.
+/// An outbound text before it is stored: its thread item and its send job.
+pub struct Outbound {
+    pub item: Value,
+    pub job: SendJob,
+}
+
+impl Outbound {
+    /// `compliance` texts (a STOP confirmation) go out even to an opted-out
+    /// phone; `media` is the message's `media` list (files already stored).
+    pub fn new(
+        church: ChurchId,
+        conversation: &str,
+        id: MessageId,
+        content: &str,
+        compliance: bool,
+        media: Vec<Value>,
+        now: &str,
+    ) -> Self {
+        let key = message_key(conversation, id);
+        let mut item = json!({
+            "pk": key.pk, "sk": key.sk, "type": "conversation_message", "id": id, "conversationId": conversation,
+            "churchId": church, "content": content, "direction": "outbound", "memberName": null,
+            "deliveryStatus": "queued", "compliance": compliance, "createdAt": now,
+        });
+        if !media.is_empty() {
+            item["media"] = Value::Array(media);
+        }
+        let job = SendJob {
+            church_id: church,
+            message_id: id,
+            member_ids: vec![],
+            conversation_id: Some(conversation.to_owned()),
+        };
+        Self { item, job }
+    }
+
+    /// The write that stores it (in the caller's transaction).
+    pub fn put(&self) -> TxOp {
+        TxOp::put_new(self.item.clone())
+    }
+
+    pub fn into_item(self) -> Item {
+        self.item.as_object().cloned().unwrap_or_default()
+    }
+}
+
+/// Queues a stored outbound text's send job.
+pub async fn enqueue(send_queue: &dyn Queue, job: &SendJob) -> Result<(), ConversationError> {
+    let body =
+        serde_json::to_string(job).map_err(|e| TableError::backend("encode a send job", e))?;
+    send_queue
+        .send_batch(vec![OutgoingMessage::new(body)])
+        .await?;
+    Ok(())
+}
+
+/// Stores an outbound text on the conversation (moving the conversation to
+/// the top of its list) and queues its send job.
 pub async fn queue(
     table: &dyn Table,
     send_queue: &dyn Queue,
-    church: ChurchId,
-    conversation: &str,
-    content: &str,
-    compliance: bool,
-    now: &str,
+    outbound: Outbound,
 ) -> Result<Item, ConversationError> {
-    let id = MessageId::generate();
-    let key = message_key(conversation, id);
-    let item = json!({
-        "pk": key.pk, "sk": key.sk, "type": "conversation_message", "id": id, "conversationId": conversation,
-        "churchId": church, "content": content, "direction": "outbound", "memberName": null,
-        "deliveryStatus": "queued", "compliance": compliance, "createdAt": now,
-    });
-    let mut update = Update::default()
+    let church = outbound.job.church_id;
+    let conversation = outbound.job.conversation_id.clone().unwrap_or_default();
+    let content = outbound.item["content"].as_str().unwrap_or_default();
+    let now = outbound.item["createdAt"].as_str().unwrap_or_default();
+    let update = Update::default()
         .set("lastMessage", content)
         .set("lastMessageAt", now)
-        .set("updatedAt", now);
-    if let Some(current) = table.get(&conversation_key(church, conversation)).await? {
-        let status = current
-            .get("status")
-            .and_then(Value::as_str)
-            .unwrap_or("open");
-        update = update
-            .set("gsi2sk", activity(now, conversation))
-            .set("status", status);
-    }
+        .set("updatedAt", now)
+        .set("gsi2sk", activity(now, &conversation));
     let ops = vec![
-        TxOp::put_new(item.clone()),
+        outbound.put(),
         TxOp::Update {
-            key: conversation_key(church, conversation),
+            key: conversation_key(church, &conversation),
             update,
             cond: Some(Cond::Exists),
         },
@@ -57,16 +98,6 @@ pub async fn queue(
         Err(TableError::TransactionCancelled { .. }) => return Err(ConversationError::NotFound),
         Err(e) => return Err(e.into()),
     }
-    let job = SendJob {
-        church_id: church,
-        message_id: id,
-        member_ids: vec![],
-        conversation_id: Some(conversation.to_owned()),
-    };
-    let body =
-        serde_json::to_string(&job).map_err(|e| TableError::backend("encode a send job", e))?;
-    send_queue
-        .send_batch(vec![OutgoingMessage::new(body)])
-        .await?;
-    Ok(item.as_object().cloned().unwrap_or_default())
+    enqueue(send_queue, &outbound.job).await?;
+    Ok(outbound.into_item())
 }

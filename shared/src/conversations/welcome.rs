@@ -11,7 +11,7 @@ use super::replies;
 use crate::directory::error::DirectoryError;
 use crate::directory::groups::{self, keyword_claim, parse_keyword};
 use crate::directory::members::{self, Ctx, MemberRecord, NewMember};
-use crate::domain::{ChurchId, GroupId, PhoneNumber};
+use crate::domain::{ChurchId, GroupId, MessageId, PhoneNumber};
 use crate::keys;
 use crate::ports::table::{Cond, Key, TableError};
 
@@ -175,15 +175,15 @@ pub async fn welcome_once(
         .unwrap_or_default()
         .to_owned();
     let text = format!("{} {CONSENT_WORDING}", text.trim());
-    replies::queue(
-        deps.table,
-        deps.send_queue,
+    let outbound = replies::Outbound::new(
         church,
         &conversation,
+        MessageId::generate(),
         &text,
         false,
+        vec![],
         &stamp,
-    )
-    .await?;
+    );
+    replies::queue(deps.table, deps.send_queue, outbound).await?;
     Ok(())
 }

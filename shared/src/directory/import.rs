@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::error::DirectoryError;
 use super::members::{self, Ctx, MemberRecord, NewMember};
 use super::plans;
+use crate::conversations::model::phone_conversation_key;
 use crate::domain::{MemberId, PhoneNumber};
 use crate::keys;
 use crate::ports::table::{Cond, Key, TableError, TxOp, Update};
@@ -227,6 +228,24 @@ pub async fn import(ctx: &Ctx<'_>, csv_bytes: &[u8]) -> Result<ImportReport, Imp
         }
     }
     report.skipped += before - fresh.len();
+    // Phones that already texted the church go one at a time through
+    // `members::create`, which links their conversation and keeps an opt-out.
+    let conversations: Vec<Key> = fresh
+        .iter()
+        .map(|r| phone_conversation_key(ctx.church, &r.phone_hash))
+        .collect();
+    let mut texted = Vec::with_capacity(conversations.len());
+    for chunk in conversations.chunks(100) {
+        texted.extend(ctx.table.get_many(chunk).await?);
+    }
+    let (alone, fresh): (Vec<_>, Vec<_>) = fresh
+        .into_iter()
+        .zip(texted)
+        .partition(|(_, conversation)| conversation.is_some());
+    let fresh: Vec<Row> = fresh.into_iter().map(|(row, _)| row).collect();
+    for (row, _) in &alone {
+        settle_alone(ctx, row, &mut report).await?;
+    }
 
     let profile = ctx.table.get(&keys::church_profile(ctx.church)).await?;
     let limit = plans::of_profile(profile.as_ref()).members;
@@ -259,18 +278,7 @@ pub async fn import(ctx: &Ctx<'_>, csv_bytes: &[u8]) -> Result<ImportReport, Imp
             Err(TableError::TransactionCancelled { .. }) => {
                 // A phone claimed meanwhile or the plan limit: settle each row alone.
                 for row in chunk {
-                    match members::create(ctx, row.member.clone()).await {
-                        Ok(_) => report.imported += 1,
-                        Err(DirectoryError::Conflict { .. }) => report.skipped += 1,
-                        Err(DirectoryError::PlanLimit { .. }) => {
-                            report.failed_details.push(RowFailure {
-                                member: row.raw.clone(),
-                                error: "the plan's member limit is reached".into(),
-                                line: row.line,
-                            })
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
+                    settle_alone(ctx, row, &mut report).await?;
                 }
             }
             Err(e) => return Err(e.into()),
@@ -279,4 +287,23 @@ pub async fn import(ctx: &Ctx<'_>, csv_bytes: &[u8]) -> Result<ImportReport, Imp
     report.failed_details.sort_by_key(|f| f.line);
     report.failed = report.failed_details.len();
     Ok(report)
+}
+
+/// Creates one row's member by itself, counting the outcome in `report`.
+async fn settle_alone(
+    ctx: &Ctx<'_>,
+    row: &Row,
+    report: &mut ImportReport,
+) -> Result<(), ImportError> {
+    match members::create(ctx, row.member.clone()).await {
+        Ok(_) => report.imported += 1,
+        Err(DirectoryError::Conflict { .. }) => report.skipped += 1,
+        Err(DirectoryError::PlanLimit { .. }) => report.failed_details.push(RowFailure {
+            member: row.raw.clone(),
+            error: "the plan's member limit is reached".into(),
+            line: row.line,
+        }),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
 }

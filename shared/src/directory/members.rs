@@ -147,19 +147,36 @@ fn leave_branch(church: ChurchId, branch: BranchId, member: MemberId) -> [TxOp; 
     ]
 }
 
+/// Creates a member. A phone that already texted the church (an unknown
+/// texter in the inbox) has its conversation linked to the new member in
+/// the same write, and an opt-out it texted still holds.
 pub async fn create(ctx: &Ctx<'_>, new: NewMember) -> Result<MemberView, DirectoryError> {
     let id = MemberId::generate();
     let stamp = ctx.now.to_rfc3339();
+    let phone_hash = ctx.vault.phone_hash(&new.phone);
+    let conversation =
+        crate::conversations::inbox::of_phone(ctx.table, ctx.church, &phone_hash).await?;
+    let texted_stop = conversation
+        .as_ref()
+        .and_then(|c| c.get("optInSms"))
+        .and_then(serde_json::Value::as_bool)
+        == Some(false);
+    let opt_in_sms = new.opt_in_sms && !texted_stop;
+    let opt_out_source = match (opt_in_sms, texted_stop) {
+        (true, _) => None,
+        (false, true) => Some("keyword".to_owned()),
+        (false, false) => Some("admin".to_owned()),
+    };
     let record = MemberRecord {
         id,
         church_id: ctx.church,
         first_name: new.first_name,
         last_name: new.last_name,
         phone_sealed: ctx.vault.seal(new.phone.as_e164()),
-        phone_hash: ctx.vault.phone_hash(&new.phone),
+        phone_hash,
         email: new.email,
-        opt_in_sms: new.opt_in_sms,
-        opt_out_source: (!new.opt_in_sms).then(|| "admin".to_owned()),
+        opt_in_sms,
+        opt_out_source,
         branch_id: new.branch_id,
         group_ids: Vec::new(),
         created_at: stamp.clone(),
@@ -186,6 +203,16 @@ pub async fn create(ctx: &Ctx<'_>, new: NewMember) -> Result<MemberView, Directo
     ];
     if let Some(branch) = new.branch_id {
         ops.extend(join_branch(ctx.church, branch, id, &stamp));
+    }
+    if let Some(conversation) = &conversation {
+        ops.push(TxOp::Update {
+            key: Key::of(conversation)?,
+            update: Update::default()
+                .set("memberId", json!(id))
+                .set("unknown", false)
+                .set("updatedAt", stamp.as_str()),
+            cond: Some(Cond::Exists),
+        });
     }
     match ctx.table.transact(ops).await {
         Ok(()) => record.view(ctx.vault),

@@ -29,6 +29,12 @@ macro_rules! define_id {
                 Self(Ulid::new())
             }
 
+            /// The id right after this one, in the same millisecond: an
+            /// answer made with it sorts after what it answers.
+            pub fn successor(&self) -> Self {
+                Self(self.0.increment().unwrap_or(self.0))
+            }
+
             /// Parses an id received from outside (a path, a body, a token).
             pub fn parse(raw: &str) -> Result<Self, IdError> {
                 Ulid::from_str(raw.trim())

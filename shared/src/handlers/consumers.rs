@@ -7,6 +7,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::app::App;
+use crate::conversations::media::{self, CopyDeps, MediaJob};
 use crate::messaging::fanout::{self, SendJob};
 use crate::messaging::send::FanoutJob;
 use crate::messaging::sender::{Outcome, Sender, backoff};
@@ -52,6 +53,33 @@ pub async fn fanout(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, Even
         .await
         {
             tracing::error!(error = %e, "fan-out step failed; retried");
+            failures.push(failure(record));
+        }
+    }
+    Ok(respond(failures))
+}
+
+/// The media consumer: copies inbound MMS files into the bucket.
+pub async fn media(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, EventError> {
+    let deps = CopyDeps {
+        table: app.table.as_ref(),
+        blobs: app.blobs.as_ref(),
+        http: &app.http,
+    };
+    let mut failures = Vec::new();
+    for record in &event.records {
+        let job: MediaJob = match serde_json::from_str(record.body.as_deref().unwrap_or_default()) {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::error!(error = %e, "unreadable media job; it will reach the DLQ");
+                failures.push(failure(record));
+                continue;
+            }
+        };
+        let span =
+            tracing::info_span!("media", church_id = %job.church_id, message_id = %job.message_id);
+        if let Err(e) = media::copy(&deps, &job).instrument(span).await {
+            tracing::warn!(church_id = %job.church_id, message_id = %job.message_id, error = %e, "media copy failed; retried");
             failures.push(failure(record));
         }
     }

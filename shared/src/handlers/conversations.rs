@@ -1,25 +1,33 @@
-//! The inbox routes (`/api/messages/conversations…`): list, thread, reply,
-//! read and status — one member ↔ the church, never relayed to others.
+//! The inbox routes (`/api/messages/conversations…`): list, thread, reply
+//! (with or without a file), read, status and reactions — one member ↔ the
+//! church, never relayed to others.
 
 use http::StatusCode;
-use lambda_http::Request;
+use lambda_http::{Request, RequestExt};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::app::App;
 use crate::auth::caller::authenticate;
-use crate::conversations::model::{STATUSES, message_view};
-use crate::conversations::{ConversationError, inbox, replies};
-use crate::domain::{MessageId, MessageText};
-use crate::error::ApiError;
+use crate::conversations::model::STATUSES;
+use crate::conversations::replies::Outbound;
+use crate::conversations::{ConversationError, inbox, media, reactions, replies};
+use crate::domain::{ChurchId, MessageId, MessageText};
+use crate::error::{ApiError, FieldError};
 use crate::http::HttpResult;
 use crate::http::list::{PageRequest, query_param, respond};
-use crate::http::request::json as body_of;
+use crate::http::request::{Upload, json as body_of, multipart_form};
 use crate::http::response;
+use crate::messaging::media::{MAX_CONVERSATION_FILE_BYTES, MAX_MEDIA_BYTES, MediaKind};
+use crate::ports::blobs::Blob;
 
 fn conversation_id(req: &Request) -> Result<String, ApiError> {
     super::members::path_id(req, "conversationId", "conversation", MessageId::parse)
         .map(|id| id.to_string())
+}
+
+fn message_id(req: &Request) -> Result<MessageId, ApiError> {
+    super::members::path_id(req, "messageId", "message", MessageId::parse)
 }
 
 fn fail(e: ConversationError) -> ApiError {
@@ -27,6 +35,7 @@ fn fail(e: ConversationError) -> ApiError {
         ConversationError::NotFound => ApiError::NotFound {
             what: "conversation",
         },
+        ConversationError::MessageNotFound => ApiError::NotFound { what: "message" },
         other => ApiError::internal(other),
     }
 }
@@ -69,6 +78,7 @@ pub async fn thread(app: &App, req: Request) -> HttpResult {
     let page = PageRequest::from_query(&req)?;
     let (conversation, messages) = inbox::thread(
         app.table.as_ref(),
+        app.blobs.as_ref(),
         app.vault()?,
         caller.church_id,
         &id,
@@ -88,6 +98,53 @@ pub async fn thread(app: &App, req: Request) -> HttpResult {
     )
 }
 
+/// The message `replyToId` names, checked to be in this conversation.
+async fn reply_to(
+    app: &App,
+    church: ChurchId,
+    conversation: &str,
+    raw: Option<&str>,
+) -> Result<Option<MessageId>, ApiError> {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        ApiError::field(
+            "replyToId",
+            "invalid_id",
+            "replyToId must be a message of this conversation",
+        )
+    };
+    let id = MessageId::parse(raw).map_err(|_| invalid())?;
+    match inbox::message(app.table.as_ref(), church, conversation, id).await {
+        Ok(_) => Ok(Some(id)),
+        Err(ConversationError::MessageNotFound) => Err(invalid()),
+        Err(e) => Err(fail(e)),
+    }
+}
+
+/// Stores and queues an admin's outbound message; answers it as the thread shows it.
+async fn send_reply(
+    app: &App,
+    church: ChurchId,
+    conversation: &str,
+    outbound: Outbound,
+) -> HttpResult {
+    let item = replies::queue(app.table.as_ref(), app.send_queue.as_ref(), outbound)
+        .await
+        .map_err(fail)?;
+    let shown = inbox::shown_messages(
+        app.table.as_ref(),
+        app.blobs.as_ref(),
+        conversation,
+        std::slice::from_ref(&item),
+    )
+    .await
+    .map_err(fail)?;
+    tracing::info!(church_id = %church, conversation_id = %conversation, "reply queued");
+    response::wrapped(StatusCode::CREATED, &shown[0])
+}
+
 /// `POST /api/messages/conversations/:id/reply` `{content, replyToId?}`.
 pub async fn reply(app: &App, req: Request) -> HttpResult {
     #[derive(Deserialize)]
@@ -101,34 +158,161 @@ pub async fn reply(app: &App, req: Request) -> HttpResult {
     let body: ReplyBody = body_of(&req)?;
     let content = MessageText::parse(body.content.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::field("content", "invalid_content", e.to_string()))?;
-    if let Some(reply_to) = &body.reply_to_id
-        && MessageId::parse(reply_to).is_err()
-    {
-        return Err(ApiError::field(
-            "replyToId",
-            "invalid_id",
-            "replyToId must be a message of this conversation",
-        ));
-    }
     inbox::get(app.table.as_ref(), caller.church_id, &id)
         .await
         .map_err(fail)?;
+    let reply_to = reply_to(app, caller.church_id, &id, body.reply_to_id.as_deref()).await?;
     let now = app.clock.now().to_rfc3339();
-    let mut item = replies::queue(
-        app.table.as_ref(),
-        app.send_queue.as_ref(),
+    let mut outbound = Outbound::new(
         caller.church_id,
         &id,
+        MessageId::generate(),
         content.as_str(),
         false,
+        vec![],
+        &now,
+    );
+    outbound.item["replyToId"] = json!(reply_to);
+    send_reply(app, caller.church_id, &id, outbound).await
+}
+
+/// The file of a reply-with-media, checked: a kind the inbox takes, and a
+/// size MMS can carry (Telnyx resizes images and videos; other files must
+/// already fit).
+fn media_file(upload: &Upload) -> Result<(String, MediaKind), ApiError> {
+    let content_type = upload.content_type.clone().unwrap_or_default();
+    let Some(kind) = MediaKind::of(&content_type) else {
+        return Err(ApiError::field(
+            "file",
+            "unsupported_media",
+            "file must be an image, a video, audio or a PDF",
+        ));
+    };
+    let size = upload.bytes.len() as u64;
+    if size == 0 {
+        return Err(ApiError::field("file", "required", "file is empty"));
+    }
+    let limit = if kind.transcodable() {
+        MAX_CONVERSATION_FILE_BYTES
+    } else {
+        MAX_MEDIA_BYTES
+    };
+    if size > limit {
+        return Err(ApiError::FieldTooLarge(FieldError::new(
+            "file",
+            "file_too_large",
+            format!(
+                "a {} must be at most {limit} bytes to go by MMS",
+                kind.as_str()
+            ),
+        )));
+    }
+    Ok((content_type, kind))
+}
+
+/// `POST /api/messages/conversations/:id/reply-with-media` — multipart
+/// `file` (image, video, audio, pdf; ≤ 5 MB) and `content?`.
+pub async fn reply_with_media(app: &App, req: Request) -> HttpResult {
+    let caller = authenticate(app, &req).await?;
+    let id = conversation_id(&req)?;
+    let form = multipart_form(&req, "file").await?;
+    let content = match form.texts.get("content").map(|c| c.trim()) {
+        Some(c) if !c.is_empty() => MessageText::parse(c)
+            .map_err(|e| ApiError::field("content", "invalid_content", e.to_string()))?
+            .as_str()
+            .to_owned(),
+        _ => String::new(),
+    };
+    let (content_type, _) = media_file(&form.file)?;
+    inbox::get(app.table.as_ref(), caller.church_id, &id)
+        .await
+        .map_err(fail)?;
+    let message = MessageId::generate();
+    let key = media::blob_key(caller.church_id, &id, message, 0).map_err(ApiError::internal)?;
+    let size = form.file.bytes.len() as u64;
+    let name = form
+        .file
+        .file_name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "attachment".into());
+    app.blobs
+        .put(
+            &key,
+            Blob {
+                bytes: form.file.bytes,
+                content_type: content_type.clone(),
+            },
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    let now = app.clock.now().to_rfc3339();
+    let outbound = Outbound::new(
+        caller.church_id,
+        &id,
+        message,
+        &content,
+        false,
+        vec![media::stored(&key, &content_type, size, &name)],
+        &now,
+    );
+    send_reply(app, caller.church_id, &id, outbound).await
+}
+
+fn emoji_field(raw: Option<&str>, field: &str) -> Result<&'static str, ApiError> {
+    raw.and_then(reactions::parse_emoji).ok_or_else(|| {
+        ApiError::field(
+            field,
+            "invalid_emoji",
+            format!("{field} must be one of {}", reactions::EMOJI.join(" ")),
+        )
+    })
+}
+
+/// `POST /api/messages/conversations/:id/messages/:mid/reactions` `{emoji}`.
+pub async fn react(app: &App, req: Request) -> HttpResult {
+    #[derive(Deserialize)]
+    struct ReactionBody {
+        emoji: Option<String>,
+    }
+    let caller = authenticate(app, &req).await?;
+    let id = conversation_id(&req)?;
+    let message = message_id(&req)?;
+    let body: ReactionBody = body_of(&req)?;
+    let emoji = emoji_field(body.emoji.as_deref(), "emoji")?;
+    let now = app.clock.now().to_rfc3339();
+    let reaction = reactions::add(
+        app.table.as_ref(),
+        caller.church_id,
+        &id,
+        message,
+        emoji,
         &now,
     )
     .await
     .map_err(fail)?;
-    if let Some(reply_to) = body.reply_to_id {
-        item.insert("replyToId".into(), Value::String(reply_to));
-    }
-    response::wrapped(StatusCode::CREATED, &message_view(&item))
+    response::wrapped(StatusCode::CREATED, &reaction)
+}
+
+/// `DELETE /api/messages/conversations/:id/messages/:mid/reactions/:emoji`.
+pub async fn unreact(app: &App, req: Request) -> HttpResult {
+    let caller = authenticate(app, &req).await?;
+    let id = conversation_id(&req)?;
+    let message = message_id(&req)?;
+    // API Gateway may hand the emoji over still percent-encoded.
+    let raw = req
+        .path_parameters_ref()
+        .and_then(|p| p.first("emoji"))
+        .map(|e| {
+            percent_encoding::percent_decode_str(e)
+                .decode_utf8_lossy()
+                .into_owned()
+        });
+    let emoji = emoji_field(raw.as_deref(), "emoji")?;
+    reactions::remove(app.table.as_ref(), caller.church_id, &id, message, emoji)
+        .await
+        .map_err(fail)?;
+    response::json(StatusCode::OK, &json!({ "success": true }))
 }
 
 /// `PATCH /api/messages/conversations/:id/read`.

@@ -153,6 +153,7 @@ async fn membership(app: &App, req: Request, join: bool) -> HttpResult {
         let deps = crate::conversations::inbound::Deps {
             table: app.table.as_ref(),
             send_queue: app.send_queue.as_ref(),
+            media_queue: app.media_queue.as_ref(),
             vault: ctx.vault,
         };
         if let Err(e) =

@@ -58,6 +58,7 @@ pub async fn telnyx(app: &App, req: Request) -> HttpResult {
             let deps = Deps {
                 table: app.table.as_ref(),
                 send_queue: app.send_queue.as_ref(),
+                media_queue: app.media_queue.as_ref(),
                 vault: app.vault()?,
             };
             inbound::receive(&deps, &inbound, app.clock.now())

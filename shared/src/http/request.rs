@@ -201,6 +201,20 @@ pub struct Upload {
 /// Reads the multipart field `field`: 415 for another content type, 413
 /// past the size limit, 400 naming the field when it is missing or broken.
 pub async fn multipart_file(req: &Request, field: &str) -> Result<Upload, ApiError> {
+    multipart_form(req, field).await.map(|form| form.file)
+}
+
+/// A `multipart/form-data` body: its one file and its text fields.
+pub struct Form {
+    pub file: Upload,
+    pub texts: std::collections::HashMap<String, String>,
+}
+
+/// Text fields longer than this are not a form's text.
+const MAX_FORM_TEXT_BYTES: usize = 64 * 1024;
+
+/// Reads a form whose file is the part named `field`, with its text parts.
+pub async fn multipart_form(req: &Request, field: &str) -> Result<Form, ApiError> {
     let content_type = req
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -211,7 +225,7 @@ pub async fn multipart_file(req: &Request, field: &str) -> Result<Upload, ApiErr
             expected: "multipart/form-data",
         })?;
     let body = bytes::Bytes::copy_from_slice(body_bytes(req));
-    if body.len() > MAX_UPLOAD_BYTES {
+    if body.len() > MAX_UPLOAD_BYTES + MAX_FORM_TEXT_BYTES {
         return Err(ApiError::PayloadTooLarge {
             limit_bytes: MAX_UPLOAD_BYTES,
         });
@@ -225,22 +239,47 @@ pub async fn multipart_file(req: &Request, field: &str) -> Result<Upload, ApiErr
             format!("the upload could not be read: {e}"),
         )
     };
+    let mut file = None;
+    let mut texts = std::collections::HashMap::new();
     while let Some(part) = multipart.next_field().await.map_err(broken)? {
-        if part.name() != Some(field) {
-            continue;
+        let name = part.name().unwrap_or_default().to_owned();
+        if name == field && file.is_none() {
+            let content_type = part.content_type().map(ToString::to_string);
+            let file_name = part.file_name().map(str::to_owned);
+            let bytes = part.bytes().await.map_err(broken)?;
+            if bytes.len() > MAX_UPLOAD_BYTES {
+                return Err(ApiError::FieldTooLarge(crate::error::FieldError::new(
+                    field,
+                    "file_too_large",
+                    format!("{field} must be at most {MAX_UPLOAD_BYTES} bytes"),
+                )));
+            }
+            file = Some(Upload {
+                bytes,
+                content_type,
+                file_name,
+            });
+        } else if part.file_name().is_none() {
+            let text = part.bytes().await.map_err(broken)?;
+            if text.len() > MAX_FORM_TEXT_BYTES {
+                return Err(ApiError::field(
+                    &name,
+                    "too_long",
+                    format!("{name} is too long"),
+                ));
+            }
+            let text = String::from_utf8(text.to_vec()).map_err(|_| {
+                ApiError::field(&name, "invalid_text", format!("{name} must be UTF-8 text"))
+            })?;
+            texts.insert(name, text);
         }
-        let content_type = part.content_type().map(ToString::to_string);
-        let file_name = part.file_name().map(str::to_owned);
-        let bytes = part.bytes().await.map_err(broken)?;
-        return Ok(Upload {
-            bytes,
-            content_type,
-            file_name,
-        });
     }
-    Err(ApiError::field(
-        field,
-        "required",
-        format!("multipart field `{field}` is required"),
-    ))
+    match file {
+        Some(file) => Ok(Form { file, texts }),
+        None => Err(ApiError::field(
+            field,
+            "required",
+            format!("multipart field `{field}` is required"),
+        )),
+    }
 }

@@ -23,7 +23,7 @@ pub use server::{MAX_BODY_BYTES, Router, RouterError};
 
 use crate::adapters::embedded::{EmbeddedBlobs, EmbeddedQueue, QueueSpec, Store, StoreError};
 use crate::adapters::metered::{Meter, MeteredQueue, MeteredTable};
-use crate::app::{App, EmbeddedParts};
+use crate::app::{App, EmbeddedParts, QueueSpecs};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::Config;
 use crate::ports::Queue;
@@ -163,8 +163,11 @@ impl LocalStack {
         );
         let parts = EmbeddedParts::new(
             store.clone(),
-            queue_spec(catalog, "FanoutQueue")?,
-            queue_spec(catalog, "SendQueue")?,
+            QueueSpecs {
+                fanout: queue_spec(catalog, "FanoutQueue")?,
+                send: queue_spec(catalog, "SendQueue")?,
+                media: queue_spec(catalog, "MediaQueue")?,
+            },
             blobs.clone(),
         );
         let mut app = App::embedded(config, &parts);
@@ -204,6 +207,7 @@ impl LocalStack {
                 let queue: Arc<dyn Queue> = match trigger.queue.as_str() {
                     "FanoutQueue" => Arc::clone(&app.fanout_queue),
                     "SendQueue" => Arc::clone(&app.send_queue),
+                    "MediaQueue" => Arc::clone(&app.media_queue),
                     _ => Arc::new(EmbeddedQueue::new(store.clone(), spec)),
                 };
                 tasks.spawn(consumers::run(

@@ -217,13 +217,24 @@ impl Server {
             "{}/api/webhooks/telnyx/status",
             self.app.config.public_url.as_deref().unwrap_or_default()
         );
+        // `data:` links become files the simulator serves, as Telnyx
+        // serves a member's MMS; other links pass through as given.
+        let media_urls = text
+            .media_urls
+            .unwrap_or_default()
+            .into_iter()
+            .map(|url| match url.strip_prefix("data:") {
+                Some(data) => hosted(simulator, data),
+                None => Ok(url),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let delivered = simulator
             .deliver_inbound(
                 &webhook,
                 from.as_e164(),
                 to.as_e164(),
                 text.text.as_deref().unwrap_or(""),
-                &text.media_urls.unwrap_or_default(),
+                &media_urls,
             )
             .await;
         let body = serde_json::json!({ "success": true, "data": { "delivered": delivered } });
@@ -273,4 +284,22 @@ impl Server {
             });
         }
     }
+}
+
+/// A `data:<type>;base64,<bytes>` link, hosted by the simulator.
+fn hosted(simulator: &SimulatorHandle, data: &str) -> Result<String, ApiError> {
+    use base64::Engine;
+    let invalid = || {
+        ApiError::field(
+            "mediaUrls",
+            "invalid_media",
+            "mediaUrls must be http(s) links or data:<type>;base64,<bytes>",
+        )
+    };
+    let (head, payload) = data.split_once(',').ok_or_else(invalid)?;
+    let content_type = head.strip_suffix(";base64").ok_or_else(invalid)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(payload.trim())
+        .map_err(|_| invalid())?;
+    Ok(simulator.host_media(content_type, Bytes::from(bytes)))
 }

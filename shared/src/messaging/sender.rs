@@ -558,11 +558,13 @@ impl Sender<'_> {
             tokio::time::sleep(wait).await;
         }
         let _permit = self.in_flight.acquire().await;
+        let media_urls =
+            crate::conversations::media::carrier_urls(self.blobs, &message, MEDIA_URL_TTL).await?;
         let outbound = OutboundMessage {
             from,
             to,
             text: text_of(&message, "content"),
-            media_urls: vec![],
+            media_urls,
             webhook_url: self.webhook_url.clone(),
         };
         let result = self.carrier.send(&outbound).await;

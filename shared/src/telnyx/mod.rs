@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod client;
+pub mod media;
 pub mod simulator;
 pub mod webhook;
 

@@ -20,6 +20,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use rand::Rng;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -123,10 +124,7 @@ impl SimulatorHandle {
         text: &str,
         media_urls: &[String],
     ) -> bool {
-        let media: Vec<Value> = media_urls
-            .iter()
-            .map(|u| json!({ "url": u, "content_type": null, "size": null, "hash_sha256": null }))
-            .collect();
+        let media: Vec<Value> = media_urls.iter().map(|u| self.describe(u)).collect();
         let payload = json!({
             "id": uuid_like(), "record_type": "message", "direction": "inbound", "type": if media.is_empty() { "SMS" } else { "MMS" },
             "from": { "phone_number": from, "carrier": "Simulated", "line_type": "Wireless" },
@@ -136,6 +134,66 @@ impl SimulatorHandle {
         });
         deliver(&self.state, webhook_url, "message.received", &payload).await
     }
+
+    /// Serves `bytes` at a new link of the simulator, as Telnyx serves a
+    /// member's MMS media; the link for `deliver_inbound`.
+    pub fn host_media(&self, content_type: &str, bytes: Bytes) -> String {
+        let id = uuid_like();
+        lock(&self.state.media).insert(id.clone(), (content_type.to_owned(), bytes));
+        format!("{}{MEDIA_PREFIX}{id}", self.state.base_url)
+    }
+
+    /// The link stops working, as Telnyx's do after a while.
+    pub fn expire_media(&self, url: &str) {
+        if let Some(id) = url.rsplit('/').next() {
+            lock(&self.state.media).remove(id);
+        }
+    }
+
+    /// A `payload.media` entry: hosted files are described as Telnyx
+    /// describes them; other links pass through undescribed.
+    fn describe(&self, url: &str) -> Value {
+        let hosted = url
+            .strip_prefix(&format!("{}{MEDIA_PREFIX}", self.state.base_url))
+            .and_then(|id| lock(&self.state.media).get(id).cloned());
+        match hosted {
+            Some((content_type, bytes)) => json!({
+                "url": url, "content_type": content_type, "size": bytes.len(),
+                "hash_sha256": hex::encode(Sha256::digest(&bytes)),
+            }),
+            None => json!({ "url": url, "content_type": null, "size": null, "hash_sha256": null }),
+        }
+    }
+}
+
+/// Where the simulator serves inbound media.
+const MEDIA_PREFIX: &str = "/media/";
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `GET /media/{id}`: a hosted file, or Telnyx's 404 once it expired.
+fn serve_media(state: &State, path: &str) -> Option<Response<Full<Bytes>>> {
+    let id = path.strip_prefix(MEDIA_PREFIX)?;
+    let found = lock(&state.media).get(id).cloned();
+    Some(match found {
+        Some((content_type, bytes)) => {
+            let mut response = Response::new(Full::new(bytes));
+            if let Ok(value) = http::HeaderValue::from_str(&content_type) {
+                response
+                    .headers_mut()
+                    .insert(http::header::CONTENT_TYPE, value);
+            }
+            response
+        }
+        None => error(
+            StatusCode::NOT_FOUND,
+            "10005",
+            "Resource not found",
+            "The media has expired or does not exist.",
+        ),
+    })
 }
 
 /// One message the simulator accepted.
@@ -159,6 +217,9 @@ struct State {
     /// 429s answered.
     throttled: std::sync::atomic::AtomicU64,
     http: reqwest::Client,
+    /// Inbound media it serves: id → (content type, bytes).
+    media: Mutex<HashMap<String, (String, Bytes)>>,
+    base_url: String,
 }
 
 /// A running simulator; stops when dropped or with `stop`.
@@ -217,6 +278,8 @@ impl Simulator {
             free_at: Mutex::new(HashMap::new()),
             throttled: std::sync::atomic::AtomicU64::new(0),
             http: reqwest::Client::new(),
+            media: Mutex::new(HashMap::new()),
+            base_url: format!("http://{addr}"),
         });
         let (shutdown, mut stop) = watch::channel(false);
         let serving = Arc::clone(&state);
@@ -293,6 +356,11 @@ impl Drop for Simulator {
 }
 
 async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Response<Full<Bytes>> {
+    if req.method() == http::Method::GET
+        && let Some(response) = serve_media(&state, req.uri().path())
+    {
+        return response;
+    }
     if req.method() != http::Method::POST || req.uri().path() != "/v2/messages" {
         return error(
             StatusCode::NOT_FOUND,

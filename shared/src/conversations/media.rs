@@ -1,0 +1,252 @@
+//! Files on a conversation's messages, both ways.
+//!
+//! A message keeps its files as a `media` list, each entry in one state:
+//!
+//! ```text
+//! pending  an inbound file still at Telnyx's link (which expires)  {url, contentType?, size?}
+//! stored   in the bucket                                           {key, contentType, size, name}
+//! refused  not a kind the inbox takes, or over the size cap        {reason}
+//! expired  Telnyx's link was gone before the copy                   {}
+//! ```
+//!
+//! `message.received` stores its files `pending` and queues a [`MediaJob`];
+//! the media consumer [`copy`]s them into the bucket, with a size cap and a
+//! content-type allow-list ([`MediaKind`]). The thread shows stored files
+//! through short-lived presigned URLs ([`shown`]).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::ConversationError;
+use super::model::message_key;
+use crate::domain::{ChurchId, MessageId};
+use crate::messaging::media::{MAX_CONVERSATION_FILE_BYTES, MAX_MEDIA_PER_MESSAGE, MediaKind};
+use crate::ports::blobs::{Blob, BlobError, BlobKey, Blobs};
+use crate::ports::queue::{OutgoingMessage, Queue};
+use crate::ports::table::{Cond, Item, Table, TableError, Update};
+use crate::telnyx::media::{FetchError, fetch};
+
+/// How long a thread's media links work (the inbox re-reads the thread).
+const SHOWN_FOR: Duration = Duration::from_secs(3600);
+
+/// "Copy this inbound message's files into the bucket."
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaJob {
+    pub church_id: ChurchId,
+    pub conversation_id: String,
+    pub message_id: MessageId,
+}
+
+impl MediaJob {
+    pub async fn enqueue(&self, queue: &dyn Queue) -> Result<(), ConversationError> {
+        let body = serde_json::to_string(self)
+            .map_err(|e| TableError::backend("encode a media job", e))?;
+        queue.send_batch(vec![OutgoingMessage::new(body)]).await?;
+        Ok(())
+    }
+}
+
+/// The `media` list of an inbound text, from `payload.media` (at most 10 files).
+pub fn pending(telnyx_media: &[Value]) -> Vec<Value> {
+    telnyx_media
+        .iter()
+        .filter_map(|m| m.get("url").and_then(Value::as_str).map(|url| (url, m)))
+        .take(MAX_MEDIA_PER_MESSAGE)
+        .map(|(url, m)| {
+            json!({
+                "state": "pending", "url": url,
+                "contentType": m.get("content_type").cloned().unwrap_or(Value::Null),
+                "size": m.get("size").cloned().unwrap_or(Value::Null),
+                "name": name_from_url(url),
+            })
+        })
+        .collect()
+}
+
+/// A file the church sent or stored: the `media` entry for it.
+pub fn stored(key: &BlobKey, content_type: &str, size: u64, name: &str) -> Value {
+    json!({ "state": "stored", "key": key.as_str(), "contentType": content_type, "size": size, "name": name })
+}
+
+/// Where a conversation's file lives in the bucket.
+pub fn blob_key(
+    church: ChurchId,
+    conversation: &str,
+    message: MessageId,
+    n: usize,
+) -> Result<BlobKey, TableError> {
+    BlobKey::parse(&format!(
+        "churches/{church}/conversations/{conversation}/{message}-{n}"
+    ))
+    .map_err(|e| TableError::Invalid(e.to_string()))
+}
+
+fn name_from_url(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.path_segments()
+                .and_then(|mut s| s.next_back().map(str::to_owned))
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "attachment".into())
+}
+
+fn entries(item: &Item) -> Vec<Value> {
+    item.get("media")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn str_of<'a>(entry: &'a Value, attr: &str) -> Option<&'a str> {
+    entry.get(attr).and_then(Value::as_str)
+}
+
+/// The files of a message as the thread shows them: stored ones through a
+/// presigned URL, pending ones through Telnyx's link until the copy lands.
+pub async fn shown(blobs: &dyn Blobs, item: &Item) -> Result<Vec<Value>, BlobError> {
+    let mut shown = Vec::new();
+    for entry in entries(item) {
+        let url = match str_of(&entry, "state") {
+            Some("stored") => match str_of(&entry, "key").map(BlobKey::parse) {
+                Some(Ok(key)) => blobs.presign_get(&key, SHOWN_FOR).await?,
+                _ => continue,
+            },
+            Some("pending") => match str_of(&entry, "url") {
+                Some(url) => url.to_owned(),
+                None => continue,
+            },
+            _ => continue,
+        };
+        let kind = str_of(&entry, "contentType")
+            .and_then(MediaKind::of)
+            .map(MediaKind::as_str);
+        shown.push(json!({
+            "url": url, "type": kind, "name": entry.get("name").cloned().unwrap_or(Value::Null),
+            "sizeBytes": entry.get("size").cloned().unwrap_or(Value::Null),
+        }));
+    }
+    Ok(shown)
+}
+
+/// Presigned links to a message's stored files, for the carrier to fetch.
+pub async fn carrier_urls(
+    blobs: &dyn Blobs,
+    item: &Item,
+    ttl: Duration,
+) -> Result<Vec<String>, BlobError> {
+    let mut urls = Vec::new();
+    for entry in entries(item) {
+        if str_of(&entry, "state") == Some("stored")
+            && let Some(Ok(key)) = str_of(&entry, "key").map(BlobKey::parse)
+        {
+            urls.push(blobs.presign_get(&key, ttl).await?);
+        }
+    }
+    Ok(urls)
+}
+
+pub struct CopyDeps<'a> {
+    pub table: &'a dyn Table,
+    pub blobs: &'a dyn Blobs,
+    pub http: &'a reqwest::Client,
+}
+
+/// Copies one pending file; `Err` only when another try may succeed.
+async fn copy_one(
+    deps: &CopyDeps<'_>,
+    job: &MediaJob,
+    n: usize,
+    entry: &Value,
+) -> Result<Value, ConversationError> {
+    let refused =
+        |reason: &str| json!({ "state": "refused", "reason": reason, "name": entry.get("name") });
+    let declared = str_of(entry, "contentType").filter(|t| !t.is_empty());
+    if declared.is_some_and(|t| MediaKind::of(t).is_none()) {
+        return Ok(refused("type"));
+    }
+    if entry
+        .get("size")
+        .and_then(Value::as_u64)
+        .is_some_and(|s| s > MAX_CONVERSATION_FILE_BYTES)
+    {
+        return Ok(refused("size"));
+    }
+    let Some(url) = str_of(entry, "url") else {
+        return Ok(refused("url"));
+    };
+    let fetched = match fetch(deps.http, url, MAX_CONVERSATION_FILE_BYTES).await {
+        Ok(fetched) => fetched,
+        Err(FetchError::Gone(_)) => {
+            return Ok(json!({ "state": "expired", "name": entry.get("name") }));
+        }
+        Err(FetchError::TooLarge(_)) => return Ok(refused("size")),
+        Err(FetchError::Refused(_)) => return Ok(refused("url")),
+        Err(e) => return Err(e.into()),
+    };
+    let content_type = declared
+        .map(str::to_owned)
+        .or(fetched.content_type)
+        .unwrap_or_default();
+    if MediaKind::of(&content_type).is_none() {
+        return Ok(refused("type"));
+    }
+    let key = blob_key(job.church_id, &job.conversation_id, job.message_id, n)?;
+    let size = fetched.bytes.len() as u64;
+    deps.blobs
+        .put(
+            &key,
+            Blob {
+                bytes: fetched.bytes,
+                content_type: content_type.clone(),
+            },
+        )
+        .await?;
+    let name = str_of(entry, "name").unwrap_or("attachment");
+    Ok(stored(&key, &content_type, size, name))
+}
+
+/// Copies a message's pending files into the bucket. Runs any number of
+/// times: stored files are not fetched again, and a finished message is left alone.
+pub async fn copy(deps: &CopyDeps<'_>, job: &MediaJob) -> Result<(), ConversationError> {
+    let key = message_key(&job.conversation_id, job.message_id);
+    let Some(item) = deps.table.get(&key).await? else {
+        tracing::warn!(message_id = %job.message_id, "media job for a missing message; dropped");
+        return Ok(());
+    };
+    if item.get("mediaState").and_then(Value::as_str) != Some("copying") {
+        return Ok(());
+    }
+    let mut media = entries(&item);
+    let mut retry = None;
+    for (n, entry) in media.iter_mut().enumerate() {
+        if str_of(entry, "state") != Some("pending") {
+            continue;
+        }
+        match copy_one(deps, job, n, entry).await {
+            Ok(done) => *entry = done,
+            Err(e) => {
+                retry = Some(e);
+            }
+        }
+    }
+    let state = if retry.is_some() { "copying" } else { "done" };
+    // Progress is kept even when a file must be tried again.
+    deps.table
+        .update(
+            &key,
+            Update::default()
+                .set("media", Value::Array(media))
+                .set("mediaState", state),
+            Some(Cond::Exists),
+        )
+        .await?;
+    match retry {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
