@@ -44,6 +44,25 @@ pub(crate) async fn conversations(s: &Stack, admin: &Admin, status: &str) -> Vec
         .clone()
 }
 
+/// `pagination.total` of the inbox in each status: open, closed, archived.
+async fn totals(s: &Stack, admin: &Admin) -> [u64; 3] {
+    let mut totals = [0; 3];
+    for (total, status) in totals.iter_mut().zip(["open", "closed", "archived"]) {
+        let listed = s
+            .call(
+                admin,
+                "GET",
+                &format!("/api/messages/conversations?status={status}&limit=1"),
+                None,
+            )
+            .await;
+        *total = body(listed, StatusCode::OK).await["pagination"]["total"]
+            .as_u64()
+            .unwrap();
+    }
+    totals
+}
+
 pub(crate) async fn thread(s: &Stack, admin: &Admin, id: &str) -> Value {
     let got = s
         .call(
@@ -451,8 +470,37 @@ async fn the_inbox_lists_reads_and_files_conversations() {
     let archived = conversations(&s, &admin, "archived").await;
     assert_eq!(archived.len(), 1);
     assert_eq!(archived[0]["unreadCount"], 0);
+    assert_eq!(totals(&s, &admin).await, [1, 0, 1]);
     text(&s, "+13035550000", "+12025550100", "Thanks!").await;
     assert_eq!(conversations(&s, &admin, "open").await.len(), 2);
+    assert_eq!(totals(&s, &admin).await, [2, 0, 0], "a text reopens it");
+    body(
+        s.call(
+            &admin,
+            "PATCH",
+            &path("/status"),
+            Some(json!({"status": "closed"})),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(totals(&s, &admin).await, [1, 1, 0]);
+    assert_eq!(totals(&s, &other).await, [0, 0, 0]);
+    // The thread pages newest first, its total read from the conversation.
+    let page = s.call(&admin, "GET", &path("?page=2&limit=2"), None).await;
+    let page = body(page, StatusCode::OK).await;
+    assert_eq!(
+        page["pagination"],
+        json!({"page": 2, "limit": 2, "total": 3, "pages": 2})
+    );
+    let contents: Vec<&Value> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["content"])
+        .collect();
+    assert_eq!(contents, [&json!("Can I bring a friend?")]);
 
     // Bad input names the field; another church's conversation is a 404; nothing written.
     let before = s.dump().await;

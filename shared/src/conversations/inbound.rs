@@ -12,7 +12,7 @@ use super::ConversationError;
 use super::keywords::{Keyword, classify};
 use super::media::MediaJob;
 use super::model::{
-    activity, by_status, consent_key, conversation_key, inbound_key, message_key,
+    activity, by_status, consent_key, conversation_key, count_move, inbound_key, message_key,
     phone_conversation_key,
 };
 use super::replies::{self, Outbound};
@@ -72,6 +72,9 @@ pub enum Received {
     },
     /// Already applied (Telnyx delivers at least once).
     Duplicate,
+    /// The conversation changed status while the text was applied; nothing
+    /// was written, and [`receive`] runs again.
+    Refiled,
     /// No church owns the `to` number: acknowledged, logged, dropped.
     UnknownNumber,
 }
@@ -111,13 +114,14 @@ pub async fn open_conversation(
             "pk": key.pk, "sk": key.sk, "type": "conversation", "id": id, "churchId": church,
             "memberId": member.map(|m| m.id), "unknown": member.is_none(),
             "phoneSealed": deps.vault.seal(phone.as_e164()), "phoneHash": phone_hash,
-            "status": "open", "unreadCount": 0, "lastMessage": null, "lastMessageAt": now,
+            "status": "open", "unreadCount": 0, "messageCount": 0, "lastMessage": null, "lastMessageAt": now,
             "createdAt": now, "updatedAt": now, "optInSms": true,
             "gsi2pk": by_status(church, "open"), "gsi2sk": activity(now, &id),
         });
         let ops = vec![
             TxOp::put_new(json!({ "pk": claim.pk, "sk": claim.sk, "conversationId": id })),
             TxOp::put_new(item.clone()),
+            count_move(church, None, "open"),
         ];
         match deps.table.transact(ops).await {
             Ok(()) => return Ok(item.as_object().cloned().unwrap_or_default()),
@@ -162,6 +166,20 @@ fn confirmation(keyword: Keyword, profile: Option<&Item>) -> String {
 
 /// Applies one inbound text.
 pub async fn receive(
+    deps: &Deps<'_>,
+    inbound: &Inbound,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Received, ConversationError> {
+    for _ in 0..3 {
+        match apply_once(deps, inbound, now).await? {
+            Received::Refiled => continue,
+            received => return Ok(received),
+        }
+    }
+    Err(TableError::Invalid("the conversation kept changing status".into()).into())
+}
+
+async fn apply_once(
     deps: &Deps<'_>,
     inbound: &Inbound,
     now: chrono::DateTime<chrono::Utc>,
@@ -246,6 +264,12 @@ pub async fn receive(
         None => None,
     };
     let seen = inbound_key(&inbound.carrier_id);
+    let was = conv
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("open")
+        .to_owned();
+    let added = 1 + i64::from(confirmation.is_some());
     let mut ops = vec![
         TxOp::put_new(json!({
             "pk": seen.pk, "sk": seen.sk, "ttl": now.timestamp() + 7 * 86_400,
@@ -259,15 +283,23 @@ pub async fn receive(
             // A new text reopens a closed or archived conversation.
             update: Update::default()
                 .add("unreadCount", 1)
+                .add("messageCount", added)
                 .set("lastMessage", inbound.text.as_str())
                 .set("lastMessageAt", stamp.as_str())
                 .set("updatedAt", stamp.as_str())
                 .set("status", "open")
                 .set("gsi2pk", by_status(church, "open"))
                 .set("gsi2sk", activity(&stamp, &conv_id)),
-            cond: Some(Cond::Exists),
+            // Read just now; if an admin refiles it meanwhile, this runs again.
+            cond: Some(Cond::And(vec![
+                Cond::Exists,
+                Cond::eq("status", was.as_str()),
+            ])),
         },
     ];
+    if was != "open" {
+        ops.push(count_move(church, Some(&was), "open"));
+    }
     if let Some(keyword) = keyword {
         let consent = consent_key(church, &phone_hash, &stamp, message_id);
         let record = json!({
@@ -309,6 +341,9 @@ pub async fn receive(
     }
     match table.transact(ops).await {
         Ok(()) => {}
+        Err(TableError::TransactionCancelled { failed }) if failed == [2] => {
+            return Ok(Received::Refiled);
+        }
         Err(TableError::TransactionCancelled { .. }) => return Ok(Received::Duplicate),
         Err(e) => return Err(e.into()),
     }

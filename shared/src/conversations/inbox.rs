@@ -5,14 +5,14 @@ use serde_json::{Value, json};
 
 use super::ConversationError;
 use super::model::{
-    STATUSES, activity, by_status, conversation_key, conversation_view, message_key, message_view,
-    messages_partition, phone_conversation_key, reply_preview,
+    STATUSES, activity, by_status, conversation_key, conversation_view, count_move, message_key,
+    message_view, messages_partition, phone_conversation_key, reply_preview, status_counter,
 };
 use crate::crypto::Vault;
 use crate::domain::{ChurchId, MemberId, MessageId};
 use crate::keys;
 use crate::ports::blobs::Blobs;
-use crate::ports::table::{Cond, Index, Item, Key, Query, Table, TableError, Update};
+use crate::ports::table::{Cond, Index, Item, Key, Query, Table, TableError, TxOp, Update};
 
 /// One page of a listing and the total behind it.
 pub struct Listed {
@@ -59,7 +59,8 @@ async fn view(
     Ok(view)
 }
 
-/// Conversations in `status`, most recent activity first; `skip` then `limit`.
+/// Conversations in `status`, most recent activity first; `skip` then
+/// `limit`. The total is the church's counter for that status.
 pub async fn list(
     table: &dyn Table,
     vault: &Vault,
@@ -68,39 +69,53 @@ pub async fn list(
     skip: usize,
     limit: usize,
 ) -> Result<Listed, TableError> {
-    let mut found = Vec::new();
-    let mut cursor = None;
-    let mut total = 0u64;
-    // Counted by walking the status's index keys (an inbox holds hundreds,
-    // not millions); only the page's items are read in full.
-    loop {
-        let page = table
-            .query(
-                Query::partition(by_status(church, status))
-                    .index(Index::Gsi2)
-                    .descending()
-                    .keys_only()
-                    .limit(500)
-                    .after(cursor.take()),
-            )
-            .await?;
-        for item in page.items {
-            if total as usize >= skip && found.len() < limit {
-                found.push(item);
-            }
-            total += 1;
-        }
-        match page.cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    let keys = found.iter().map(Key::of).collect::<Result<Vec<_>, _>>()?;
+    let total = table
+        .get(&keys::church_counters(church))
+        .await?
+        .and_then(|c| c.get(&status_counter(status)).and_then(Value::as_u64))
+        .unwrap_or(0);
+    let keys = newest(
+        table,
+        Query::partition(by_status(church, status))
+            .index(Index::Gsi2)
+            .keys_only(),
+        skip,
+        limit,
+    )
+    .await?
+    .iter()
+    .map(Key::of)
+    .collect::<Result<Vec<_>, _>>()?;
     let mut items = Vec::with_capacity(keys.len());
     for conv in table.get_many(&keys).await?.into_iter().flatten() {
         items.push(view(table, vault, church, &conv).await?);
     }
     Ok(Listed { items, total })
+}
+
+/// Items `skip..skip + limit` of `query` read newest first: what a
+/// `?page=` costs is the pages before it, never the whole partition.
+async fn newest(
+    table: &dyn Table,
+    query: Query,
+    skip: usize,
+    limit: usize,
+) -> Result<Vec<Item>, TableError> {
+    let wanted = skip + limit;
+    let mut found = Vec::with_capacity(wanted.min(1_000));
+    let mut cursor = None;
+    loop {
+        let room = (wanted - found.len()).min(1_000) as u32;
+        let page = table
+            .query(query.clone().descending().limit(room).after(cursor.take()))
+            .await?;
+        found.extend(page.items);
+        match page.cursor {
+            Some(next) if found.len() < wanted => cursor = Some(next),
+            _ => break,
+        }
+    }
+    Ok(found.into_iter().skip(skip).take(limit).collect())
 }
 
 async fn conversation(
@@ -153,13 +168,11 @@ pub async fn thread(
     limit: usize,
 ) -> Result<(Value, Listed), ConversationError> {
     let conv = conversation(table, church, id).await?;
-    let all = crate::ports::table::query_all(
-        table,
-        Query::partition(messages_partition(id)).descending(),
-    )
-    .await?;
-    let total = all.len() as u64;
-    let page: Vec<Item> = all.into_iter().skip(skip).take(limit).collect();
+    let total = conv
+        .get("messageCount")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let page = newest(table, Query::partition(messages_partition(id)), skip, limit).await?;
     let items = shown_messages(table, blobs, id, &page).await?;
     Ok((
         view(table, vault, church, &conv).await?,
@@ -216,7 +229,8 @@ pub async fn read(table: &dyn Table, church: ChurchId, id: &str) -> Result<(), C
     }
 }
 
-/// Moves the conversation to `status` (one of `STATUSES`, checked by the caller).
+/// Moves the conversation to `status` (one of `STATUSES`, checked by the
+/// caller), and one conversation between the status counters.
 pub async fn set_status(
     table: &dyn Table,
     church: ChurchId,
@@ -225,23 +239,40 @@ pub async fn set_status(
     now: &str,
 ) -> Result<(), ConversationError> {
     debug_assert!(STATUSES.contains(&status));
-    let conv = conversation(table, church, id).await?;
-    let last = conv
-        .get("lastMessageAt")
-        .and_then(Value::as_str)
-        .unwrap_or(now);
-    table
-        .update(
-            &conversation_key(church, id),
-            Update::default()
+    for _ in 0..3 {
+        let conv = conversation(table, church, id).await?;
+        let was = conv
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("open")
+            .to_owned();
+        let last = conv
+            .get("lastMessageAt")
+            .and_then(Value::as_str)
+            .unwrap_or(now);
+        let mut ops = vec![TxOp::Update {
+            key: conversation_key(church, id),
+            update: Update::default()
                 .set("status", status)
                 .set("updatedAt", now)
                 .set("gsi2pk", by_status(church, status))
                 .set("gsi2sk", activity(last, id)),
-            Some(Cond::Exists),
-        )
-        .await?;
-    Ok(())
+            cond: Some(Cond::And(vec![
+                Cond::Exists,
+                Cond::eq("status", was.as_str()),
+            ])),
+        }];
+        if was != status {
+            ops.push(count_move(church, Some(&was), status));
+        }
+        match table.transact(ops).await {
+            Ok(()) => return Ok(()),
+            // A text reopened it meanwhile: read it again.
+            Err(TableError::TransactionCancelled { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(TableError::Invalid("the conversation kept changing status".into()).into())
 }
 
 /// The conversation as the inbox shows it (for a reply's answer).

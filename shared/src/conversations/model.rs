@@ -8,7 +8,10 @@
 //! CONV#id  / CMSG#ulid         its messages, oldest first
 //! INBOUND#telnyx-id / INBOUND  an inbound text already applied (Telnyx retries)
 //! CHURCH#c / CONSENT#hmac#time every keyword a phone texted: proof of consent
+//! CHURCH#c / COUNTERS          conversations_<status>: the inbox's totals
 //! ```
+//!
+//! A conversation carries `messageCount`, so a thread's total is read too.
 
 use serde_json::{Value, json};
 
@@ -17,6 +20,25 @@ use crate::keys;
 use crate::ports::table::{Item, Key};
 
 pub const STATUSES: [&str; 3] = ["open", "closed", "archived"];
+
+/// The church counter holding how many conversations are in `status`, so
+/// the inbox's `total` is read, never counted.
+pub fn status_counter(status: &str) -> String {
+    format!("conversations_{status}")
+}
+
+/// Moves one conversation between status counters (`from` is `None` for a new one).
+pub fn count_move(church: ChurchId, from: Option<&str>, to: &str) -> crate::ports::table::TxOp {
+    let mut update = crate::ports::table::Update::default().add(&status_counter(to), 1);
+    if let Some(from) = from {
+        update = update.add(&status_counter(from), -1);
+    }
+    crate::ports::table::TxOp::Update {
+        key: keys::church_counters(church),
+        update,
+        cond: None,
+    }
+}
 
 pub fn conversation_key(church: ChurchId, id: &str) -> Key {
     Key::new(keys::church(church), format!("CONV#{id}"))

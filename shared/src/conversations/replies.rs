@@ -81,6 +81,7 @@ pub async fn queue(
     let content = outbound.item["content"].as_str().unwrap_or_default();
     let now = outbound.item["createdAt"].as_str().unwrap_or_default();
     let update = Update::default()
+        .add("messageCount", 1)
         .set("lastMessage", content)
         .set("lastMessageAt", now)
         .set("updatedAt", now)
