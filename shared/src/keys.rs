@@ -26,6 +26,13 @@
 //! | requests of a church in a minute | pk = `RATE#c`, sk = `MINUTE#m` | table | TTL two minutes |
 //! | password-reset token | pk = `RESET#sha256`, sk = `RESET` | table | TTL one hour; deleted when used |
 //! | uploaded media | pk = `CHURCH#c`, sk = `MEDIA#id` | table | content type, size, blob key `churches/c/media/id` |
+//! | conversation (one per phone per church) | pk = `CHURCH#c`, sk = `CONV#id` | table | `status`, `unreadCount`, `messageCount` (the thread's total) |
+//! | phone → conversation | pk = `CHURCH#c`, sk = `CONVPHONE#hmac` | table | put once with the conversation; a new member's phone links it |
+//! | inbox by status, newest activity first | gsi2pk = `CONVS#c#open`, gsi2sk = `lastMessageAt#id` | GSI2 | totals from counters `conversations_<status>` |
+//! | a thread, newest first | pk = `CONV#id`, sk begins_with `CMSG#` | table | files (`media`) and reactions live on the message item |
+//! | inbound text applied | pk = `INBOUND#telnyx-id`, sk = `INBOUND` | table | TTL 7 days; names the follow-ups a retry re-queues |
+//! | consent of a phone | pk = `CHURCH#c`, sk begins_with `CONSENT#hmac#` | table | every STOP/START/HELP with its time |
+//! | conversation files | S3 `churches/c/conversations/id/message-n` | bucket | inbound copies and reply-with-media uploads |
 //!
 //! Hot partitions: a church's partition takes its profile, counters, admins,
 //! branches, groups, members and memberships. DynamoDB sustains 1,000 write
