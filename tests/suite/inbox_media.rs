@@ -399,6 +399,21 @@ async fn the_church_reacts_to_a_message_once_and_takes_it_back() {
     assert_eq!(s.item_count().await, before);
     assert_eq!(s.dump().await, snapshot);
 
+    // Four admins' taps at once all land (optimistic concurrency, retried).
+    let taps = ["😂", "😮", "😢", "👎"].map(|e| react_as(&s, &admin, &path, json!(e)));
+    for tapped in futures_util::future::join_all(taps).await {
+        body(tapped, StatusCode::CREATED).await;
+    }
+    let shown = thread(&s, &admin, &conversation).await;
+    assert_eq!(
+        shown["messages"][0]["reactions"].as_array().unwrap().len(),
+        6
+    );
+    for e in ["😂", "😮", "😢", "👎"] {
+        let gone = s.call(&admin, "DELETE", &format!("{path}/{e}"), None).await;
+        body(gone, StatusCode::OK).await;
+    }
+
     // 👍 taken back (percent-encoded, as the frontend sends it); ❤️ stays.
     let removed = s
         .call(&admin, "DELETE", &format!("{path}/%F0%9F%91%8D"), None)
@@ -576,4 +591,28 @@ async fn a_stop_whose_confirmation_was_never_queued_is_confirmed_when_telnyx_ret
         .count();
     assert_eq!(inbound_texts, 1);
     s.stop().await;
+}
+
+#[test]
+fn telnyx_media_fragments_become_pending_files() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/telnyx_webhook_payloads");
+    let fragment: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("message.received.mms.media_fragment.json")).unwrap(),
+    )
+    .unwrap();
+    let pending = shared::conversations::media::pending(fragment["media"].as_array().unwrap());
+    assert_eq!(
+        pending,
+        [json!({
+            "state": "pending", "url": "https://media.telnyx.com/example-image.png",
+            "contentType": "image/png", "size": 102400, "name": "example-image.png",
+        })]
+    );
+    // At most 10 files, as MMS carries; entries without a link are dropped.
+    let many: Vec<Value> = (0..12)
+        .map(|i| json!({"url": format!("https://media.telnyx.com/{i}.jpg")}))
+        .chain([json!({"content_type": "image/png"})])
+        .collect();
+    assert_eq!(shared::conversations::media::pending(&many).len(), 10);
 }
