@@ -7,11 +7,14 @@
 //! - fairness: a 10-member message during a 100,000-member broadcast;
 //! - pacing: one number at 10 MPS for 60 s;
 //! - AWS requests per delivered SMS, counted at the ports;
-//! - peak memory.
+//! - peak memory;
+//! - inbound: how fast the webhook acknowledges a member's text, and how
+//!   soon a STOP's confirmation reaches the carrier.
 //!
 //! Run with `./infra/bench.sh` (or `cargo bench --bench pipeline`).
 //! `BENCH_QUICK=1` shrinks every audience tenfold; `BENCH_ONLY=e2e,pacing`
-//! runs only those sections (handler, e2e, latency, fairness, pacing).
+//! runs only those sections (handler, e2e, latency, fairness, pacing,
+//! memory, inbound).
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -19,6 +22,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use shared::adapters::metered::{Meter, Reading};
 use shared::catalog::Catalog;
@@ -527,6 +531,103 @@ async fn memory_child() {
     bench.stop().await;
 }
 
+/// Inbound texts through the simulator's signed `message.received`, as
+/// Telnyx delivers them: the webhook's answer time for a phone's first text
+/// (opens a conversation) and for a later one, acknowledged texts per
+/// minute with 16 deliveries in flight, and STOP → confirmation at the carrier.
+async fn inbound(rows: &mut Vec<Row>) {
+    let bench = Bench::start(&[], true, None, None).await;
+    let number = "+12025550900";
+    bench
+        .church("inbound@grace.example", number, 1_000, 10)
+        .await;
+    let sim = bench.stack.simulator.as_ref().unwrap();
+    let handle = sim.handle();
+    let webhook = format!("{}/api/webhooks/telnyx/status", bench.stack.base_url());
+    let samples = scale(500);
+    let phone = |i: usize| format!("+1303{:07}", 5_000_000 + i);
+    for (label, text) in [
+        ("first text from a phone", "Hello"),
+        ("a later text", "Thanks!"),
+    ] {
+        let mut times = Vec::new();
+        for i in 0..samples {
+            let started = Instant::now();
+            assert!(
+                handle
+                    .deliver_inbound(&webhook, &phone(i), number, text, &[])
+                    .await
+            );
+            times.push(started.elapsed());
+        }
+        times.sort();
+        row(
+            rows,
+            format!("message.received acknowledged, {label} ({samples} signed deliveries)"),
+            format!(
+                "p50 {} · p99 {}",
+                ms(percentile(&times, 0.5)),
+                ms(percentile(&times, 0.99))
+            ),
+            "answer fast (Telnyx retries slow webhooks)",
+        );
+    }
+    let texts = scale(4_000);
+    let started = Instant::now();
+    let delivered = futures_util::stream::iter(0..texts)
+        .map(|i| {
+            let (handle, webhook) = (handle.clone(), webhook.clone());
+            async move {
+                handle
+                    .deliver_inbound(&webhook, &phone(i % samples), number, "Amen", &[])
+                    .await
+            }
+        })
+        .buffer_unordered(16)
+        .filter(|ok| std::future::ready(*ok))
+        .count()
+        .await;
+    let elapsed = started.elapsed();
+    row(
+        rows,
+        format!("inbound texts acknowledged, 16 in flight ({texts} texts)"),
+        format!(
+            "{delivered} in {:.1} s · {:.0} texts/min",
+            elapsed.as_secs_f64(),
+            per_min(delivered as u64, elapsed)
+        ),
+        "—",
+    );
+    let stops = scale(200).min(samples);
+    let mut times = Vec::new();
+    for i in 0..stops {
+        let to = phone(i);
+        let before = sim.ledger().iter().filter(|e| e.to == to).count();
+        let started = Instant::now();
+        assert!(
+            handle
+                .deliver_inbound(&webhook, &to, number, "STOP", &[])
+                .await
+        );
+        while sim.ledger().iter().filter(|e| e.to == to).count() == before {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        times.push(started.elapsed());
+    }
+    times.sort();
+    row(
+        rows,
+        format!("STOP → its confirmation accepted by the carrier ({stops} phones)"),
+        format!(
+            "p50 {} · p99 {}",
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.99))
+        ),
+        "—",
+    );
+    bench.stop().await;
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     if std::env::var("PIPELINE_BENCH_CHILD").is_ok_and(|c| c == "memory") {
@@ -553,6 +654,9 @@ async fn main() {
     }
     if wanted("memory") {
         memory(&mut rows).await;
+    }
+    if wanted("inbound") {
+        inbound(&mut rows).await;
     }
 
     println!(
