@@ -252,6 +252,12 @@ async fn health_detailed_is_503_naming_the_failed_dependency() {
     assert_eq!(body["checks"]["queue"]["status"], "ok");
 }
 
+/// The first record's message id in an SQS sample event.
+fn text_id(text: &str) -> Option<String> {
+    let event: Value = serde_json::from_str(text).ok()?;
+    event["Records"][0]["messageId"].as_str().map(str::to_owned)
+}
+
 #[tokio::test]
 async fn every_sqs_sample_event_runs_through_its_consumer_on_aws_adapters() {
     let app = aws_app(true).await;
@@ -271,6 +277,20 @@ async fn every_sqs_sample_event_runs_through_its_consumer_on_aws_adapters() {
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", f.id));
         assert!(response.batch_item_failures.is_empty(), "{}", f.id);
+        // An unreadable job is reported failed (so it ends in the DLQ), never dropped.
+        let mut garbled: aws_lambda_events::event::sqs::SqsEvent =
+            serde_json::from_str(&text).unwrap();
+        garbled.records[0].body = Some("not a job".into());
+        let response = handler(&app, garbled)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", f.id));
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        assert_eq!(failed.len(), 1, "{}", f.id);
+        assert_eq!(Some(&failed[0]), text_id(&text).as_ref(), "{}", f.id);
         ran += 1;
     }
     assert_eq!(ran, 3, "the fan-out, send and media consumers");

@@ -174,12 +174,9 @@ async fn post_form(s: &Stack, admin: &Admin, conversation: &str, form: Form) -> 
         .unwrap()
 }
 
-fn field_of(error: &Value) -> &str {
-    error["details"][0]["field"].as_str().unwrap_or_default()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reply_with_a_file_goes_out_as_mms_and_bad_files_change_nothing() {
+/// Two churches; a member of the first texts it `message`. The stack,
+/// both admins and the member's conversation.
+async fn member_texted(message: &str) -> (Stack, Admin, Admin, String) {
     let s = Stack::start().await;
     let (admin, _) = s
         .church_with_members("a@grace.example", CHURCH_NUMBER, 50, 1)
@@ -187,11 +184,21 @@ async fn a_reply_with_a_file_goes_out_as_mms_and_bad_files_change_nothing() {
     let (other, _) = s
         .church_with_members("b@hope.example", "+12025550199", 50, 0)
         .await;
-    text(&s, MEMBER_PHONE, CHURCH_NUMBER, "Is there a flyer?").await;
+    text(&s, MEMBER_PHONE, CHURCH_NUMBER, message).await;
     let conversation = conversations(&s, &admin, "open").await[0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
+    (s, admin, other, conversation)
+}
+
+fn field_of(error: &Value) -> &str {
+    error["details"][0]["field"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_with_a_file_goes_out_as_mms_and_bad_files_change_nothing() {
+    let (s, admin, other, conversation) = member_texted("Is there a flyer?").await;
     let ledger = || s.stack.simulator.as_ref().unwrap().ledger().len();
 
     // Bad requests first: each is refused naming the field, with nothing written.
@@ -308,18 +315,7 @@ async fn a_reply_with_a_file_goes_out_as_mms_and_bad_files_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_church_reacts_to_a_message_once_and_takes_it_back() {
-    let s = Stack::start().await;
-    let (admin, _) = s
-        .church_with_members("a@grace.example", CHURCH_NUMBER, 50, 1)
-        .await;
-    let (other, _) = s
-        .church_with_members("b@hope.example", "+12025550199", 50, 0)
-        .await;
-    text(&s, MEMBER_PHONE, CHURCH_NUMBER, "Thank you for the prayers").await;
-    let conversation = conversations(&s, &admin, "open").await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (s, admin, other, conversation) = member_texted("Thank you for the prayers").await;
     let message = thread(&s, &admin, &conversation).await["messages"][0]["id"]
         .as_str()
         .unwrap()

@@ -26,18 +26,25 @@ fn respond(failures: Vec<BatchItemFailure>) -> SqsBatchResponse {
     response
 }
 
+/// The record's job, or `None` (logged) when it is unreadable: it fails
+/// every receive and ends in the dead-letter queue.
+fn job_of<T: serde::de::DeserializeOwned>(record: &SqsMessage, kind: &str) -> Option<T> {
+    match serde_json::from_str(record.body.as_deref().unwrap_or_default()) {
+        Ok(job) => Some(job),
+        Err(e) => {
+            tracing::error!(error = %e, kind, "unreadable job; it will reach the DLQ");
+            None
+        }
+    }
+}
+
 /// The fan-out consumer.
 pub async fn fanout(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, EventError> {
     let mut failures = Vec::new();
     for record in &event.records {
-        let job: FanoutJob = match serde_json::from_str(record.body.as_deref().unwrap_or_default())
-        {
-            Ok(job) => job,
-            Err(e) => {
-                tracing::error!(error = %e, "unreadable fan-out job; it will reach the DLQ");
-                failures.push(failure(record));
-                continue;
-            }
+        let Some(job) = job_of::<FanoutJob>(record, "fan-out") else {
+            failures.push(failure(record));
+            continue;
         };
         let span =
             tracing::info_span!("fanout", church_id = %job.church_id, message_id = %job.message_id);
@@ -68,13 +75,9 @@ pub async fn media(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, Event
     };
     let mut failures = Vec::new();
     for record in &event.records {
-        let job: MediaJob = match serde_json::from_str(record.body.as_deref().unwrap_or_default()) {
-            Ok(job) => job,
-            Err(e) => {
-                tracing::error!(error = %e, "unreadable media job; it will reach the DLQ");
-                failures.push(failure(record));
-                continue;
-            }
+        let Some(job) = job_of::<MediaJob>(record, "media") else {
+            failures.push(failure(record));
+            continue;
         };
         let span =
             tracing::info_span!("media", church_id = %job.church_id, message_id = %job.message_id);
@@ -125,12 +128,8 @@ async fn send_record(
     record: &SqsMessage,
 ) -> Option<BatchItemFailure> {
     let body = record.body.as_deref().unwrap_or_default();
-    let job: SendJob = match serde_json::from_str(body) {
-        Ok(job) => job,
-        Err(e) => {
-            tracing::error!(error = %e, "unreadable send job; it will reach the DLQ");
-            return Some(failure(record));
-        }
+    let Some(job) = job_of::<SendJob>(record, "send") else {
+        return Some(failure(record));
     };
     let attempt = record
         .attributes
