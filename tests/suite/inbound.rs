@@ -258,9 +258,10 @@ async fn stop_opts_out_at_one_church_only_and_start_and_help_answer_once() {
             .find(|m| m["content"] == "We will miss you")
             .unwrap()
             .clone();
-        if reply["deliveryStatus"] != "queued" {
-            // Opt-out is checked when the reply is sent.
-            assert_eq!(reply["deliveryStatus"], "opted_out", "{reply}");
+        if reply["deliveryState"] != "queued" {
+            // Opt-out is checked when the reply is sent; the frontend sees it failed.
+            assert_eq!(reply["deliveryState"], "opted_out", "{reply}");
+            assert_eq!(reply["deliveryStatus"], "failed", "{reply}");
             break;
         }
         assert!(Instant::now() < deadline, "the reply never settled");
@@ -293,9 +294,12 @@ async fn stop_opts_out_at_one_church_only_and_start_and_help_answer_once() {
         .unwrap()
         .iter()
         .find(|m| m["content"] == "We will miss you")
-        .unwrap()["deliveryStatus"]
+        .unwrap()["deliveryState"]
         .clone();
     assert_eq!(reply_status, "opted_out");
+    // The frontend's words: the HELP answer was delivered, a text has none.
+    assert_eq!(got["messages"][0]["deliveryStatus"], "delivered", "{got}");
+    assert_eq!(got["messages"][1]["deliveryStatus"], Value::Null, "{got}");
     assert_eq!(
         keys_of(&got["messages"][0]),
         [
@@ -303,6 +307,7 @@ async fn stop_opts_out_at_one_church_only_and_start_and_help_answer_once() {
             "content",
             "conversationId",
             "createdAt",
+            "deliveryState",
             "deliveryStatus",
             "direction",
             "id",

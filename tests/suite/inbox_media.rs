@@ -483,6 +483,42 @@ async fn an_unknown_texter_added_as_a_member_keeps_their_conversation_and_their_
         "only the STOP confirmation: {to_quitter:?}"
     );
     assert!(to_quitter[0].contains("unsubscribed"), "{to_quitter:?}");
+
+    // Ruth's number changes to a phone that texted STOP: her old
+    // conversation is an unknown phone's again, the new one is hers, and
+    // she is opted out. Deleting Silas leaves his conversation unknown.
+    let ruth = created[0]["id"].as_str().unwrap();
+    let silas = created[1]["id"].as_str().unwrap();
+    let switched = "+13035550999";
+    text(&s, switched, CHURCH_NUMBER, "stop").await;
+    let changed = s
+        .call(
+            &admin,
+            "PUT",
+            &format!("/api/members/{ruth}"),
+            Some(json!({"phone": switched})),
+        )
+        .await;
+    let changed = body(changed, StatusCode::OK).await;
+    assert_eq!(changed["data"]["optInSms"], false, "{changed}");
+    let removed = s
+        .call(&admin, "DELETE", &format!("/api/members/{silas}"), None)
+        .await;
+    body(removed, StatusCode::OK).await;
+    let listed = conversations(&s, &admin, "open").await;
+    let with = |phone: &str| {
+        listed
+            .iter()
+            .find(|c| c["member"]["phone"] == phone)
+            .unwrap_or_else(|| panic!("no conversation with {phone}: {listed:?}"))
+            .clone()
+    };
+    assert_eq!(with(newcomer)["unknown"], true);
+    assert_eq!(with(newcomer)["memberId"], Value::Null);
+    assert_eq!(with(switched)["memberId"], ruth);
+    assert_eq!(with(switched)["member"]["firstName"], "Ruth");
+    assert_eq!(with(quitter)["unknown"], true);
+    assert_eq!(with(quitter)["member"]["firstName"], "Unknown");
     s.stop().await;
 }
 

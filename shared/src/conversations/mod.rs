@@ -5,6 +5,7 @@
 pub mod inbound;
 pub mod inbox;
 pub mod keywords;
+pub mod links;
 pub mod media;
 pub mod model;
 pub mod reactions;

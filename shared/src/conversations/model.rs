@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::domain::{ChurchId, MessageId};
 use crate::keys;
+use crate::messaging::model::Status;
 use crate::ports::table::{Item, Key};
 
 pub const STATUSES: [&str; 3] = ["open", "closed", "archived"];
@@ -113,7 +114,8 @@ pub fn message_view(item: &Item, media: &[Value], reply_to: Value) -> Value {
         "content": text(item, "content"),
         "direction": text(item, "direction"),
         "memberName": text(item, "memberName"),
-        "deliveryStatus": text(item, "deliveryStatus"),
+        "deliveryStatus": delivery_status(item),
+        "deliveryState": text(item, "deliveryStatus"),
         "mediaUrl": first("url"),
         "mediaType": first("type"),
         "mediaName": first("name"),
@@ -125,6 +127,21 @@ pub fn message_view(item: &Item, media: &[Value], reply_to: Value) -> Value {
         "reactions": item.get("reactions").cloned().unwrap_or(json!([])),
         "createdAt": text(item, "createdAt"),
     })
+}
+
+/// An outbound message's state in the frontend's words (`pending`,
+/// `delivered`, `failed`); an inbound one has none. The precise state
+/// (`queued` … `opted_out`, `uncertain`) is *(ext)* `deliveryState`.
+fn delivery_status(item: &Item) -> Value {
+    let state = item.get("deliveryStatus").and_then(Value::as_str);
+    match state.and_then(Status::parse) {
+        Some(Status::Delivered) => json!("delivered"),
+        Some(Status::Failed | Status::OptedOut) => json!("failed"),
+        Some(Status::Queued | Status::Sending | Status::Sent | Status::Uncertain) => {
+            json!("pending")
+        }
+        None => Value::Null,
+    }
 }
 
 /// The preview of a replied-to message, as `replyTo` shows it.

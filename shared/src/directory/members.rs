@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::error::DirectoryError;
 use super::plans;
+use crate::conversations::links;
 use crate::crypto::Vault;
 use crate::domain::{BranchId, ChurchId, GroupId, MemberId, PhoneNumber};
 use crate::keys;
@@ -154,13 +155,8 @@ pub async fn create(ctx: &Ctx<'_>, new: NewMember) -> Result<MemberView, Directo
     let id = MemberId::generate();
     let stamp = ctx.now.to_rfc3339();
     let phone_hash = ctx.vault.phone_hash(&new.phone);
-    let conversation =
-        crate::conversations::inbox::of_phone(ctx.table, ctx.church, &phone_hash).await?;
-    let texted_stop = conversation
-        .as_ref()
-        .and_then(|c| c.get("optInSms"))
-        .and_then(serde_json::Value::as_bool)
-        == Some(false);
+    let conversation = links::find(ctx.table, ctx.church, &phone_hash).await?;
+    let texted_stop = conversation.as_ref().is_some_and(|c| c.texted_stop);
     let opt_in_sms = new.opt_in_sms && !texted_stop;
     let opt_out_source = match (opt_in_sms, texted_stop) {
         (true, _) => None,
@@ -205,14 +201,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewMember) -> Result<MemberView, Directo
         ops.extend(join_branch(ctx.church, branch, id, &stamp));
     }
     if let Some(conversation) = &conversation {
-        ops.push(TxOp::Update {
-            key: Key::of(conversation)?,
-            update: Update::default()
-                .set("memberId", json!(id))
-                .set("unknown", false)
-                .set("updatedAt", stamp.as_str()),
-            cond: Some(Cond::Exists),
-        });
+        ops.push(conversation.link(id, &stamp));
     }
     match ctx.table.transact(ops).await {
         Ok(()) => record.view(ctx.vault),
@@ -308,6 +297,18 @@ pub async fn update(
                 key: keys::phone_claim(ctx.church, &before.phone_hash),
                 cond: None,
             });
+            // The old phone's conversation is no longer this member's; the
+            // new phone's is, and a STOP it texted holds.
+            if let Some(old) = links::find(ctx.table, ctx.church, &before.phone_hash).await? {
+                ops.push(old.unlink(&stamp));
+            }
+            if let Some(new) = links::find(ctx.table, ctx.church, &hash).await? {
+                ops.push(new.link(id, &stamp));
+                if new.texted_stop {
+                    after.opt_in_sms = false;
+                    after.opt_out_source = Some("keyword".into());
+                }
+            }
             after.phone_hash = hash;
             after.phone_sealed = ctx.vault.seal(phone.as_e164());
         }
@@ -368,6 +369,9 @@ pub async fn delete(ctx: &Ctx<'_>, id: MemberId) -> Result<(), DirectoryError> {
     ];
     if let Some(branch) = record.branch_id {
         ops.extend(leave_branch(ctx.church, branch, id));
+    }
+    if let Some(conversation) = links::find(ctx.table, ctx.church, &record.phone_hash).await? {
+        ops.push(conversation.unlink(&ctx.now.to_rfc3339()));
     }
     for group in &record.group_ids {
         ops.push(TxOp::Delete {
