@@ -438,6 +438,36 @@ async fn the_inbox_lists_reads_and_files_conversations() {
     let id = open[1]["id"].as_str().unwrap().to_owned();
     let path = |tail: &str| format!("/api/messages/conversations/{id}{tail}");
 
+    // (ext) A signed cursor pages on in O(1); a tampered one is a 400.
+    let first = s
+        .call(&admin, "GET", "/api/messages/conversations?limit=1", None)
+        .await;
+    let first = body(first, StatusCode::OK).await;
+    assert_eq!(first["data"][0]["id"], open[0]["id"]);
+    let cursor = first["nextCursor"].as_str().unwrap().to_owned();
+    let next = s
+        .call(
+            &admin,
+            "GET",
+            &format!("/api/messages/conversations?limit=1&cursor={cursor}"),
+            None,
+        )
+        .await;
+    let next = body(next, StatusCode::OK).await;
+    assert_eq!(next["data"][0]["id"], open[1]["id"]);
+    let last = if cursor.ends_with('A') { 'B' } else { 'A' };
+    let tampered = format!("{}{last}", &cursor[..cursor.len() - 1]);
+    let refused = s
+        .call(
+            &admin,
+            "GET",
+            &format!("/api/messages/conversations?limit=1&cursor={tampered}"),
+            None,
+        )
+        .await;
+    let refused = body(refused, StatusCode::BAD_REQUEST).await;
+    assert_eq!(refused["details"][0]["field"], "cursor");
+
     // Reply: 201 with the message; it reaches the member's phone.
     let reply = s
         .call(

@@ -12,12 +12,15 @@ use crate::crypto::Vault;
 use crate::domain::{ChurchId, MemberId, MessageId};
 use crate::keys;
 use crate::ports::blobs::Blobs;
-use crate::ports::table::{Cond, Index, Item, Key, Query, Table, TableError, TxOp, Update};
+use crate::ports::table::{
+    Cond, Cursor, Index, Item, Key, Query, Table, TableError, TxOp, Update, window,
+};
 
-/// One page of a listing and the total behind it.
+/// One page of a listing, the total behind it and where the next page starts.
 pub struct Listed {
     pub items: Vec<Value>,
     pub total: u64,
+    pub next: Option<String>,
 }
 
 /// Who the conversation is with, as the inbox shows them.
@@ -59,63 +62,42 @@ async fn view(
     Ok(view)
 }
 
-/// Conversations in `status`, most recent activity first; `skip` then
-/// `limit`. The total is the church's counter for that status.
+/// Conversations in `status`, most recent activity first: `skip` then
+/// `limit`, or `limit` after a cursor from an earlier page. The total is
+/// the church's counter for that status.
 pub async fn list(
     table: &dyn Table,
     vault: &Vault,
     church: ChurchId,
     status: &str,
-    skip: usize,
-    limit: usize,
+    page: Window,
 ) -> Result<Listed, TableError> {
     let total = table
         .get(&keys::church_counters(church))
         .await?
         .and_then(|c| c.get(&status_counter(status)).and_then(Value::as_u64))
         .unwrap_or(0);
-    let keys = newest(
-        table,
-        Query::partition(by_status(church, status))
-            .index(Index::Gsi2)
-            .keys_only(),
-        skip,
-        limit,
-    )
-    .await?
-    .iter()
-    .map(Key::of)
-    .collect::<Result<Vec<_>, _>>()?;
+    let query = Query::partition(by_status(church, status))
+        .index(Index::Gsi2)
+        .keys_only()
+        .descending()
+        .after(page.cursor.clone().map(Cursor));
+    let skip = if page.cursor.is_some() { 0 } else { page.skip };
+    let (found, next) = window(table, query, skip, page.limit).await?;
+    let keys = found.iter().map(Key::of).collect::<Result<Vec<_>, _>>()?;
     let mut items = Vec::with_capacity(keys.len());
     for conv in table.get_many(&keys).await?.into_iter().flatten() {
         items.push(view(table, vault, church, &conv).await?);
     }
-    Ok(Listed { items, total })
+    Ok(Listed { items, total, next })
 }
 
-/// Items `skip..skip + limit` of `query` read newest first: what a
-/// `?page=` costs is the pages before it, never the whole partition.
-async fn newest(
-    table: &dyn Table,
-    query: Query,
-    skip: usize,
-    limit: usize,
-) -> Result<Vec<Item>, TableError> {
-    let wanted = skip + limit;
-    let mut found = Vec::with_capacity(wanted.min(1_000));
-    let mut cursor = None;
-    loop {
-        let room = (wanted - found.len()).min(1_000) as u32;
-        let page = table
-            .query(query.clone().descending().limit(room).after(cursor.take()))
-            .await?;
-        found.extend(page.items);
-        match page.cursor {
-            Some(next) if found.len() < wanted => cursor = Some(next),
-            _ => break,
-        }
-    }
-    Ok(found.into_iter().skip(skip).take(limit).collect())
+/// Which part of a list to read.
+pub struct Window {
+    pub skip: usize,
+    pub limit: usize,
+    /// The table cursor of an earlier page's `nextCursor` (already verified).
+    pub cursor: Option<String>,
 }
 
 async fn conversation(
@@ -172,11 +154,16 @@ pub async fn thread(
         .get("messageCount")
         .and_then(Value::as_u64)
         .unwrap_or(0);
-    let page = newest(table, Query::partition(messages_partition(id)), skip, limit).await?;
+    let query = Query::partition(messages_partition(id)).descending();
+    let (page, _) = window(table, query, skip, limit).await?;
     let items = shown_messages(table, blobs, id, &page).await?;
     Ok((
         view(table, vault, church, &conv).await?,
-        Listed { items, total },
+        Listed {
+            items,
+            total,
+            next: None,
+        },
     ))
 }
 

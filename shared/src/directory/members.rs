@@ -13,6 +13,7 @@ use crate::conversations::links;
 use crate::crypto::Vault;
 use crate::domain::{BranchId, ChurchId, GroupId, MemberId, PhoneNumber};
 use crate::keys;
+use crate::ports::table::window;
 use crate::ports::table::{
     Cond, Index, Item, Key, Query, SortCond, Table, TableError, TxOp, Update,
 };
@@ -405,45 +406,6 @@ async fn counter(ctx: &Ctx<'_>, key: &Key, attr: &str) -> Result<u64, TableError
         .await?
         .and_then(|i| i.get(attr).and_then(Value::as_u64))
         .unwrap_or(0))
-}
-
-/// Skips `skip` items reading keys only, then reads up to `take` whole items.
-async fn window(
-    table: &dyn Table,
-    query: Query,
-    skip: usize,
-    take: usize,
-) -> Result<(Vec<Item>, Option<String>), TableError> {
-    let mut cursor = query.cursor.clone();
-    let mut skipped = 0;
-    while skipped < skip {
-        let wanted = (skip - skipped).min(1_000) as u32;
-        let page = table
-            .query(query.clone().keys_only().limit(wanted).after(cursor))
-            .await?;
-        skipped += page.items.len();
-        cursor = page.cursor;
-        if cursor.is_none() {
-            return Ok((Vec::new(), None));
-        }
-    }
-    let mut items = Vec::with_capacity(take);
-    loop {
-        let page = table
-            .query(
-                query
-                    .clone()
-                    .limit((take - items.len()).clamp(1, 1_000) as u32)
-                    .after(cursor),
-            )
-            .await?;
-        items.extend(page.items);
-        cursor = page.cursor;
-        if items.len() >= take || cursor.is_none() {
-            items.truncate(take);
-            return Ok((items, cursor.map(|c| c.0)));
-        }
-    }
 }
 
 fn views(ctx: &Ctx<'_>, items: Vec<Item>) -> Result<Vec<MemberView>, DirectoryError> {

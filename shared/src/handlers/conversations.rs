@@ -58,17 +58,17 @@ pub async fn list(app: &App, req: Request) -> HttpResult {
     let caller = authenticate(app, &req).await?;
     let page = PageRequest::from_query(&req)?;
     let status = status_field(query_param(&req, "status"), Some("open"))?;
-    let listed = inbox::list(
-        app.table.as_ref(),
-        app.vault()?,
-        caller.church_id,
-        &status,
-        page.skip(),
-        page.limit as usize,
-    )
-    .await
-    .map_err(ApiError::internal)?;
-    respond(&listed.items, &page, listed.total, None)
+    let vault = app.vault()?;
+    let window = inbox::Window {
+        skip: page.skip(),
+        limit: page.limit as usize,
+        cursor: page.table_cursor(vault)?,
+    };
+    let listed = inbox::list(app.table.as_ref(), vault, caller.church_id, &status, window)
+        .await
+        .map_err(ApiError::internal)?;
+    let next = listed.next.map(|c| vault.sign_cursor(&c));
+    respond(&listed.items, &page, listed.total, next)
 }
 
 /// `GET /api/messages/conversations/:id?page&limit` — newest first, bare.

@@ -356,6 +356,45 @@ pub async fn query_all(table: &dyn Table, query: Query) -> Result<Vec<Item>, Tab
     }
 }
 
+/// Skips `skip` items reading keys only, then reads up to `take` whole items.
+pub async fn window(
+    table: &dyn Table,
+    query: Query,
+    skip: usize,
+    take: usize,
+) -> Result<(Vec<Item>, Option<String>), TableError> {
+    let mut cursor = query.cursor.clone();
+    let mut skipped = 0;
+    while skipped < skip {
+        let wanted = (skip - skipped).min(1_000) as u32;
+        let page = table
+            .query(query.clone().keys_only().limit(wanted).after(cursor))
+            .await?;
+        skipped += page.items.len();
+        cursor = page.cursor;
+        if cursor.is_none() {
+            return Ok((Vec::new(), None));
+        }
+    }
+    let mut items = Vec::with_capacity(take);
+    loop {
+        let page = table
+            .query(
+                query
+                    .clone()
+                    .limit((take - items.len()).clamp(1, 1_000) as u32)
+                    .after(cursor),
+            )
+            .await?;
+        items.extend(page.items);
+        cursor = page.cursor;
+        if items.len() >= take || cursor.is_none() {
+            items.truncate(take);
+            return Ok((items, cursor.map(|c| c.0)));
+        }
+    }
+}
+
 /// Checks shared by both adapters, so AWS's limits hold whatever the backend.
 pub mod limits {
     use std::collections::HashSet;
