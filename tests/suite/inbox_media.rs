@@ -648,3 +648,56 @@ fn telnyx_media_fragments_become_pending_files() {
         .collect();
     assert_eq!(shared::conversations::media::pending(&many).len(), 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_can_text_a_photo_by_hand_through_sim_inbound() {
+    use base64::Engine;
+    let s = Stack::start().await;
+    let (admin, _) = s
+        .church_with_members("a@grace.example", CHURCH_NUMBER, 50, 0)
+        .await;
+    let photo = file_of(2_000);
+    let data = format!(
+        "data:image/gif;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(&photo)
+    );
+    let sent = s
+        .post(
+            "/sim/inbound",
+            &json!({"from": MEMBER_PHONE, "to": CHURCH_NUMBER, "text": "Bulletin", "mediaUrls": [data]}),
+        )
+        .await;
+    assert_eq!(
+        body(sent, StatusCode::ACCEPTED).await["data"]["delivered"],
+        true
+    );
+    stored_message(&s, "Bulletin", |i| {
+        i.get("mediaState") == Some(&json!("done"))
+    })
+    .await;
+    let listed = conversations(&s, &admin, "open").await;
+    let shown = thread(&s, &admin, listed[0]["id"].as_str().unwrap()).await;
+    let url = shown["messages"][0]["mediaUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(fetch(&s, &url).await, (StatusCode::OK, photo));
+
+    let before = s.item_count().await;
+    for bad in [
+        "data:image/gif,notbase64",
+        "data:image/gif;base64,%%%",
+        "data:",
+    ] {
+        let refused = s
+            .post(
+                "/sim/inbound",
+                &json!({"from": MEMBER_PHONE, "to": CHURCH_NUMBER, "text": "x", "mediaUrls": [bad]}),
+            )
+            .await;
+        let refused = body(refused, StatusCode::BAD_REQUEST).await;
+        assert_eq!(field_of(&refused), "mediaUrls", "{bad}: {refused}");
+    }
+    assert_eq!(s.item_count().await, before);
+    s.stop().await;
+}
