@@ -140,13 +140,15 @@ pub struct Config {
 pub const DEFAULT_SEND_CONCURRENCY: usize = 100;
 
 /// `TELNYX_SIM_MPS`, `TELNYX_SIM_LATENCY_MS` (`120` or `500-2000`),
-/// `TELNYX_SIM_FAILURE_RATE`, `TELNYX_SIM_DELIVERY_FAILURE_RATE` (0–1).
+/// `TELNYX_SIM_FAILURE_RATE`, `TELNYX_SIM_DELIVERY_FAILURE_RATE` (0–1),
+/// `TELNYX_SIM_WEBHOOK_ATTEMPTS` (deliveries of one webhook, 1–10).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SimulatorSettings {
     pub mps: Option<u32>,
     pub latency: Option<crate::telnyx::simulator::Latency>,
     pub failure_rate: Option<f64>,
     pub delivery_failure_rate: Option<f64>,
+    pub webhook_attempts: Option<u32>,
 }
 
 fn simulator_settings(
@@ -183,6 +185,19 @@ fn simulator_settings(
             .transpose()?,
         failure_rate: rate("TELNYX_SIM_FAILURE_RATE")?,
         delivery_failure_rate: rate("TELNYX_SIM_DELIVERY_FAILURE_RATE")?,
+        webhook_attempts: get("TELNYX_SIM_WEBHOOK_ATTEMPTS")
+            .map(|a| {
+                a.parse::<u32>()
+                    .ok()
+                    .filter(|a| (1..=10).contains(a))
+                    .ok_or_else(|| {
+                        bad(
+                            "TELNYX_SIM_WEBHOOK_ATTEMPTS",
+                            "must be a whole number from 1 to 10",
+                        )
+                    })
+            })
+            .transpose()?,
     })
 }
 

@@ -32,6 +32,7 @@
 //! | a thread, newest first | pk = `CONV#id`, sk begins_with `CMSG#` | table | files (`media`) and reactions live on the message item |
 //! | inbound text applied | pk = `INBOUND#telnyx-id`, sk = `INBOUND` | table | TTL 7 days; names the follow-ups a retry re-queues |
 //! | consent of a phone | pk = `CHURCH#c`, sk begins_with `CONSENT#hmac#` | table | every STOP/START/HELP with its time |
+//! | receipt before its send was recorded | pk = `EARLY#telnyx-id`, sk = `RECEIPT` | table | the sender reads a job's in one BatchGetItem; TTL 2 days |
 //! | conversation files | S3 `churches/c/conversations/id/message-n` | bucket | inbound copies and reply-with-media uploads |
 //!
 //! Hot partitions: a church's partition takes its profile, counters, admins,

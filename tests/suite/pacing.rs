@@ -4,25 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use shared::catalog::Catalog;
-use shared::local::LocalStack;
-use shared::registry::Registry;
-
 use crate::support::Stack;
-
-async fn stack_with(vars: &[(&str, &str)]) -> Stack {
-    let dir = tempfile::tempdir().unwrap();
-    let config = shared::config::Config::local_in(dir.path(), vars).unwrap();
-    let stack = LocalStack::start(config, Catalog::builtin().unwrap(), &Registry::builtin())
-        .await
-        .unwrap();
-    Stack::wrap(stack, dir)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_number_is_sent_at_its_mps_and_the_carrier_never_refuses() {
     // The carrier allows this number 5 messages a second, as the church says.
-    let s = stack_with(&[("TELNYX_SIM_MPS", "5")]).await;
+    let s = Stack::start_with(&[("TELNYX_SIM_MPS", "5")]).await;
     let (admin, _) = s
         .church_with_members("pastor@grace.example", "+12025550100", 5, 20)
         .await;
@@ -53,7 +40,7 @@ async fn a_number_is_sent_at_its_mps_and_the_carrier_never_refuses() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_churchs_message_goes_out_during_a_large_broadcast() {
-    let s = stack_with(&[]).await;
+    let s = Stack::start_with(&[]).await;
     // About 10 s of sending at 20 messages a second.
     let (large, _) = s
         .church_with_members("large@grace.example", "+12025550100", 20, 200)

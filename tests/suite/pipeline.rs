@@ -416,3 +416,71 @@ async fn sends_are_idempotent_and_bad_sends_are_refused() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_that_beat_the_record_of_their_send_are_not_lost_when_telnyx_stops_retrying() {
+    // A job's answers are recorded once its slowest send returns (up to
+    // 400 ms), while receipts for the quick ones come 10 ms after each is
+    // accepted — and this carrier delivers every webhook only once.
+    let s = Stack::start_with(&[
+        ("TELNYX_SIM_LATENCY_MS", "0-400"),
+        ("TELNYX_SIM_WEBHOOK_ATTEMPTS", "1"),
+    ])
+    .await;
+    let (admin, _) = s
+        .church_with_members("pastor@grace.example", "+12025550100", 50, 25)
+        .await;
+    let id = s.send_to_all(&admin, "Choir at 7").await;
+    let view = s.until_complete(&admin, &id, Duration::from_secs(20)).await;
+    assert_eq!(view["counts"]["delivered"], 25, "{view}");
+    assert_eq!(
+        s.stack.simulator.as_ref().unwrap().ledger().len(),
+        25,
+        "each sent once"
+    );
+    // The early receipts were there to be used (their 404 was the only delivery).
+    let early = s
+        .dump()
+        .await
+        .into_iter()
+        .filter(|i| i["pk"].as_str().unwrap_or_default().starts_with("EARLY#"))
+        .count();
+    assert!(
+        early > 0,
+        "no receipt beat its send's record; the test shows nothing"
+    );
+
+    // A reply in a conversation settles the same way.
+    s.post(
+        "/sim/inbound",
+        &json!({"from": "+13035550000", "to": "+12025550100", "text": "Can I come?"}),
+    )
+    .await;
+    let listed = s
+        .call(&admin, "GET", "/api/messages/conversations", None)
+        .await;
+    let conversation = body(listed, StatusCode::OK).await["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/messages/conversations/{conversation}");
+    let replied = s
+        .call(
+            &admin,
+            "POST",
+            &format!("{path}/reply"),
+            Some(json!({"content": "Yes!"})),
+        )
+        .await;
+    body(replied, StatusCode::CREATED).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let thread = body(s.call(&admin, "GET", &path, None).await, StatusCode::OK).await;
+        if thread["messages"][0]["deliveryStatus"] == "delivered" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{thread}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.stop().await;
+}

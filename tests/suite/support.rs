@@ -200,6 +200,16 @@ impl Stack {
         }
     }
 
+    /// A stack with these settings over the local defaults.
+    pub async fn start_with(vars: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::local_in(dir.path(), vars).unwrap();
+        let stack = LocalStack::start(config, Catalog::builtin().unwrap(), &Registry::builtin())
+            .await
+            .unwrap();
+        Self::wrap(stack, dir)
+    }
+
     /// A stack started elsewhere (custom configuration or catalog).
     pub fn wrap(stack: LocalStack, dir: tempfile::TempDir) -> Self {
         Self {

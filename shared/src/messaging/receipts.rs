@@ -3,12 +3,62 @@
 //! so each Telnyx event is applied once however often it is delivered: a
 //! replay finds the recipient already there and writes nothing. (No
 //! per-event dedupe row is needed, nor paid for.)
+//!
+//! A receipt can arrive before the sender has recorded the carrier id (the
+//! sender records a whole job's answers in one transaction). It is kept as
+//! an early receipt and answered 404, so Telnyx also retries it; the sender
+//! reads the job's early receipts before it records the answers and writes
+//! the furthest state at once. Neither path depends on the other, so a
+//! receipt is never lost when Telnyx stops retrying.
+
+use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
 use super::model::{Status, carrier_index, status_of, transition};
 use crate::domain::{ChurchId, MemberId, MessageId};
-use crate::ports::table::{Index, Query, Table, TableError};
+use crate::ports::table::{Index, Item, Key, Query, Table, TableError, Update};
+
+/// How long an early receipt waits for its send to be recorded.
+const EARLY_TTL_SECS: i64 = 2 * 86_400;
+
+/// Receipts for a carrier id the sender has not recorded yet.
+pub fn early_key(carrier_id: &str) -> Key {
+    Key::new(format!("EARLY#{carrier_id}"), "RECEIPT")
+}
+
+/// What a carrier id's early receipts say: the furthest state, and a
+/// failure's code.
+pub type Early = (Status, Option<String>);
+
+fn furthest(item: &Item) -> Option<Early> {
+    let code = |state: &Value| {
+        state
+            .get("errorCode")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    [Status::Delivered, Status::Failed, Status::Sent]
+        .into_iter()
+        .find_map(|s| item.get(s.as_str()).map(|state| (s, code(state))))
+}
+
+/// The early receipts of these carrier ids (one batched read).
+pub async fn early(
+    table: &dyn Table,
+    carrier_ids: &[String],
+) -> Result<HashMap<String, Early>, TableError> {
+    let mut found = HashMap::new();
+    for chunk in carrier_ids.chunks(100) {
+        let keys: Vec<Key> = chunk.iter().map(|c| early_key(c)).collect();
+        for (id, item) in chunk.iter().zip(table.get_many(&keys).await?) {
+            if let Some(early) = item.as_ref().and_then(furthest) {
+                found.insert(id.clone(), early);
+            }
+        }
+    }
+    Ok(found)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
@@ -68,7 +118,15 @@ pub async fn apply(
                 .limit(1),
         )
         .await?;
+    let code = payload["errors"][0]
+        .get("code")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let Some(recipient) = page.items.into_iter().next() else {
+        let update = Update::default()
+            .set(to.as_str(), json!({ "errorCode": code }))
+            .set("ttl", now.timestamp() + EARLY_TTL_SECS);
+        table.update(&early_key(carrier_id), update, None).await?;
         return Ok(Applied::Unknown);
     };
     if recipient.get("type").and_then(Value::as_str) == Some("conversation_message") {
@@ -89,10 +147,6 @@ pub async fn apply(
         return Ok(Applied::Ignored);
     };
     let branch = crate::domain::BranchId::parse(&id("branchId")).ok();
-    let code = payload["errors"][0]
-        .get("code")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
     let Some(current) = status_of(&recipient) else {
         return Ok(Applied::Ignored);
     };

@@ -17,6 +17,7 @@ use super::model::{
     Move, Status, carrier_index, message_key, recipient_key, status_of, transition, transitions,
 };
 use super::pacing::{self, Reservation};
+use super::receipts;
 use crate::crypto::Vault;
 use crate::directory::members::MemberRecord;
 use crate::domain::{BranchId, MemberId, PhoneNumber};
@@ -338,7 +339,8 @@ impl Sender<'_> {
             .enumerate()
             .map(|(i, recipient)| self.paced(job, &broadcast, recipient, slots.slot(i), attempt))
             .collect();
-        let results = futures_util::future::join_all(sends).await;
+        let mut results = futures_util::future::join_all(sends).await;
+        self.settle_early(&mut results).await?;
         // What the carrier said: one transaction for the job.
         let mut retry = 0;
         let mut after = None;
@@ -446,6 +448,35 @@ impl Sender<'_> {
                 tracing::warn!(error = %e, "could not record the carrier's opt-out");
             }
         }
+    }
+
+    /// Receipts that arrived before these answers were recorded: each
+    /// accepted send is recorded at the furthest state they say (one read).
+    async fn settle_early(&self, verdicts: &mut [Verdict]) -> Result<(), TableError> {
+        let carrier_id = |set: &[(&'static str, Value)]| {
+            set.iter()
+                .find(|(attr, _)| *attr == "carrierId")
+                .and_then(|(_, id)| id.as_str().map(str::to_owned))
+        };
+        let ids: Vec<String> = verdicts
+            .iter()
+            .filter(|v| v.0 == Status::Sent)
+            .filter_map(|v| carrier_id(&v.1))
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let early = receipts::early(self.table, &ids).await?;
+        for (to, set, _) in verdicts.iter_mut().filter(|v| v.0 == Status::Sent) {
+            let Some((said, code)) = carrier_id(set).and_then(|id| early.get(&id).cloned()) else {
+                continue;
+            };
+            *to = said;
+            if let (Status::Failed, Some(code)) = (said, code) {
+                set.push(("errorCode", json!(code)));
+            }
+        }
+        Ok(())
     }
 
     /// A conversation's outbound text: the same pacing, claim and carrier
@@ -572,7 +603,9 @@ impl Sender<'_> {
             self.carrier_opt_out(job.church_id, member_id, Some(conversation))
                 .await;
         }
-        let (to, set, retry) = verdict(result, attempt, "CMSG");
+        let mut verdicts = [verdict(result, attempt, "CMSG")];
+        self.settle_early(&mut verdicts).await?;
+        let [(to, set, retry)] = verdicts;
         move_to(Status::Sending, to, set).await?;
         Ok(match retry {
             Some(after) => Outcome::Retry {

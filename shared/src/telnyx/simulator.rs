@@ -70,6 +70,8 @@ pub struct SimConfig {
     pub delivery_failure_rate: f64,
     /// Delay before each webhook.
     pub webhook_delay: Duration,
+    /// Deliveries of one webhook before giving up (Telnyx's retries are finite too).
+    pub webhook_attempts: u32,
 }
 
 impl SimConfig {
@@ -87,6 +89,9 @@ impl SimConfig {
         if let Some(rate) = settings.delivery_failure_rate {
             self.delivery_failure_rate = rate;
         }
+        if let Some(attempts) = settings.webhook_attempts {
+            self.webhook_attempts = attempts;
+        }
         self
     }
 
@@ -99,11 +104,12 @@ impl SimConfig {
             failure_rate: 0.0,
             delivery_failure_rate: 0.0,
             webhook_delay: Duration::from_millis(10),
+            webhook_attempts: WEBHOOK_ATTEMPTS,
         }
     }
 }
 
-/// Deliveries of one webhook before the simulator gives up.
+/// Deliveries of one webhook before the simulator gives up, by default.
 const WEBHOOK_ATTEMPTS: u32 = 6;
 
 /// Delivers inbound texts for a running simulator.
@@ -557,7 +563,7 @@ async fn deliver(state: &State, url: &str, event_type: &str, payload: &Value) ->
         "meta": { "attempt": 1, "delivered_to": url },
     });
     let body = event.to_string();
-    for attempt in 0..WEBHOOK_ATTEMPTS {
+    for attempt in 0..state.config.webhook_attempts {
         let timestamp = chrono::Utc::now().timestamp().to_string();
         let signature = STANDARD.encode(
             state
@@ -583,7 +589,9 @@ async fn deliver(state: &State, url: &str, event_type: &str, payload: &Value) ->
                 tracing::debug!(error = %e, attempt, "simulated webhook not delivered; retrying")
             }
         }
-        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+        if attempt + 1 < state.config.webhook_attempts {
+            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+        }
     }
     false
 }
