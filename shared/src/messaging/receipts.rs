@@ -38,7 +38,7 @@ fn furthest(item: &Item) -> Option<Early> {
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    [Status::Delivered, Status::Failed, Status::Sent]
+    [Status::Delivered, Status::Failed]
         .into_iter()
         .find_map(|s| item.get(s.as_str()).map(|state| (s, code(state))))
 }
@@ -123,10 +123,13 @@ pub async fn apply(
         .and_then(Value::as_str)
         .map(str::to_owned);
     let Some(recipient) = page.items.into_iter().next() else {
-        let update = Update::default()
-            .set(to.as_str(), json!({ "errorCode": code }))
-            .set("ttl", now.timestamp() + EARLY_TTL_SECS);
-        table.update(&early_key(carrier_id), update, None).await?;
+        // Only a final state is worth keeping: the sender records `sent` itself.
+        if to.is_terminal() {
+            let update = Update::default()
+                .set(to.as_str(), json!({ "errorCode": code }))
+                .set("ttl", now.timestamp() + EARLY_TTL_SECS);
+            table.update(&early_key(carrier_id), update, None).await?;
+        }
         return Ok(Applied::Unknown);
     };
     if recipient.get("type").and_then(Value::as_str) == Some("conversation_message") {
