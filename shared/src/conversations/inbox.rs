@@ -23,43 +23,49 @@ pub struct Listed {
     pub next: Option<String>,
 }
 
-/// Who the conversation is with, as the inbox shows them.
-async fn member_of(
+/// The conversations as the inbox shows them, with who each is with
+/// (their members read in one batch).
+async fn views(
     table: &dyn Table,
     vault: &Vault,
     church: ChurchId,
-    conv: &Item,
-) -> Result<Value, TableError> {
-    let phone = conv
-        .get("phoneSealed")
-        .and_then(Value::as_str)
-        .and_then(|s| vault.open(s).ok());
-    let member_id = conv
-        .get("memberId")
-        .and_then(Value::as_str)
-        .and_then(|m| MemberId::parse(m).ok());
-    let member = match member_id {
-        Some(id) => table.get(&keys::member(church, id)).await?,
-        None => None,
+    convs: &[Item],
+) -> Result<Vec<Value>, TableError> {
+    let member_id = |conv: &Item| {
+        conv.get("memberId")
+            .and_then(Value::as_str)
+            .and_then(|m| MemberId::parse(m).ok())
     };
-    let name = |attr: &str| member.as_ref().and_then(|m| m.get(attr)).cloned();
-    Ok(json!({
-        "id": member_id,
-        "firstName": name("firstName").unwrap_or_else(|| json!("Unknown")),
-        "lastName": name("lastName").unwrap_or_else(|| json!("")),
-        "phone": phone,
-    }))
-}
-
-async fn view(
-    table: &dyn Table,
-    vault: &Vault,
-    church: ChurchId,
-    conv: &Item,
-) -> Result<Value, TableError> {
-    let mut view = conversation_view(conv, member_of(table, vault, church, conv).await?);
-    view["unknown"] = conv.get("unknown").cloned().unwrap_or(json!(false));
-    Ok(view)
+    let mut ids: Vec<MemberId> = convs.iter().filter_map(member_id).collect();
+    ids.sort();
+    ids.dedup();
+    let keys: Vec<Key> = ids.iter().map(|id| keys::member(church, *id)).collect();
+    let members: std::collections::HashMap<MemberId, Item> = ids
+        .into_iter()
+        .zip(table.get_many(&keys).await?)
+        .filter_map(|(id, item)| item.map(|item| (id, item)))
+        .collect();
+    Ok(convs
+        .iter()
+        .map(|conv| {
+            let id = member_id(conv);
+            let member = id.and_then(|id| members.get(&id));
+            let name = |attr: &str| member.and_then(|m| m.get(attr)).cloned();
+            let phone = conv
+                .get("phoneSealed")
+                .and_then(Value::as_str)
+                .and_then(|s| vault.open(s).ok());
+            let shown = json!({
+                "id": id,
+                "firstName": name("firstName").unwrap_or_else(|| json!("Unknown")),
+                "lastName": name("lastName").unwrap_or_else(|| json!("")),
+                "phone": phone,
+            });
+            let mut view = conversation_view(conv, shown);
+            view["unknown"] = conv.get("unknown").cloned().unwrap_or(json!(false));
+            view
+        })
+        .collect())
 }
 
 /// Conversations in `status`, most recent activity first: `skip` then
@@ -85,10 +91,8 @@ pub async fn list(
     let skip = if page.cursor.is_some() { 0 } else { page.skip };
     let (found, next) = window(table, query, skip, page.limit).await?;
     let keys = found.iter().map(Key::of).collect::<Result<Vec<_>, _>>()?;
-    let mut items = Vec::with_capacity(keys.len());
-    for conv in table.get_many(&keys).await?.into_iter().flatten() {
-        items.push(view(table, vault, church, &conv).await?);
-    }
+    let convs: Vec<Item> = table.get_many(&keys).await?.into_iter().flatten().collect();
+    let items = views(table, vault, church, &convs).await?;
     Ok(Listed { items, total, next })
 }
 
@@ -157,8 +161,9 @@ pub async fn thread(
     let query = Query::partition(messages_partition(id)).descending();
     let (page, _) = window(table, query, skip, limit).await?;
     let items = shown_messages(table, blobs, id, &page).await?;
+    let shown = views(table, vault, church, std::slice::from_ref(&conv)).await?;
     Ok((
-        view(table, vault, church, &conv).await?,
+        shown.into_iter().next().unwrap_or_default(),
         Listed {
             items,
             total,
