@@ -359,8 +359,7 @@ async fn apply_once(
     {
         // A join keyword: failures (a plan's member limit) are logged, and the
         // text stays in the inbox for an admin.
-        if let Err(e) =
-            super::welcome::join(deps, church, group, &inbound.from, member, &conv_id, now).await
+        if let Err(e) = super::welcome::join(deps, church, group, &inbound.from, member, now).await
         {
             tracing::warn!(church_id = %church, error = %e, "join keyword not applied");
         }

@@ -62,15 +62,14 @@ pub async fn group_for(
         }))
 }
 
-/// The texter joins `group`: made a member if they are not one, linked to
-/// their conversation, added, and welcomed once.
+/// The texter joins `group`: made a member if they are not one (which
+/// links their conversation), added, and welcomed once.
 pub async fn join(
     deps: &Deps<'_>,
     church: ChurchId,
     group: GroupId,
     phone: &PhoneNumber,
     member: Option<MemberRecord>,
-    conversation: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), JoinError> {
     let ctx = ctx(deps, church, now);
@@ -93,15 +92,7 @@ pub async fn join(
             members::get_record(&ctx, created.id).await?
         }
     };
-    deps.table
-        .update(
-            &super::model::conversation_key(church, conversation),
-            crate::ports::table::Update::default()
-                .set("memberId", json!(member.id))
-                .set("unknown", false),
-            Some(Cond::Exists),
-        )
-        .await?;
+    // A new member's conversation was linked when they were created (`links`).
     groups::set_membership(&ctx, group, member.id, true).await?;
     welcome_once(deps, church, group, &member, now).await
 }
