@@ -95,6 +95,20 @@ fn name_from_url(url: &str) -> String {
         .unwrap_or_else(|| "attachment".into())
 }
 
+/// A name an admin's download opens by: `photo` of `image/jpeg` is `photo.jpeg`.
+fn with_extension(name: &str, content_type: &str) -> String {
+    let subtype = content_type
+        .split(';')
+        .next()
+        .and_then(|essence| essence.split('/').nth(1))
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    match subtype {
+        Some(subtype) if !name.contains('.') => format!("{name}.{subtype}"),
+        _ => name.to_owned(),
+    }
+}
+
 fn entries(item: &Item) -> Vec<Value> {
     item.get("media")
         .and_then(Value::as_array)
@@ -206,8 +220,8 @@ async fn copy_one(
             },
         )
         .await?;
-    let name = str_of(entry, "name").unwrap_or("attachment");
-    Ok(stored(&key, &content_type, size, name))
+    let name = with_extension(str_of(entry, "name").unwrap_or("attachment"), &content_type);
+    Ok(stored(&key, &content_type, size, &name))
 }
 
 /// Copies a message's pending files into the bucket. Runs any number of
@@ -248,5 +262,21 @@ pub async fn copy(deps: &CopyDeps<'_>, job: &MediaJob) -> Result<(), Conversatio
     match retry {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_extension;
+
+    #[test]
+    fn a_stored_file_keeps_or_gains_an_extension() {
+        assert_eq!(with_extension("IMG_0042", "image/jpeg"), "IMG_0042.jpeg");
+        assert_eq!(with_extension("flyer.png", "image/png"), "flyer.png");
+        assert_eq!(
+            with_extension("card", "text/x-vcard; charset=utf-8"),
+            "card.x-vcard"
+        );
+        assert_eq!(with_extension("odd", "nonsense"), "odd");
     }
 }
