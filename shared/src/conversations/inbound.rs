@@ -12,8 +12,8 @@ use super::ConversationError;
 use super::keywords::{Keyword, classify};
 use super::media::MediaJob;
 use super::model::{
-    activity, by_status, consent_key, conversation_key, count_move, inbound_key, message_key,
-    phone_conversation_key,
+    activity, by_status, consent_key, conversation_key, count_move, inbound_key, kept_refiling,
+    message_key, phone_conversation_key, refile,
 };
 use super::replies::{self, Outbound};
 use crate::crypto::Vault;
@@ -176,7 +176,7 @@ pub async fn receive(
             received => return Ok(received),
         }
     }
-    Err(TableError::Invalid("the conversation kept changing status".into()).into())
+    Err(kept_refiling().into())
 }
 
 async fn apply_once(
@@ -278,28 +278,22 @@ async fn apply_once(
             "confirmationId": confirmation.as_ref().map(|c| c.job.message_id),
         })),
         TxOp::put_new(item.clone()),
-        TxOp::Update {
-            key: conversation_key(church, &conv_id),
-            // A new text reopens a closed or archived conversation.
-            update: Update::default()
-                .add("unreadCount", 1)
-                .add("messageCount", added)
-                .set("lastMessage", inbound.text.as_str())
-                .set("lastMessageAt", stamp.as_str())
-                .set("updatedAt", stamp.as_str())
-                .set("status", "open")
-                .set("gsi2pk", by_status(church, "open"))
-                .set("gsi2sk", activity(&stamp, &conv_id)),
-            // Read just now; if an admin refiles it meanwhile, this runs again.
-            cond: Some(Cond::And(vec![
-                Cond::Exists,
-                Cond::eq("status", was.as_str()),
-            ])),
-        },
     ];
-    if was != "open" {
-        ops.push(count_move(church, Some(&was), "open"));
-    }
+    // A new text reopens a closed or archived conversation (op 2; if an
+    // admin refiles it meanwhile, this runs again).
+    ops.extend(refile(
+        church,
+        &conv_id,
+        &was,
+        "open",
+        &stamp,
+        Update::default()
+            .add("unreadCount", 1)
+            .add("messageCount", added)
+            .set("lastMessage", inbound.text.as_str())
+            .set("lastMessageAt", stamp.as_str())
+            .set("updatedAt", stamp.as_str()),
+    ));
     if let Some(keyword) = keyword {
         let consent = consent_key(church, &phone_hash, &stamp, message_id);
         let record = json!({
@@ -403,13 +397,7 @@ async fn resume(deps: &Deps<'_>, seen: &Item) -> Result<(), ConversationError> {
     if let Some(id) = text("confirmationId").and_then(|m| MessageId::parse(m).ok())
         && state_of(id, "deliveryStatus").await?.as_deref() == Some("queued")
     {
-        let job = crate::messaging::fanout::SendJob {
-            church_id: church,
-            message_id: id,
-            member_ids: vec![],
-            conversation_id: Some(conversation.to_owned()),
-        };
-        replies::enqueue(deps.send_queue, &job).await?;
+        replies::enqueue(deps.send_queue, &replies::job(church, conversation, id)).await?;
     }
     Ok(())
 }

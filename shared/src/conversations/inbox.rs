@@ -5,15 +5,16 @@ use serde_json::{Value, json};
 
 use super::ConversationError;
 use super::model::{
-    STATUSES, activity, by_status, conversation_key, conversation_view, count_move, message_key,
-    message_view, messages_partition, phone_conversation_key, reply_preview, status_counter,
+    STATUSES, by_status, conversation_key, conversation_view, kept_refiling, message_key,
+    message_view, messages_partition, phone_conversation_key, refile, reply_preview,
+    status_counter,
 };
 use crate::crypto::Vault;
 use crate::domain::{ChurchId, MemberId, MessageId};
 use crate::keys;
 use crate::ports::blobs::Blobs;
 use crate::ports::table::{
-    Cond, Cursor, Index, Item, Key, Query, Table, TableError, TxOp, Update, window,
+    Cond, Cursor, Index, Item, Key, Query, Table, TableError, Update, window,
 };
 
 /// One page of a listing, the total behind it and where the next page starts.
@@ -242,21 +243,14 @@ pub async fn set_status(
             .get("lastMessageAt")
             .and_then(Value::as_str)
             .unwrap_or(now);
-        let mut ops = vec![TxOp::Update {
-            key: conversation_key(church, id),
-            update: Update::default()
-                .set("status", status)
-                .set("updatedAt", now)
-                .set("gsi2pk", by_status(church, status))
-                .set("gsi2sk", activity(last, id)),
-            cond: Some(Cond::And(vec![
-                Cond::Exists,
-                Cond::eq("status", was.as_str()),
-            ])),
-        }];
-        if was != status {
-            ops.push(count_move(church, Some(&was), status));
-        }
+        let ops = refile(
+            church,
+            id,
+            &was,
+            status,
+            last,
+            Update::default().set("updatedAt", now),
+        );
         match table.transact(ops).await {
             Ok(()) => return Ok(()),
             // A text reopened it meanwhile: read it again.
@@ -264,7 +258,7 @@ pub async fn set_status(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(TableError::Invalid("the conversation kept changing status".into()).into())
+    Err(kept_refiling().into())
 }
 
 /// The conversation as the inbox shows it (for a reply's answer).

@@ -120,17 +120,21 @@ fn str_of<'a>(entry: &'a Value, attr: &str) -> Option<&'a str> {
     entry.get(attr).and_then(Value::as_str)
 }
 
+/// Where a `stored` entry's file is in the bucket.
+fn stored_key(entry: &Value) -> Option<BlobKey> {
+    (str_of(entry, "state") == Some("stored"))
+        .then(|| str_of(entry, "key").map(BlobKey::parse)?.ok())
+        .flatten()
+}
+
 /// The files of a message as the thread shows them: stored ones through a
 /// presigned URL, pending ones through Telnyx's link until the copy lands.
 pub async fn shown(blobs: &dyn Blobs, item: &Item) -> Result<Vec<Value>, BlobError> {
     let mut shown = Vec::new();
     for entry in entries(item) {
-        let url = match str_of(&entry, "state") {
-            Some("stored") => match str_of(&entry, "key").map(BlobKey::parse) {
-                Some(Ok(key)) => blobs.presign_get(&key, SHOWN_FOR).await?,
-                _ => continue,
-            },
-            Some("pending") => match str_of(&entry, "url") {
+        let url = match (stored_key(&entry), str_of(&entry, "state")) {
+            (Some(key), _) => blobs.presign_get(&key, SHOWN_FOR).await?,
+            (None, Some("pending")) => match str_of(&entry, "url") {
                 Some(url) => url.to_owned(),
                 None => continue,
             },
@@ -154,12 +158,8 @@ pub async fn carrier_urls(
     ttl: Duration,
 ) -> Result<Vec<String>, BlobError> {
     let mut urls = Vec::new();
-    for entry in entries(item) {
-        if str_of(&entry, "state") == Some("stored")
-            && let Some(Ok(key)) = str_of(&entry, "key").map(BlobKey::parse)
-        {
-            urls.push(blobs.presign_get(&key, ttl).await?);
-        }
+    for key in entries(item).iter().filter_map(stored_key) {
+        urls.push(blobs.presign_get(&key, ttl).await?);
     }
     Ok(urls)
 }

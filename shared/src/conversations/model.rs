@@ -41,6 +41,38 @@ pub fn count_move(church: ChurchId, from: Option<&str>, to: &str) -> crate::port
     }
 }
 
+/// Files conversation `id` under `to`, with `update`'s other changes, if
+/// it is still under `was` (the status just read): the conversation's
+/// write first, then the counters' move when the status changes. A caller
+/// whose condition fails reads the conversation again.
+pub fn refile(
+    church: ChurchId,
+    id: &str,
+    was: &str,
+    to: &str,
+    last_activity: &str,
+    update: crate::ports::table::Update,
+) -> Vec<crate::ports::table::TxOp> {
+    use crate::ports::table::{Cond, TxOp};
+    let mut ops = vec![TxOp::Update {
+        key: conversation_key(church, id),
+        update: update
+            .set("status", to)
+            .set("gsi2pk", by_status(church, to))
+            .set("gsi2sk", activity(last_activity, id)),
+        cond: Some(Cond::And(vec![Cond::Exists, Cond::eq("status", was)])),
+    }];
+    if was != to {
+        ops.push(count_move(church, Some(was), to));
+    }
+    ops
+}
+
+/// The error when a conversation's status kept changing under a refile.
+pub fn kept_refiling() -> crate::ports::table::TableError {
+    crate::ports::table::TableError::Invalid("the conversation kept changing status".into())
+}
+
 pub fn conversation_key(church: ChurchId, id: &str) -> Key {
     Key::new(keys::church(church), format!("CONV#{id}"))
 }

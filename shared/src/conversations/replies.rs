@@ -40,13 +40,10 @@ impl Outbound {
         if !media.is_empty() {
             item["media"] = Value::Array(media);
         }
-        let job = SendJob {
-            church_id: church,
-            message_id: id,
-            member_ids: vec![],
-            conversation_id: Some(conversation.to_owned()),
-        };
-        Self { item, job }
+        Self {
+            item,
+            job: job(church, conversation, id),
+        }
     }
 
     /// The write that stores it (in the caller's transaction).
@@ -56,6 +53,16 @@ impl Outbound {
 
     pub fn into_item(self) -> Item {
         self.item.as_object().cloned().unwrap_or_default()
+    }
+}
+
+/// The send job of a conversation's outbound text `id`.
+pub fn job(church: ChurchId, conversation: &str, id: MessageId) -> SendJob {
+    SendJob {
+        church_id: church,
+        message_id: id,
+        member_ids: vec![],
+        conversation_id: Some(conversation.to_owned()),
     }
 }
 

@@ -142,7 +142,7 @@ async fn send_reply(
     .await
     .map_err(fail)?;
     tracing::info!(church_id = %church, conversation_id = %conversation, "reply queued");
-    response::wrapped(StatusCode::CREATED, &shown[0])
+    response::wrapped(StatusCode::CREATED, &shown.into_iter().next())
 }
 
 /// `POST /api/messages/conversations/:id/reply` `{content, replyToId?}`.
@@ -158,9 +158,8 @@ pub async fn reply(app: &App, req: Request) -> HttpResult {
     let body: ReplyBody = body_of(&req)?;
     let content = MessageText::parse(body.content.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::field("content", "invalid_content", e.to_string()))?;
-    inbox::get(app.table.as_ref(), caller.church_id, &id)
-        .await
-        .map_err(fail)?;
+    // Another church's (or no) conversation is a 404 from `reply_to`'s check
+    // or from the store's conditional write: nothing to read first.
     let reply_to = reply_to(app, caller.church_id, &id, body.reply_to_id.as_deref()).await?;
     let now = app.clock.now().to_rfc3339();
     let mut outbound = Outbound::new(
@@ -179,7 +178,7 @@ pub async fn reply(app: &App, req: Request) -> HttpResult {
 /// The file of a reply-with-media, checked: a kind the inbox takes, and a
 /// size MMS can carry (Telnyx resizes images and videos; other files must
 /// already fit).
-fn media_file(upload: &Upload) -> Result<(String, MediaKind), ApiError> {
+fn media_file(upload: &Upload) -> Result<String, ApiError> {
     let content_type = upload.content_type.clone().unwrap_or_default();
     let Some(kind) = MediaKind::of(&content_type) else {
         return Err(ApiError::field(
@@ -207,7 +206,7 @@ fn media_file(upload: &Upload) -> Result<(String, MediaKind), ApiError> {
             ),
         )));
     }
-    Ok((content_type, kind))
+    Ok(content_type)
 }
 
 /// `POST /api/messages/conversations/:id/reply-with-media` — multipart
@@ -223,7 +222,7 @@ pub async fn reply_with_media(app: &App, req: Request) -> HttpResult {
             .to_owned(),
         _ => String::new(),
     };
-    let (content_type, _) = media_file(&form.file)?;
+    let content_type = media_file(&form.file)?;
     inbox::get(app.table.as_ref(), caller.church_id, &id)
         .await
         .map_err(fail)?;
