@@ -87,7 +87,7 @@ async fn main() {
     // The same app as the stack's, with a clock the bench moves a minute at a
     // time, so the per-church request limit (1,000 a minute on pro) holds.
     let clock = Arc::new(FixedClock::at(Utc::now()));
-    let mut app = App::embedded(stack.app.config.as_ref().clone(), &stack.parts);
+    let mut app = App::embedded(stack.app.config.as_ref().clone(), &stack.parts).unwrap();
     app.clock = clock.clone();
 
     let registered = shared::http::handle(

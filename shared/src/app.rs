@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::adapters::aws::{AwsClients, DynamoTable, EventBridgeEvents, S3Blobs, SqsQueue};
+#[cfg(feature = "local")]
 use crate::adapters::embedded::{
     EmbeddedBlobs, EmbeddedEvents, EmbeddedQueue, EmbeddedTable, QueueSpec, Store,
 };
@@ -12,6 +13,7 @@ use crate::config::{Config, ConfigError};
 use crate::crypto::Vault;
 use crate::error::ApiError;
 use crate::ports::{Blobs, Carrier, Clock, Events, Queue, SystemClock, Table};
+use crate::secrets::SecretUse;
 use crate::telnyx::{TelnyxCarrier, WebhookVerifier};
 
 /// Telnyx's API, when `TELNYX_BASE_URL` does not say otherwise.
@@ -39,6 +41,7 @@ pub struct App {
     pub http: reqwest::Client,
 }
 
+#[cfg(feature = "local")]
 /// The embedded adapters' concrete types, which the local stack also needs
 /// (to serve presigned URLs, run consumers, sweep TTLs).
 #[derive(Clone)]
@@ -53,12 +56,14 @@ pub struct EmbeddedParts {
 }
 
 /// The pipeline's queues as template.yaml declares them.
+#[cfg(feature = "local")]
 pub struct QueueSpecs {
     pub fanout: QueueSpec,
     pub send: QueueSpec,
     pub media: QueueSpec,
 }
 
+#[cfg(feature = "local")]
 impl EmbeddedParts {
     /// The queue specs come from the queue declarations in template.yaml, so
     /// the local stack has the same visibility timeouts and redrive policies.
@@ -76,19 +81,21 @@ impl EmbeddedParts {
 }
 
 impl App {
-    /// Every port on AWS, for a Lambda function.
-    pub async fn aws(config: Config) -> Result<Self, ConfigError> {
+    /// Every port on AWS, for a Lambda function: the clients, then the
+    /// secrets its environment names (read once, at init).
+    pub async fn aws(mut config: Config) -> Result<Self, ConfigError> {
         let resources = config.require_aws()?.clone();
         let clients = AwsClients::load(config.aws_endpoint_url.as_deref()).await;
-        Ok(Self::with_aws_clients(config, &clients, &resources))
+        crate::adapters::aws::secrets::resolve(&clients.secrets, &mut config).await?;
+        Self::with_aws_clients(config, &clients, &resources)
     }
 
     pub fn with_aws_clients(
         config: Config,
         clients: &AwsClients,
         r: &crate::config::AwsResources,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
             table: Arc::new(DynamoTable::new(clients.dynamodb.clone(), &r.table_name)),
             fanout_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &r.fanout_queue_url)),
             send_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &r.send_queue_url)),
@@ -100,17 +107,18 @@ impl App {
             )),
             clock: Arc::new(SystemClock),
             tokens: signer(&config),
-            vault: vault(&config),
-            carrier: telnyx(&config),
-            webhooks: webhook_verifier(&config),
-            http: media_client(),
+            vault: vault(&config)?,
+            carrier: telnyx(&config)?,
+            webhooks: webhook_verifier(&config)?,
+            http: media_client()?,
             config: Arc::new(config),
-        }
+        })
     }
 
     /// Every port on the embedded store, for the local stack and use-case tests.
-    pub fn embedded(config: Config, parts: &EmbeddedParts) -> Self {
-        Self {
+    #[cfg(feature = "local")]
+    pub fn embedded(config: Config, parts: &EmbeddedParts) -> Result<Self, ConfigError> {
+        Ok(Self {
             table: Arc::new(parts.table.clone()),
             fanout_queue: Arc::new(parts.fanout_queue.clone()),
             send_queue: Arc::new(parts.send_queue.clone()),
@@ -119,12 +127,34 @@ impl App {
             events: Arc::new(parts.events.clone()),
             clock: Arc::new(SystemClock),
             tokens: signer(&config),
-            vault: vault(&config),
-            carrier: telnyx(&config),
-            webhooks: webhook_verifier(&config),
-            http: media_client(),
+            vault: vault(&config)?,
+            carrier: telnyx(&config)?,
+            webhooks: webhook_verifier(&config)?,
+            http: media_client()?,
             config: Arc::new(config),
+        })
+    }
+
+    /// Fails (at init) when `function_id` needs a secret this process was
+    /// not given, naming the variable that should name it.
+    pub fn require(&self, function_id: &str, secrets: &[SecretUse]) -> Result<(), ConfigError> {
+        for secret in secrets {
+            let present = match secret {
+                SecretUse::Tokens => self.tokens.is_some(),
+                SecretUse::Data => self.vault.is_some(),
+                SecretUse::Carrier => self.carrier.is_some() && self.webhooks.is_some(),
+            };
+            if !present {
+                return Err(ConfigError::new(
+                    secret.arn_var(),
+                    format!(
+                        "is missing: {function_id} needs the secret holding {}",
+                        secret.fields().join(", ")
+                    ),
+                ));
+            }
         }
+        Ok(())
     }
 
     /// The vault, or a 500 naming the missing secret in the logs.
@@ -147,39 +177,45 @@ impl App {
 }
 
 /// The real Telnyx client, when `TELNYX_API_KEY` is set.
-fn telnyx(config: &Config) -> Option<Arc<dyn Carrier>> {
-    let key = config.telnyx_api_key.clone()?;
+fn telnyx(config: &Config) -> Result<Option<Arc<dyn Carrier>>, ConfigError> {
+    let Some(key) = config.keys.telnyx_api_key.clone() else {
+        return Ok(None);
+    };
     let base = config.telnyx_base_url.as_deref().unwrap_or(TELNYX_API);
-    TelnyxCarrier::new(base, key)
-        .ok()
-        .map(|c| Arc::new(c) as Arc<dyn Carrier>)
+    let carrier = TelnyxCarrier::new(base, key)
+        .map_err(|e| ConfigError::new("TELNYX_API_KEY", format!("no Telnyx client: {e}")))?;
+    Ok(Some(Arc::new(carrier)))
 }
 
-fn webhook_verifier(config: &Config) -> Option<WebhookVerifier> {
+fn webhook_verifier(config: &Config) -> Result<Option<WebhookVerifier>, ConfigError> {
     config
+        .keys
         .telnyx_public_key
         .map(|k| {
-            use base64::Engine;
-            WebhookVerifier::from_base64(&base64::engine::general_purpose::STANDARD.encode(k))
-        })?
-        .ok()
+            WebhookVerifier::from_bytes(&k)
+                .map_err(|_| ConfigError::new("TELNYX_PUBLIC_KEY", "is not an Ed25519 public key"))
+        })
+        .transpose()
 }
 
-fn vault(config: &Config) -> Option<Arc<Vault>> {
-    let (data, hash) = (config.data_key.as_ref()?, config.phone_hash_key.as_ref()?);
-    Vault::new(data.expose(), hash.expose()).ok().map(Arc::new)
+fn vault(config: &Config) -> Result<Option<Arc<Vault>>, ConfigError> {
+    let (Some(data), Some(hash)) = (&config.keys.data_key, &config.keys.phone_hash_key) else {
+        return Ok(None);
+    };
+    Vault::new(data.expose(), hash.expose())
+        .map(|v| Some(Arc::new(v)))
+        .map_err(|e| ConfigError::new("DATA_KEY", e.to_string()))
 }
 
 fn signer(config: &Config) -> Option<Arc<TokenSigner>> {
-    config
-        .jwt_secret
-        .as_ref()
-        .map(|s| Arc::new(TokenSigner::new(s.expose())))
+    let current = config.keys.jwt_secret.as_ref()?;
+    let previous = config.keys.jwt_previous.as_ref().map(|p| p.expose());
+    Some(Arc::new(
+        TokenSigner::new(current.expose()).accepting(previous),
+    ))
 }
 
-fn media_client() -> reqwest::Client {
-    crate::telnyx::media::client().unwrap_or_else(|e| {
-        tracing::error!(error = %e, "media client could not be built; using the default client");
-        reqwest::Client::new()
-    })
+fn media_client() -> Result<reqwest::Client, ConfigError> {
+    crate::telnyx::media::client()
+        .map_err(|e| ConfigError::new("TELNYX_BASE_URL", format!("no media client: {e}")))
 }

@@ -11,6 +11,10 @@ use std::path::PathBuf;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::secrets::{
+    CARRIER_SECRET_ARN, DATA_SECRET_ARN, KeySource, Keys, SecretArns, TOKEN_SECRET_ARN, secret_arn,
+};
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration error: {var} {problem}")]
 pub struct ConfigError {
@@ -18,11 +22,17 @@ pub struct ConfigError {
     pub problem: String,
 }
 
-fn bad(var: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        var,
-        problem: problem.into(),
+impl ConfigError {
+    pub fn new(var: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            var,
+            problem: problem.into(),
+        }
     }
+}
+
+fn bad(var: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::new(var, problem)
 }
 
 /// A secret that never prints.
@@ -117,19 +127,20 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub backend: Backend,
     pub aws_endpoint_url: Option<String>,
-    /// `None` → the built-in Telnyx simulator.
-    pub telnyx_api_key: Option<Secret>,
+    /// The secret values: from the environment on the local stack, from
+    /// Secrets Manager (the ARNs below) on Lambda.
+    pub keys: Keys,
+    /// The secrets a Lambda reads at init (`TOKEN_SECRET_ARN`, `DATA_SECRET_ARN`,
+    /// `CARRIER_SECRET_ARN`); a secret's value is never in the environment.
+    pub secret_arns: SecretArns,
     pub telnyx_base_url: Option<String>,
-    pub telnyx_public_key: Option<[u8; 32]>,
     pub telnyx_sim_signing_key: Option<Secret>,
-    pub jwt_secret: Option<Secret>,
-    pub data_key: Option<Secret>,
-    pub phone_hash_key: Option<Secret>,
     pub allowed_origins: Vec<OriginPattern>,
     /// Where Telnyx reaches this API (`KOINONIA_PUBLIC_URL`), for per-message
     /// webhook URLs; unset on AWS → the messaging profile's webhook is used.
     pub public_url: Option<String>,
     /// How the built-in Telnyx simulator behaves (`TELNYX_SIM_*`).
+    #[cfg(feature = "local")]
     pub simulator: SimulatorSettings,
     /// Carrier requests one send-consumer invocation keeps in flight
     /// (`KOINONIA_SEND_CONCURRENCY`); the platform's cap is this times the
@@ -139,6 +150,7 @@ pub struct Config {
 
 pub const DEFAULT_SEND_CONCURRENCY: usize = 100;
 
+#[cfg(feature = "local")]
 /// `TELNYX_SIM_MPS`, `TELNYX_SIM_LATENCY_MS` (`120` or `500-2000`),
 /// `TELNYX_SIM_FAILURE_RATE`, `TELNYX_SIM_DELIVERY_FAILURE_RATE` (0–1),
 /// `TELNYX_SIM_WEBHOOK_ATTEMPTS` (deliveries of one webhook, 1–10).
@@ -151,6 +163,7 @@ pub struct SimulatorSettings {
     pub webhook_attempts: Option<u32>,
 }
 
+#[cfg(feature = "local")]
 fn simulator_settings(
     get: &impl Fn(&str) -> Option<String>,
 ) -> Result<SimulatorSettings, ConfigError> {
@@ -288,26 +301,18 @@ impl Config {
             data_dir,
             backend,
             aws_endpoint_url,
-            telnyx_api_key: get("TELNYX_API_KEY").map(|k| Secret::new(k.into_bytes())),
+            keys: Keys::read(&get, KeySource::Environment)?,
+            secret_arns: SecretArns {
+                tokens: secret_arn(&get, TOKEN_SECRET_ARN)?,
+                data: secret_arn(&get, DATA_SECRET_ARN)?,
+                carrier: secret_arn(&get, CARRIER_SECRET_ARN)?,
+            },
             telnyx_base_url,
-            telnyx_public_key: get("TELNYX_PUBLIC_KEY")
-                .map(|k| key32("TELNYX_PUBLIC_KEY", &k))
-                .transpose()?,
             telnyx_sim_signing_key: get("TELNYX_SIM_SIGNING_KEY")
                 .map(|k| key32("TELNYX_SIM_SIGNING_KEY", &k).map(|k| Secret::new(k.to_vec())))
                 .transpose()?,
-            jwt_secret: get("JWT_SECRET")
-                .map(|s| secret_min("JWT_SECRET", s, 32))
-                .transpose()?,
-            data_key: get("DATA_KEY")
-                .map(|k| key32("DATA_KEY", &k).map(|k| Secret::new(k.to_vec())))
-                .transpose()?,
-            phone_hash_key: get("PHONE_HASH_KEY")
-                .map(|k| {
-                    decode("PHONE_HASH_KEY", &k).and_then(|b| secret_min("PHONE_HASH_KEY", b, 32))
-                })
-                .transpose()?,
             allowed_origins,
+            #[cfg(feature = "local")]
             simulator: simulator_settings(&get)?,
             send_concurrency: get("KOINONIA_SEND_CONCURRENCY")
                 .map(|c| {
@@ -376,18 +381,6 @@ fn key32(var: &'static str, raw: &str) -> Result<[u8; 32], ConfigError> {
         .map_err(|_| bad(var, "must be 32 bytes, base64-encoded"))
 }
 
-fn secret_min(
-    var: &'static str,
-    bytes: impl Into<Vec<u8>>,
-    min: usize,
-) -> Result<Secret, ConfigError> {
-    let bytes = bytes.into();
-    if bytes.len() < min {
-        return Err(bad(var, format!("must be at least {min} bytes")));
-    }
-    Ok(Secret::new(bytes))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,7 +401,7 @@ mod tests {
         assert!(config.origin_allowed("http://127.0.0.1:3000"));
         assert!(!config.origin_allowed("http://evil.example:5173"));
         assert!(!config.origin_allowed("https://localhost:5173"));
-        assert!(config.telnyx_api_key.is_none());
+        assert!(config.keys.telnyx_api_key.is_none());
     }
 
     #[test]
@@ -422,6 +415,8 @@ mod tests {
             ("JWT_SECRET", "short"),
             ("TELNYX_BASE_URL", "ftp://x"),
             ("KOINONIA_ALLOWED_ORIGINS", "*"),
+            ("TOKEN_SECRET_ARN", "koinonia/prod/tokens"),
+            ("DATA_SECRET_ARN", "arn:aws:s3:::bucket"),
             ("TABLE_NAME", "koinonia"),
         ];
         for (var, value) in cases {

@@ -9,8 +9,9 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::app::App;
-use crate::config::Config;
-use crate::registry::{Entry, Registry};
+use crate::config::{Config, ConfigError};
+use crate::registry::{Entry, Registry, secrets_of};
+use crate::secrets::SECRET_VALUE_VARS;
 use crate::telemetry::{exit_on_startup_error, init};
 
 pub use lambda_runtime::Error;
@@ -36,18 +37,26 @@ pub async fn run_from_env() -> Result<(), Error> {
 }
 
 /// Runs the function `function_id` of template.yaml until Lambda stops it.
+/// Everything it needs is built and checked here, in the init phase: a bad
+/// or missing value fails the init with one line naming it, never a
+/// per-request 500 or a batch that fails until the dead-letter queue.
 pub async fn run(function_id: &str) -> Result<(), Error> {
     init();
-    let config = Config::from_env().unwrap_or_else(|e| exit_on_startup_error(&e));
+    let started = std::time::Instant::now();
     let entry = Registry::builtin().get(function_id).unwrap_or_else(|| {
         exit_on_startup_error(&UnknownFunction(format!(
             "names {function_id:?}, which is not in the registry"
         )))
     });
     let app = Arc::new(
-        App::aws(config)
+        start(function_id, entry)
             .await
             .unwrap_or_else(|e| exit_on_startup_error(&e)),
+    );
+    tracing::info!(
+        function = function_id,
+        init_ms = started.elapsed().as_millis() as u64,
+        "initialised"
     );
     match entry {
         Entry::Http(handler) => {
@@ -74,4 +83,20 @@ pub async fn run(function_id: &str) -> Result<(), Error> {
             .await
         }
     }
+}
+
+/// Configuration, clients and secrets for `function_id`, checked.
+async fn start(function_id: &str, entry: Entry) -> Result<App, ConfigError> {
+    if let Some(var) = SECRET_VALUE_VARS
+        .into_iter()
+        .find(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+    {
+        return Err(ConfigError::new(
+            var,
+            "is set in the environment: on Lambda secret values live only in Secrets Manager (name the secret with TOKEN_SECRET_ARN, DATA_SECRET_ARN or CARRIER_SECRET_ARN)",
+        ));
+    }
+    let app = App::aws(Config::from_env()?).await?;
+    app.require(function_id, &secrets_of(function_id, entry))?;
+    Ok(app)
 }

@@ -5,10 +5,12 @@
 pub mod adapters;
 pub mod app;
 pub mod auth;
+#[cfg(feature = "local")]
 pub mod catalog;
 pub mod config;
 pub mod conversations;
 pub mod crypto;
+pub mod dead_letters;
 pub mod directory;
 pub mod domain;
 pub mod error;
@@ -16,9 +18,11 @@ pub mod handlers;
 pub mod http;
 pub mod keys;
 pub mod lambda;
+#[cfg(feature = "local")]
 pub mod local;
 pub mod messaging;
 pub mod ports;
 pub mod registry;
+pub mod secrets;
 pub mod telemetry;
 pub mod telnyx;

@@ -17,6 +17,7 @@ use crate::handlers::{
     members, messages, profile, webhooks,
 };
 use crate::http::HttpHandler;
+use crate::secrets::SecretUse;
 
 pub type EventError = lambda_runtime::Error;
 pub type SqsFuture<'a> =
@@ -55,12 +56,8 @@ impl Registry {
     /// Every function this codebase implements.
     pub fn builtin() -> Self {
         use crate::http_handler as h;
-        let http: [(&str, HttpHandler); 57] = [
+        let http: [(&str, HttpHandler); 56] = [
             ("HealthFunction", h!(health::route)),
-            (
-                "CorsPreflightFunction",
-                h!(crate::http::cors::unmatched_options),
-            ),
             ("CsrfTokenFunction", h!(auth::csrf_token)),
             ("AuthRegisterFunction", h!(auth::register)),
             ("AuthLoginFunction", h!(auth::login)),
@@ -157,4 +154,65 @@ impl Registry {
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
     }
+}
+
+/// Functions that need no token secret: they authenticate no admin.
+const WITHOUT_TOKENS: [&str; 5] = [
+    "HealthFunction",
+    "CsrfTokenFunction",
+    "LaterWaveFunction",
+    "TelnyxWebhookFunction",
+    "MediaCopyFunction",
+];
+
+/// Functions that seal, open or look up phones and EINs.
+const WITH_DATA_KEYS: [&str; 29] = [
+    "BranchesCreateFunction",
+    "BranchesDeleteFunction",
+    "BranchesListFunction",
+    "BranchesUpdateFunction",
+    "ConversationReadFunction",
+    "ConversationReplyFunction",
+    "ConversationReplyMediaFunction",
+    "ConversationStatusFunction",
+    "ConversationThreadFunction",
+    "ConversationsListFunction",
+    "GroupMembersAddFunction",
+    "GroupMembersListFunction",
+    "GroupMembersRemoveFunction",
+    "GroupsCreateFunction",
+    "GroupsDeleteFunction",
+    "GroupsListFunction",
+    "GroupsUpdateFunction",
+    "MembersCreateFunction",
+    "MembersDeleteFunction",
+    "MembersImportFunction",
+    "MembersListFunction",
+    "MembersUpdateFunction",
+    "MessagesRecipientsFunction",
+    "MessagesSendFunction",
+    "PhoneNumberLinkFunction",
+    "ProfileGetFunction",
+    "ProfilePutFunction",
+    "SendConsumerFunction",
+    "TelnyxWebhookFunction",
+];
+
+/// Functions that talk to Telnyx: the sender calls its API, the webhook checks its signatures.
+const WITH_CARRIER: [&str; 2] = ["SendConsumerFunction", "TelnyxWebhookFunction"];
+
+/// The secrets a function reads at init; its init fails without them, and
+/// template.yaml grants it exactly these (a test holds the two together).
+pub fn secrets_of(function_id: &str, entry: Entry) -> Vec<SecretUse> {
+    let mut secrets = Vec::new();
+    if matches!(entry, Entry::Http(_)) && !WITHOUT_TOKENS.contains(&function_id) {
+        secrets.push(SecretUse::Tokens);
+    }
+    if WITH_DATA_KEYS.contains(&function_id) {
+        secrets.push(SecretUse::Data);
+    }
+    if WITH_CARRIER.contains(&function_id) {
+        secrets.push(SecretUse::Carrier);
+    }
+    secrets
 }

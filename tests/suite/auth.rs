@@ -310,7 +310,7 @@ async fn bad_tokens_are_401_and_me_answers_the_caller() {
         ["email", "id", "name", "subscriptionStatus", "trialEndsAt"]
     );
 
-    let secret = s.stack.app.config.jwt_secret.clone().unwrap();
+    let secret = s.stack.app.config.keys.jwt_secret.clone().unwrap();
     let claims = TokenSigner::new(secret.expose())
         .verify(&access, TokenKind::Access, Utc::now())
         .unwrap();

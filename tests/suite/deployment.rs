@@ -189,7 +189,7 @@ async fn aws_app(bucket_exists: bool) -> App {
         ),
     ])
     .unwrap();
-    App::with_aws_clients(config, &clients, &resources)
+    App::with_aws_clients(config, &clients, &resources).unwrap()
 }
 
 /// What each sample event must get: the register and login samples go

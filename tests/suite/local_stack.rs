@@ -138,23 +138,17 @@ async fn cors_answers_allowed_origins_exactly_and_no_others() {
 
 #[test]
 fn bad_configuration_exits_with_one_line_naming_the_variable() {
+    let local = std::path::PathBuf::from(env!("CARGO_BIN_EXE_koinonia-local"));
+    let lambda = crate::support::lambda_binary();
     let cases = [
-        (
-            env!("CARGO_BIN_EXE_koinonia-local"),
-            "AWS_ENDPOINT_URL",
-            "not a url",
-        ),
-        (
-            env!("CARGO_BIN_EXE_koinonia-local"),
-            "KOINONIA_ADDR",
-            "everywhere",
-        ),
-        (env!("CARGO_BIN_EXE_koinonia-lambda"), "TABLE_NAME", ""),
-        (
-            env!("CARGO_BIN_EXE_koinonia-lambda"),
-            "KOINONIA_FUNCTION",
-            "",
-        ),
+        (&local, "AWS_ENDPOINT_URL", "not a url"),
+        (&local, "KOINONIA_ADDR", "everywhere"),
+        (&lambda, "TABLE_NAME", ""),
+        (&lambda, "KOINONIA_FUNCTION", ""),
+        // A secret's value never sits in a Lambda's environment.
+        (&lambda, "JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        (&lambda, "TELNYX_API_KEY", "KEY-live"),
+        (&lambda, "DATA_SECRET_ARN", "koinonia/prod/data"),
     ];
     for (binary, var, value) in cases {
         let function = if var == "KOINONIA_FUNCTION" {
@@ -169,6 +163,7 @@ fn bad_configuration_exits_with_one_line_naming_the_variable() {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .output()
             .unwrap();
+        let binary = binary.display();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{binary} {var}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{binary} {var}: {stderr}");

@@ -26,3 +26,4 @@ mod pacing;
 mod pipeline;
 mod support;
 mod telnyx;
+mod template_limits;

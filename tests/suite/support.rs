@@ -444,3 +444,30 @@ pub async fn expect_status(
     assert_eq!(got, status, "{value}");
     value
 }
+
+/// The Lambda binary as it is deployed (the `koinonia-lambda` package,
+/// without the local stack): `infra/test.sh` builds it and names it in
+/// `KOINONIA_LAMBDA_BIN`; a plain `cargo test` builds it here once.
+pub fn lambda_binary() -> std::path::PathBuf {
+    static BINARY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("KOINONIA_LAMBDA_BIN") {
+                return path.into();
+            }
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .args(["build", "--quiet", "--locked", "-p", "koinonia-lambda"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "cargo build -p koinonia-lambda failed");
+            // target/debug/deps/suite-… → target/debug/koinonia-lambda
+            let exe = std::env::current_exe().expect("the test binary's path");
+            exe.parent()
+                .and_then(std::path::Path::parent)
+                .expect("the test binary lives in target/<profile>/deps")
+                .join("koinonia-lambda")
+        })
+        .clone()
+}

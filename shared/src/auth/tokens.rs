@@ -60,6 +60,9 @@ pub enum TokenError {
 pub struct TokenSigner {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// The secret before the last rotation: its tokens verify until they
+    /// expire (7 days at most), so rotating logs no one out.
+    previous: Option<DecodingKey>,
 }
 
 impl TokenSigner {
@@ -67,7 +70,14 @@ impl TokenSigner {
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
+            previous: None,
         }
+    }
+
+    /// Also verifies tokens signed with `previous` (new ones are signed with the current secret).
+    pub fn accepting(mut self, previous: Option<&[u8]>) -> Self {
+        self.previous = previous.map(DecodingKey::from_secret);
+        self
     }
 
     pub fn issue(
@@ -108,8 +118,10 @@ impl TokenSigner {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_exp = false;
         validation.required_spec_claims = ["exp".to_owned()].into();
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .map_err(|_| TokenError::Invalid)?
+        let claims = std::iter::once(&self.decoding)
+            .chain(&self.previous)
+            .find_map(|key| jsonwebtoken::decode::<Claims>(token, key, &validation).ok())
+            .ok_or(TokenError::Invalid)?
             .claims;
         if claims.kind != kind {
             return Err(TokenError::WrongKind);
@@ -176,6 +188,28 @@ mod tests {
         );
         assert_eq!(
             signer.verify("garbage", TokenKind::Access, now),
+            Err(TokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn after_a_rotation_tokens_of_the_previous_secret_still_verify() {
+        let old = b"the secret before rotation, 32b!";
+        let new = b"the secret after the rotation 32";
+        let now = Utc::now();
+        let before = issue(&TokenSigner::new(old), TokenKind::Refresh, now);
+        let rotated = TokenSigner::new(new).accepting(Some(old));
+        assert!(rotated.verify(&before, TokenKind::Refresh, now).is_ok());
+        let after = issue(&rotated, TokenKind::Access, now);
+        assert!(
+            TokenSigner::new(new)
+                .verify(&after, TokenKind::Access, now)
+                .is_ok(),
+            "new tokens are signed with the current secret"
+        );
+        // Once the overlap ends (the previous version is gone), old tokens stop working.
+        assert_eq!(
+            TokenSigner::new(new).verify(&before, TokenKind::Refresh, now),
             Err(TokenError::Invalid)
         );
     }

@@ -61,12 +61,3 @@ pub fn preflight(origin: Option<&HeaderValue>) -> Response<Body> {
     decorate(origin, &mut response);
     response
 }
-
-/// The `OPTIONS /{proxy+}` function: the pipeline answers every preflight
-/// before a handler runs, so what reaches here is a plain OPTIONS call.
-pub async fn unmatched_options(
-    _app: &crate::app::App,
-    _req: lambda_http::Request,
-) -> super::HttpResult {
-    Err(crate::error::ApiError::NotFound { what: "route" })
-}

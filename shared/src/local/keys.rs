@@ -66,14 +66,14 @@ pub fn load_or_create(dir: &Path, config: &mut Config) -> std::io::Result<LocalK
         Err(e) => return Err(e),
     };
     let secret = |value: &str| decode(value).map(Secret::new);
-    if config.jwt_secret.is_none() {
-        config.jwt_secret = Some(secret(&keys.jwt_secret)?);
+    if config.keys.jwt_secret.is_none() {
+        config.keys.jwt_secret = Some(secret(&keys.jwt_secret)?);
     }
-    if config.data_key.is_none() {
-        config.data_key = Some(secret(&keys.data_key)?);
+    if config.keys.data_key.is_none() {
+        config.keys.data_key = Some(secret(&keys.data_key)?);
     }
-    if config.phone_hash_key.is_none() {
-        config.phone_hash_key = Some(secret(&keys.phone_hash_key)?);
+    if config.keys.phone_hash_key.is_none() {
+        config.keys.phone_hash_key = Some(secret(&keys.phone_hash_key)?);
     }
     if config.telnyx_sim_signing_key.is_none() {
         config.telnyx_sim_signing_key = Some(secret(&keys.telnyx_sim_signing_key)?);

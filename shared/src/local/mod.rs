@@ -64,6 +64,8 @@ pub enum LocalError {
     Schedule(#[from] scheduler::ScheduleError),
     #[error("cannot start the Telnyx simulator")]
     Simulator(#[source] std::io::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// The API key the local stack and its simulator share.
@@ -170,7 +172,7 @@ impl LocalStack {
             },
             blobs.clone(),
         );
-        let mut app = App::embedded(config, &parts);
+        let mut app = App::embedded(config, &parts)?;
         let simulator = match app.carrier {
             Some(_) => None,
             None => Some(start_simulator(&mut app).await?),

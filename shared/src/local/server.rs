@@ -159,6 +159,13 @@ impl Server {
                 Err(error) => self.error(error, &request_id),
             };
         }
+        // The HTTP API's CorsConfiguration answers every preflight before a
+        // route is matched; so does the local stack.
+        if crate::http::cors::is_preflight(&parts.method, &parts.headers) {
+            let origin = crate::http::cors::allowed_origin(&self.app.config, &parts.headers);
+            let (head, body) = crate::http::cors::preflight(origin).into_parts();
+            return hyper::Response::from_parts(head, Full::new(body_bytes(body)));
+        }
         let Some((target, path_parameters)) = self.router.find(&parts.method, parts.uri.path())
         else {
             return self.error(ApiError::NotFound { what: "route" }, &request_id);

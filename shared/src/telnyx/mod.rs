@@ -5,6 +5,7 @@
 pub mod api;
 pub mod client;
 pub mod media;
+#[cfg(feature = "local")]
 pub mod simulator;
 pub mod webhook;
 

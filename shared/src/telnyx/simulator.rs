@@ -226,6 +226,9 @@ struct State {
     /// Inbound media it serves: id → (content type, bytes).
     media: Mutex<HashMap<String, (String, Bytes)>>,
     base_url: String,
+    /// The messaging profile's webhook URL: where receipts go when a
+    /// message names no `webhook_url` of its own, as on Telnyx.
+    profile_webhook: Mutex<Option<String>>,
 }
 
 /// A running simulator; stops when dropped or with `stop`.
@@ -286,6 +289,7 @@ impl Simulator {
             http: reqwest::Client::new(),
             media: Mutex::new(HashMap::new()),
             base_url: format!("http://{addr}"),
+            profile_webhook: Mutex::new(None),
         });
         let (shutdown, mut stop) = watch::channel(false);
         let serving = Arc::clone(&state);
@@ -316,6 +320,12 @@ impl Simulator {
 
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Sets the messaging profile's webhook URL (Telnyx's portal setting),
+    /// used for receipts of messages that name none.
+    pub fn set_profile_webhook(&self, url: &str) {
+        *lock(&self.state.profile_webhook) = Some(url.to_owned());
     }
 
     /// The key webhooks verify with (`TELNYX_PUBLIC_KEY`).
@@ -519,7 +529,8 @@ async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Response<Fu
             media_urls: message.media_urls.clone(),
             at: now,
         });
-    if let Some(url) = message.webhook_url.clone() {
+    let profile_webhook = lock(&state.profile_webhook).clone();
+    if let Some(url) = message.webhook_url.clone().or(profile_webhook) {
         tokio::spawn(deliver_receipts(Arc::clone(&state), url, payload.clone()));
     }
     let mut response = Response::new(Full::new(Bytes::from(

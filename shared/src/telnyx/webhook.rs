@@ -39,7 +39,11 @@ impl WebhookVerifier {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or(WebhookError::BadPublicKey)?;
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| WebhookError::BadPublicKey)?;
+        Self::from_bytes(&bytes)
+    }
+
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, WebhookError> {
+        let key = VerifyingKey::from_bytes(bytes).map_err(|_| WebhookError::BadPublicKey)?;
         Ok(Self { key })
     }
 

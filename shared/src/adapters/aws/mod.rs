@@ -1,4 +1,4 @@
-//! The AWS adapters: DynamoDB, SQS, S3 and EventBridge.
+//! The AWS adapters: DynamoDB, SQS, S3 and EventBridge, and the secrets read at init.
 //!
 //! Clients are built once per Lambda cold start (`AwsClients::load`) and
 //! cloned into each adapter; cloning an SDK client shares its connection pool.
@@ -9,6 +9,7 @@ mod eventbridge;
 mod expression;
 pub mod provision;
 mod s3;
+pub mod secrets;
 mod sqs;
 
 pub use dynamodb::DynamoTable;
@@ -25,6 +26,7 @@ pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     pub s3: aws_sdk_s3::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl AwsClients {
@@ -48,6 +50,7 @@ impl AwsClients {
             sqs: aws_sdk_sqs::Client::new(config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             eventbridge: aws_sdk_eventbridge::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
         }
     }
 }

@@ -28,6 +28,50 @@ impl SqsQueue {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// The queue's dead-letter queue, from its redrive policy (for the ops command).
+    pub async fn dead_letter_queue(&self) -> Result<Option<SqsQueue>, QueueError> {
+        let attributes = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .map_err(|e| QueueError::backend("read a queue's redrive policy", e))?;
+        let Some(policy) = attributes
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::RedrivePolicy))
+        else {
+            return Ok(None);
+        };
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Redrive {
+            dead_letter_target_arn: String,
+        }
+        let arn = serde_json::from_str::<Redrive>(policy)
+            .map_err(|e| QueueError::backend("read a queue's redrive policy", e))?
+            .dead_letter_target_arn;
+        // arn:aws:sqs:region:account:name
+        let parts: Vec<&str> = arn.split(':').collect();
+        let (Some(account), Some(name)) = (parts.get(4), parts.get(5)) else {
+            return Err(QueueError::Invalid(format!(
+                "the redrive policy names {arn:?}, which is not a queue ARN"
+            )));
+        };
+        let url = self
+            .client
+            .get_queue_url()
+            .queue_name(*name)
+            .queue_owner_aws_account_id(*account)
+            .send()
+            .await
+            .map_err(|e| QueueError::backend("find the dead-letter queue", e))?
+            .queue_url
+            .ok_or_else(|| QueueError::Invalid(format!("no URL for the queue {name}")))?;
+        Ok(Some(SqsQueue::new(self.client.clone(), url)))
+    }
 }
 
 fn secs(d: Duration) -> i32 {
