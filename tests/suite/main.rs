@@ -12,6 +12,7 @@
 mod auth;
 mod church;
 mod conformance;
+mod deployed;
 mod deployment;
 mod directory;
 mod faults;

@@ -1,0 +1,490 @@
+//! The deployed shape (DESIGN.md): template.yaml after the SAM transform,
+//! created in the emulator's CloudFormation with IAM enforced (each function
+//! calls AWS with its own role's credentials), the real Lambda bootstrap
+//! behind its gateway routes and queue triggers, the Telnyx simulator as the
+//! carrier — and driven only through the gateway's execute-api URL and the
+//! simulator. `infra/emulator_stack.py` creates the stack and names what the
+//! emulator does differently from AWS (README, "Deployed shape").
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use reqwest::StatusCode;
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+use shared::catalog::Catalog;
+use shared::telnyx::simulator::{SimConfig, Simulator};
+
+use crate::support::{emulator_endpoint, lambda_binary, unique};
+
+const CHURCH_NUMBER: &str = "+13035550100";
+const MEMBERS: usize = 100;
+const API_KEY: &str = "KEY-deployed";
+/// An id of nothing, for the routes whose path names a thing.
+const NO_SUCH_ID: &str = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn phone(i: usize) -> String {
+    format!("+1303555{:04}", 2000 + i)
+}
+
+/// Runs the stack driver with `input` on stdin; its JSON answer.
+fn driver(args: &[&str], input: &Value) -> Value {
+    let python = repo().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "the deployed-shape test needs .venv: run ./infra/test.sh (it installs it)"
+    );
+    let mut child = Command::new(python)
+        .arg(repo().join("infra/emulator_stack.py"))
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "infra/emulator_stack.py {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the driver answers JSON")
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> reqwest::Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, self.url(path));
+        if !self.token.is_empty() {
+            request = request.bearer_auth(&self.token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn expect(&self, method: &str, path: &str, body: Option<Value>, status: u16) -> Value {
+        let response = self.call(method, path, body).await;
+        let got = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(got.as_u16(), status, "{method} {path}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// Polls `path` until `done` holds for its body.
+    async fn until(&self, path: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let view = self.expect("GET", path, None, 200).await;
+            if done(&view) {
+                return view;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} not done within {within:?}: {view}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+fn random_base64(n: usize) -> String {
+    STANDARD.encode((0..n).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
+    let endpoint = emulator_endpoint();
+    let simulator = Simulator::start(
+        SimConfig::new(API_KEY, rand::random()),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let stack = unique("dep");
+    let deployed = driver(
+        &[],
+        &json!({
+            "endpoint": endpoint,
+            "stack": stack,
+            "bootstrap": lambda_binary(),
+            "parameters": {
+                "Architecture": "x86_64",
+                "StageName": stack,
+                "TelnyxApiUrl": simulator.base_url(),
+                "AllowedOrigins": "http://localhost:5173",
+            },
+            "secrets": {
+                "TokenSecretArn": {"JWT_SECRET": random_base64(48)},
+                "DataSecretArn": {"DATA_KEY": random_base64(32), "PHONE_HASH_KEY": random_base64(32)},
+                "CarrierSecretArn": {"TELNYX_API_KEY": API_KEY, "TELNYX_PUBLIC_KEY": simulator.public_key_base64()},
+            },
+        }),
+    );
+    let base = deployed["apiUrl"].as_str().unwrap().to_owned();
+    let resources = deployed["resources"].clone();
+    // The messaging profile's webhook, as set in Telnyx's portal (RUNBOOK.md).
+    simulator.set_profile_webhook(&format!("{base}/api/webhooks/telnyx/status"));
+    let mut api = Api {
+        http: reqwest::Client::new(),
+        base,
+        token: String::new(),
+    };
+    let mut invoked: BTreeSet<String> = BTreeSet::new();
+
+    // An admin registers, logs in and loads the app (GET /api/auth/me on every page).
+    let registered = api
+        .expect(
+            "POST",
+            "/api/auth/register",
+            Some(json!({"email": "pastor@grace.example", "password": "Shepherd123", "firstName": "Ruth", "lastName": "Boaz", "churchName": "Grace Chapel"})),
+            201,
+        )
+        .await;
+    let church_id = registered["data"]["church"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let login = api
+        .expect(
+            "POST",
+            "/api/auth/login",
+            Some(json!({"email": "pastor@grace.example", "password": "Shepherd123"})),
+            200,
+        )
+        .await;
+    api.token = login["data"]["accessToken"].as_str().unwrap().to_owned();
+    let me = api.expect("GET", "/api/auth/me", None, 200).await;
+    assert_eq!(me["data"]["church"]["id"], church_id.as_str());
+    api.expect(
+        "POST",
+        "/api/admin/phone-numbers/link",
+        Some(json!({"phoneNumber": CHURCH_NUMBER})),
+        200,
+    )
+    .await;
+
+    // 100 members from a CSV (a multipart body through the gateway).
+    let mut csv = String::from("First Name,Last Name,Phone\n");
+    for i in 0..MEMBERS {
+        csv.push_str(&format!("Member{i:03},Test,{}\n", phone(i)));
+    }
+    let part = Part::text(csv)
+        .file_name("members.csv")
+        .mime_str("text/csv")
+        .unwrap();
+    let imported = api
+        .http
+        .post(api.url("/api/members/import"))
+        .bearer_auth(&api.token)
+        .multipart(Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(imported.status(), StatusCode::OK);
+    let report: Value = imported.json().await.unwrap();
+    assert_eq!(report["data"]["imported"], MEMBERS, "{report}");
+
+    // The plan and the number's throughput (its 10DLC class) are set by the
+    // operator, not through the API: pro's request limit leaves room for polling.
+    let clients = crate::support::aws_clients().await;
+    let table = shared::adapters::aws::DynamoTable::new(
+        clients.dynamodb.clone(),
+        resources["Table"].as_str().unwrap(),
+    );
+    shared::ports::Table::update(
+        &table,
+        &shared::keys::church_profile(shared::domain::ChurchId::parse(&church_id).unwrap()),
+        shared::ports::table::Update::default()
+            .set("plan", "pro")
+            .set("sendingMps", 100),
+        None,
+    )
+    .await
+    .unwrap();
+
+    // A broadcast: send → fan-out queue → fan-out Lambda → send queue → send
+    // Lambda → Telnyx (the simulator) → signed receipts → webhook route.
+    let started = Instant::now();
+    let sent = api
+        .expect(
+            "POST",
+            "/api/messages/send",
+            Some(json!({"content": "Hi {firstName}, service is at 10.", "targetType": "all"})),
+            201,
+        )
+        .await;
+    let message = sent["data"]["id"].as_str().unwrap().to_owned();
+    let view = api
+        .until(
+            &format!("/api/messages/{message}"),
+            Duration::from_secs(120),
+            |v| v["data"]["status"] == "completed",
+        )
+        .await;
+    let delivered_in = started.elapsed();
+    assert_eq!(view["data"]["counts"]["delivered"], MEMBERS, "{view}");
+    let recipients = api
+        .expect(
+            "GET",
+            &format!("/api/messages/{message}/recipients?status=delivered"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(recipients["pagination"]["total"], MEMBERS, "{recipients}");
+    assert!(
+        recipients["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "delivered"),
+        "{recipients}"
+    );
+    let ledger = simulator.ledger();
+    let to: BTreeSet<&str> = ledger.iter().map(|e| e.to.as_str()).collect();
+    assert_eq!(to.len(), MEMBERS, "one text per member");
+    assert!(
+        ledger
+            .iter()
+            .any(|e| e.text.as_deref() == Some("Hi Member007, service is at 10."))
+    );
+
+    // A member texts STOP, signed by Telnyx's key, through the webhook route.
+    let inbound = format!("{}/api/webhooks/telnyx/mms", api.base);
+    let sim = simulator.handle();
+    assert!(
+        sim.deliver_inbound(&inbound, &phone(7), CHURCH_NUMBER, "STOP", &[])
+            .await
+    );
+    let confirmed = {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let confirmations = simulator
+                .ledger()
+                .into_iter()
+                .filter(|e| e.to == phone(7))
+                .count();
+            if confirmations == 2 || Instant::now() > deadline {
+                break confirmations;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    assert_eq!(confirmed, 2, "the broadcast, then one STOP confirmation");
+    // The next broadcast leaves them out.
+    let again = api
+        .expect(
+            "POST",
+            "/api/messages/send",
+            Some(json!({"content": "Potluck Sunday", "targetType": "all"})),
+            201,
+        )
+        .await;
+    let again = again["data"]["id"].as_str().unwrap().to_owned();
+    let view = api
+        .until(
+            &format!("/api/messages/{again}"),
+            Duration::from_secs(120),
+            |v| v["data"]["status"] == "completed",
+        )
+        .await;
+    assert_eq!(view["data"]["counts"]["optedOut"], 1, "{view}");
+    assert_eq!(view["data"]["counts"]["delivered"], MEMBERS - 1, "{view}");
+
+    // A photo texted in is copied into the bucket by the media queue's Lambda.
+    let photo = Bytes::from((0..20_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    let link = sim.host_media("image/jpeg", photo.clone());
+    assert!(
+        sim.deliver_inbound(
+            &inbound,
+            &phone(3),
+            CHURCH_NUMBER,
+            "Our new baby!",
+            &[link.clone()]
+        )
+        .await
+    );
+    let listed = api
+        .until(
+            "/api/messages/conversations",
+            Duration::from_secs(30),
+            |v| v["data"].as_array().is_some_and(|c| c.len() == 2),
+        )
+        .await;
+    let conversation = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["member"]["phone"] == phone(3).as_str())
+        .unwrap_or_else(|| panic!("no conversation with the texter: {listed}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let thread = api
+        .until(
+            &format!("/api/messages/conversations/{conversation}"),
+            Duration::from_secs(60),
+            |v| {
+                v["messages"].as_array().into_iter().flatten().any(|m| {
+                    m["mediaUrl"]
+                        .as_str()
+                        .is_some_and(|u| !u.starts_with(&simulator.base_url()))
+                })
+            },
+        )
+        .await;
+    let shown = thread["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|m| {
+            m["mediaUrl"]
+                .as_str()
+                .filter(|u| !u.starts_with(&simulator.base_url()))
+        })
+        .unwrap()
+        .to_owned();
+    let copy = api.http.get(&shown).send().await.unwrap();
+    assert_eq!(copy.status(), StatusCode::OK, "{shown}");
+    assert_eq!(
+        copy.bytes().await.unwrap(),
+        photo,
+        "the church's copy, presigned"
+    );
+    // And the church answers in the thread.
+    api.expect(
+        "POST",
+        &format!("/api/messages/conversations/{conversation}/reply"),
+        Some(json!({"content": "Congratulations!"})),
+        201,
+    )
+    .await;
+
+    // Every other route, once: each function runs in its deployed form (a
+    // 5xx here is a missing IAM action, a failed init or a crash).
+    let catalog = Catalog::builtin().unwrap();
+    // Logging out ends the session the sweep calls with, so it goes last.
+    let mut routes: Vec<_> = catalog.routes().collect();
+    routes.sort_by_key(|(f, _)| f.id == "AuthLogoutFunction");
+    for (function, route) in routes {
+        if !invoked.insert(function.id.clone()) {
+            continue;
+        }
+        let path = route
+            .path
+            .split('/')
+            .map(|segment| match segment {
+                "{conversationId}" => conversation.clone(),
+                "{messageId}" => message.clone(),
+                s if s.starts_with('{') && s.ends_with("+}") => "status".to_owned(),
+                s if s.starts_with('{') => NO_SUCH_ID.to_owned(),
+                s => s.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let method = if route.method == "ANY" {
+            "GET"
+        } else {
+            route.method.as_str()
+        };
+        let body = (method != "GET" && method != "DELETE").then(|| json!({}));
+        let response = api.call(method, &path, body).await;
+        let status = response.status().as_u16();
+        let answered_by_us = response.headers().contains_key("x-request-id");
+        let text = response.text().await.unwrap_or_default();
+        assert!(
+            answered_by_us,
+            "{} {path} ({}) was not answered by the function: {status} {text}",
+            route.method, function.id
+        );
+        let expected_5xx = function.id == "LaterWaveFunction" && status == 501;
+        assert!(
+            status < 500 || expected_5xx,
+            "{} {path} ({}) answered {status}: {text}",
+            route.method,
+            function.id
+        );
+    }
+
+    // Every function of the template was invoked, as its logs show.
+    let names: BTreeMap<String, String> = catalog
+        .functions
+        .iter()
+        .map(|f| (f.id.clone(), resources[&f.id].as_str().unwrap().to_owned()))
+        .collect();
+    let report = driver(
+        &["report"],
+        &json!({"endpoint": endpoint, "functions": names}),
+    );
+    let mut init_ms: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for function in &catalog.functions {
+        let seen = &report[&function.id];
+        assert!(
+            seen["invocations"].as_u64().unwrap_or(0) > 0,
+            "{} was never invoked: {seen}",
+            function.id
+        );
+        let kind = if !function.queue_triggers.is_empty() {
+            "queue consumer"
+        } else if function.id == "TelnyxWebhookFunction" {
+            "webhook"
+        } else {
+            "HTTP route"
+        };
+        init_ms.entry(kind).or_default().extend(
+            seen["initMs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_u64),
+        );
+    }
+    // The figures the README and the closing note quote.
+    println!(
+        "deployed shape: stack created in {} s ({} resources), routes in {} s; send to last delivered receipt for {MEMBERS} recipients: {:.1} s",
+        deployed["seconds"]["create"],
+        resources.as_object().map_or(0, |r| r.len()),
+        deployed["seconds"]["routes"],
+        delivered_in.as_secs_f64()
+    );
+    for (kind, times) in &init_ms {
+        let mut times = times.clone();
+        times.sort_unstable();
+        println!(
+            "init ({kind}): {} cold starts, median {} ms, max {} ms",
+            times.len(),
+            times.get(times.len() / 2).copied().unwrap_or(0),
+            times.last().copied().unwrap_or(0)
+        );
+    }
+    simulator.stop();
+}
