@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::adapters::aws::secrets::TokenRefresh;
 use crate::adapters::aws::{AwsClients, DynamoTable, EventBridgeEvents, S3Blobs, SqsQueue};
 #[cfg(feature = "local")]
 use crate::adapters::embedded::{
@@ -29,8 +30,8 @@ pub struct App {
     pub blobs: Arc<dyn Blobs>,
     pub events: Arc<dyn Events>,
     pub clock: Arc<dyn Clock>,
-    /// Signs and checks tokens; `None` in functions deployed without `JWT_SECRET`.
-    pub tokens: Option<Arc<TokenSigner>>,
+    /// Signs and checks tokens; `None` in functions deployed without the token secret.
+    pub tokens: Option<Arc<Tokens>>,
     /// Seals phones and EINs; `None` in functions deployed without `DATA_KEY`.
     pub vault: Option<Arc<Vault>>,
     /// The carrier; `None` in functions that do not send.
@@ -87,7 +88,15 @@ impl App {
         let resources = config.require_aws()?.clone();
         let clients = AwsClients::load(config.aws_endpoint_url.as_deref()).await;
         crate::adapters::aws::secrets::resolve(&clients.secrets, &mut config).await?;
-        Self::with_aws_clients(config, &clients, &resources)
+        let refresh = config
+            .secret_arns
+            .get(SecretUse::Tokens)
+            .map(|arn| TokenRefresh::new(clients.secrets.clone(), arn));
+        let mut app = Self::with_aws_clients(config, &clients, &resources)?;
+        if let (Some(signer), Some(refresh)) = (signer(&app.config), refresh) {
+            app.tokens = Some(Arc::new(Tokens::new(signer, Some(refresh))));
+        }
+        Ok(app)
     }
 
     pub fn with_aws_clients(
@@ -106,7 +115,7 @@ impl App {
                 &r.event_bus_name,
             )),
             clock: Arc::new(SystemClock),
-            tokens: signer(&config),
+            tokens: signer(&config).map(|s| Arc::new(Tokens::new(s, None))),
             vault: vault(&config)?,
             carrier: telnyx(&config)?,
             webhooks: webhook_verifier(&config)?,
@@ -126,7 +135,7 @@ impl App {
             blobs: Arc::new(parts.blobs.clone()),
             events: Arc::new(parts.events.clone()),
             clock: Arc::new(SystemClock),
-            tokens: signer(&config),
+            tokens: signer(&config).map(|s| Arc::new(Tokens::new(s, None))),
             vault: vault(&config)?,
             carrier: telnyx(&config)?,
             webhooks: webhook_verifier(&config)?,
@@ -167,12 +176,20 @@ impl App {
     }
 
     /// The token signer, or a 500 naming the missing secret in the logs.
-    pub fn tokens(&self) -> Result<&TokenSigner, ApiError> {
-        self.tokens.as_deref().ok_or_else(|| {
+    pub fn tokens(&self) -> Result<Arc<TokenSigner>, ApiError> {
+        self.tokens.as_ref().map(|t| t.signer()).ok_or_else(|| {
             ApiError::internal(anyhow::anyhow!(
-                "JWT_SECRET is not configured for this function"
+                "the token secret (TOKEN_SECRET_ARN) is not configured for this function"
             ))
         })
+    }
+
+    /// Re-reads secrets that are due (the token secret, every few minutes
+    /// on Lambda); a failed read keeps the keys it had and is logged.
+    pub async fn refresh_secrets(&self) {
+        if let Some(tokens) = &self.tokens {
+            tokens.refresh_if_due().await;
+        }
     }
 }
 
@@ -207,12 +224,49 @@ fn vault(config: &Config) -> Result<Option<Arc<Vault>>, ConfigError> {
         .map_err(|e| ConfigError::new("DATA_KEY", e.to_string()))
 }
 
-fn signer(config: &Config) -> Option<Arc<TokenSigner>> {
+fn signer(config: &Config) -> Option<TokenSigner> {
     let current = config.keys.jwt_secret.as_ref()?;
-    let previous = config.keys.jwt_previous.as_ref().map(|p| p.expose());
-    Some(Arc::new(
-        TokenSigner::new(current.expose()).accepting(previous),
-    ))
+    let accepted = config.keys.jwt_accepted.iter().map(|s| s.expose());
+    Some(TokenSigner::new(current.expose()).accepting(accepted))
+}
+
+/// The token signer, swapped for a new one when the token secret is re-read.
+pub struct Tokens {
+    signer: std::sync::RwLock<Arc<TokenSigner>>,
+    refresh: Option<TokenRefresh>,
+}
+
+impl Tokens {
+    pub fn new(signer: TokenSigner, refresh: Option<TokenRefresh>) -> Self {
+        Self {
+            signer: std::sync::RwLock::new(Arc::new(signer)),
+            refresh,
+        }
+    }
+
+    pub fn signer(&self) -> Arc<TokenSigner> {
+        Arc::clone(&self.signer.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    async fn refresh_if_due(&self) {
+        let Some(read) = self.refresh.as_ref() else {
+            return;
+        };
+        match read.due().await {
+            None => {}
+            Some(Ok(keys)) => {
+                let Some(current) = keys.jwt_secret else {
+                    return;
+                };
+                let accepted = keys.jwt_accepted.iter().map(|s| s.expose());
+                let signer = TokenSigner::new(current.expose()).accepting(accepted);
+                *self.signer.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(signer);
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "re-reading the token secret failed; keeping the keys read before");
+            }
+        }
+    }
 }
 
 fn media_client() -> Result<reqwest::Client, ConfigError> {

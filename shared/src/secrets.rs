@@ -61,10 +61,10 @@ impl SecretUse {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeySource {
     Environment,
-    /// The current (or, `previous`, the AWSPREVIOUS) version of a secret.
+    /// A version of a secret: its staging label, when not AWSCURRENT.
     Secret {
         secret: SecretUse,
-        previous: bool,
+        stage: Option<&'static str>,
     },
 }
 
@@ -127,9 +127,11 @@ pub struct Keys {
     pub telnyx_api_key: Option<Secret>,
     pub telnyx_public_key: Option<[u8; 32]>,
     pub jwt_secret: Option<Secret>,
-    /// The JWT secret before the last rotation: tokens it signed still verify
-    /// until they expire, so a rotation logs no one out.
-    pub jwt_previous: Option<Secret>,
+    /// Other versions of the JWT secret that still verify tokens (never
+    /// sign): the one being rotated in (AWSPENDING), so warm functions accept
+    /// tokens its new holders sign, and the one rotated out (AWSPREVIOUS),
+    /// whose sessions live on until they expire. A rotation logs no one out.
+    pub jwt_accepted: Vec<Secret>,
     pub data_key: Option<Secret>,
     pub phone_hash_key: Option<Secret>,
 }
@@ -143,13 +145,11 @@ impl Keys {
         let bad = |var: &'static str, problem: &str| {
             let problem = match source {
                 KeySource::Environment => problem.to_owned(),
-                KeySource::Secret { secret, previous } => format!(
+                KeySource::Secret { secret, stage } => format!(
                     "(in the {}secret {} names) {problem}",
-                    if previous {
-                        "AWSPREVIOUS version of the "
-                    } else {
-                        ""
-                    },
+                    stage
+                        .map(|s| format!("{s} version of the "))
+                        .unwrap_or_default(),
                     secret.arn_var()
                 ),
             };
@@ -185,7 +185,7 @@ impl Keys {
             jwt_secret: get("JWT_SECRET")
                 .map(|s| at_least_32("JWT_SECRET", s.into_bytes()))
                 .transpose()?,
-            jwt_previous: None,
+            jwt_accepted: Vec::new(),
             data_key: get("DATA_KEY")
                 .map(|k| key32("DATA_KEY", &k).map(|k| Secret::new(k.to_vec())))
                 .transpose()?,
@@ -203,10 +203,10 @@ impl Keys {
     /// Reads the fields of one secret's JSON, and requires every field it holds.
     pub fn from_secret(
         secret: SecretUse,
-        previous: bool,
+        stage: Option<&'static str>,
         fields: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<Self, ConfigError> {
-        let source = KeySource::Secret { secret, previous };
+        let source = KeySource::Secret { secret, stage };
         for field in secret.fields() {
             let present = fields
                 .get(*field)
@@ -244,14 +244,16 @@ impl Keys {
             telnyx_api_key,
             telnyx_public_key,
             jwt_secret,
-            jwt_previous,
+            jwt_accepted,
             data_key,
             phone_hash_key,
         } = other;
         self.telnyx_api_key = telnyx_api_key.or(self.telnyx_api_key.take());
         self.telnyx_public_key = telnyx_public_key.or(self.telnyx_public_key.take());
         self.jwt_secret = jwt_secret.or(self.jwt_secret.take());
-        self.jwt_previous = jwt_previous.or(self.jwt_previous.take());
+        if !jwt_accepted.is_empty() {
+            self.jwt_accepted = jwt_accepted;
+        }
         self.data_key = data_key.or(self.data_key.take());
         self.phone_hash_key = phone_hash_key.or(self.phone_hash_key.take());
     }
@@ -269,7 +271,7 @@ mod tests {
     fn a_secret_missing_a_field_names_the_field_and_the_secret() {
         let err = Keys::from_secret(
             SecretUse::Data,
-            false,
+            None,
             &json(serde_json::json!({"DATA_KEY": STANDARD.encode([7u8; 32])})),
         )
         .unwrap_err();
@@ -281,7 +283,7 @@ mod tests {
     fn a_bad_value_in_a_secret_names_the_value_and_the_secret() {
         let err = Keys::from_secret(
             SecretUse::Data,
-            false,
+            None,
             &json(serde_json::json!({"DATA_KEY": "c2hvcnQ=", "PHONE_HASH_KEY": STANDARD.encode([1u8; 32])})),
         )
         .unwrap_err();
@@ -294,7 +296,7 @@ mod tests {
     fn a_secret_gives_only_its_own_fields() {
         let keys = Keys::from_secret(
             SecretUse::Tokens,
-            false,
+            None,
             &json(serde_json::json!({
                 "JWT_SECRET": "0123456789abcdef0123456789abcdef",
                 "DATA_KEY": STANDARD.encode([7u8; 32]),

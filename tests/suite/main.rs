@@ -25,6 +25,7 @@ mod logs;
 mod messages;
 mod pacing;
 mod pipeline;
+mod secrets;
 mod support;
 mod telnyx;
 mod template_limits;

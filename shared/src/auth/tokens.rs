@@ -60,9 +60,9 @@ pub enum TokenError {
 pub struct TokenSigner {
     encoding: EncodingKey,
     decoding: DecodingKey,
-    /// The secret before the last rotation: its tokens verify until they
-    /// expire (7 days at most), so rotating logs no one out.
-    previous: Option<DecodingKey>,
+    /// Other versions of the secret (being rotated in, or out): their
+    /// tokens verify too, so a rotation logs no one out.
+    accepted: Vec<DecodingKey>,
 }
 
 impl TokenSigner {
@@ -70,13 +70,13 @@ impl TokenSigner {
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
-            previous: None,
+            accepted: Vec::new(),
         }
     }
 
-    /// Also verifies tokens signed with `previous` (new ones are signed with the current secret).
-    pub fn accepting(mut self, previous: Option<&[u8]>) -> Self {
-        self.previous = previous.map(DecodingKey::from_secret);
+    /// Also verifies tokens signed with `others` (new ones are signed with the current secret).
+    pub fn accepting<'a>(mut self, others: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        self.accepted = others.into_iter().map(DecodingKey::from_secret).collect();
         self
     }
 
@@ -119,7 +119,7 @@ impl TokenSigner {
         validation.validate_exp = false;
         validation.required_spec_claims = ["exp".to_owned()].into();
         let claims = std::iter::once(&self.decoding)
-            .chain(&self.previous)
+            .chain(&self.accepted)
             .find_map(|key| jsonwebtoken::decode::<Claims>(token, key, &validation).ok())
             .ok_or(TokenError::Invalid)?
             .claims;
@@ -198,7 +198,7 @@ mod tests {
         let new = b"the secret after the rotation 32";
         let now = Utc::now();
         let before = issue(&TokenSigner::new(old), TokenKind::Refresh, now);
-        let rotated = TokenSigner::new(new).accepting(Some(old));
+        let rotated = TokenSigner::new(new).accepting([old.as_slice()]);
         assert!(rotated.verify(&before, TokenKind::Refresh, now).is_ok());
         let after = issue(&rotated, TokenKind::Access, now);
         assert!(

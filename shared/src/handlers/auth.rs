@@ -138,7 +138,7 @@ pub async fn register(app: &App, req: Request) -> HttpResult {
         })?;
     let tokens = sessions::start(
         app.table.as_ref(),
-        app.tokens()?,
+        app.tokens()?.as_ref(),
         admin.view.id,
         church.id,
         admin.view.role,
@@ -223,7 +223,7 @@ pub async fn login(app: &App, req: Request) -> HttpResult {
         .map_err(ApiError::internal)?;
     let tokens = sessions::start(
         table,
-        app.tokens()?,
+        app.tokens()?.as_ref(),
         admin.view.id,
         church.id,
         admin.view.role,
@@ -259,7 +259,14 @@ pub async fn refresh(app: &App, req: Request) -> HttpResult {
             code: "unauthenticated",
         });
     };
-    match sessions::rotate(app.table.as_ref(), app.tokens()?, &token, app.clock.now()).await {
+    match sessions::rotate(
+        app.table.as_ref(),
+        app.tokens()?.as_ref(),
+        &token,
+        app.clock.now(),
+    )
+    .await
+    {
         Ok(tokens) => {
             let data =
                 json!({ "accessToken": tokens.access_token, "refreshToken": tokens.refresh_token });

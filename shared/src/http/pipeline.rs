@@ -54,6 +54,7 @@ pub async fn handle(app: &App, req: Request, handler: HttpHandler) -> Response<B
             return cors::preflight(origin.as_ref());
         }
         let started = Instant::now();
+        app.refresh_secrets().await;
         let mut response = match handler(app, req).await {
             Ok(response) => response,
             Err(error) => render(&error, &request_id),

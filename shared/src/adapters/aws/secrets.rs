@@ -1,8 +1,9 @@
 //! Reads the function's secrets from Secrets Manager, once per cold start.
 //!
 //! Each secret is a JSON object (`crate::secrets::SecretUse::fields`). The
-//! token secret's AWSPREVIOUS version is read too, so tokens signed before a
-//! rotation keep verifying until they expire.
+//! token secret's AWSPENDING and AWSPREVIOUS versions are read too, and warm
+//! functions re-read it every few minutes ([`TokenRefresh`]): a rotation
+//! (staged, then promoted) never makes a valid token fail anywhere.
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use futures_util::future::try_join_all;
@@ -12,7 +13,12 @@ use crate::config::{Config, ConfigError};
 use crate::secrets::{Keys, SecretUse};
 
 const CURRENT: &str = "AWSCURRENT";
+const PENDING: &str = "AWSPENDING";
 const PREVIOUS: &str = "AWSPREVIOUS";
+
+/// How stale a warm function's token keys may get (RUNBOOK.md, rotating the
+/// JWT secret, waits this long between staging and promoting).
+pub const TOKEN_REFRESH: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Fills `config.keys` from every secret whose ARN the environment names.
 pub async fn resolve(
@@ -40,11 +46,14 @@ async fn keys_of(
     let current = fields(client, secret, arn, CURRENT).await?.ok_or_else(|| {
         ConfigError::new(secret.arn_var(), "names a secret with no current version")
     })?;
-    let mut keys = Keys::from_secret(secret, false, &current)?;
-    if secret == SecretUse::Tokens
-        && let Some(previous) = fields(client, secret, arn, PREVIOUS).await?
-    {
-        keys.jwt_previous = Keys::from_secret(secret, true, &previous)?.jwt_secret;
+    let mut keys = Keys::from_secret(secret, None, &current)?;
+    if secret == SecretUse::Tokens {
+        for stage in [PENDING, PREVIOUS] {
+            if let Some(other) = fields(client, secret, arn, stage).await? {
+                keys.jwt_accepted
+                    .extend(Keys::from_secret(secret, Some(stage), &other)?.jwt_secret);
+            }
+        }
     }
     Ok(keys)
 }
@@ -95,5 +104,44 @@ async fn fields(
                 secret.fields().join(", ")
             ),
         )),
+    }
+}
+
+/// Re-reads the token secret of a warm function at most every
+/// [`TOKEN_REFRESH`], on the first request after that.
+pub struct TokenRefresh {
+    client: aws_sdk_secretsmanager::Client,
+    arn: String,
+    every: std::time::Duration,
+    read_at: std::sync::Mutex<std::time::Instant>,
+}
+
+impl TokenRefresh {
+    pub fn new(client: aws_sdk_secretsmanager::Client, arn: &str) -> Self {
+        Self {
+            client,
+            arn: arn.to_owned(),
+            every: TOKEN_REFRESH,
+            read_at: std::sync::Mutex::new(std::time::Instant::now()),
+        }
+    }
+
+    /// Re-reads this often instead (tests).
+    pub fn every(mut self, every: std::time::Duration) -> Self {
+        self.every = every;
+        self
+    }
+
+    /// The token keys as they are now, when the last read is older than
+    /// `every` (one caller reads; the others go on meanwhile).
+    pub async fn due(&self) -> Option<Result<Keys, ConfigError>> {
+        {
+            let mut read_at = self.read_at.lock().unwrap_or_else(|p| p.into_inner());
+            if read_at.elapsed() < self.every {
+                return None;
+            }
+            *read_at = std::time::Instant::now();
+        }
+        Some(keys_of(&self.client, SecretUse::Tokens, &self.arn).await)
     }
 }
