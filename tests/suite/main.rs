@@ -23,6 +23,7 @@ mod inbox_media;
 mod local_stack;
 mod logs;
 mod messages;
+mod ops;
 mod pacing;
 mod pipeline;
 mod secrets;
