@@ -329,7 +329,7 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
             &phone(3),
             CHURCH_NUMBER,
             "Our new baby!",
-            &[link.clone()]
+            std::slice::from_ref(&link)
         )
         .await
     );
