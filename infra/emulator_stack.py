@@ -30,6 +30,13 @@ What the emulator does not do as AWS does is patched here, each named (README,
   4. It does not apply TimeToLiveSpecification: UpdateTimeToLive is called.
   5. It cannot create alarms on metric math (the API's 5xx rate, the
      carrier failure rate): those alarms are left out; cfn-lint checks them.
+  6. It answers GET /health itself on any Host: the API URL printed is the
+     path form, /_aws/execute-api/<apiId>/$default/…
+  7. It takes at most 51,200 bytes of TemplateBody: the template goes
+     through its S3 as a TemplateURL.
+Also: its Lambdas get AWS_ENDPOINT_URL only from its own environment
+(infra/emulator.sh sets it), and it has no EMF extraction or AWS/SQS
+metrics, so the alarms are created but never change state there.
 """
 
 import io

@@ -40,6 +40,8 @@ pub struct App {
     pub webhooks: Option<WebhookVerifier>,
     /// Fetches inbound MMS files from Telnyx's links.
     pub http: reqwest::Client,
+    /// Writes EMF metrics to stdout (on Lambda, where CloudWatch reads them).
+    pub emits_metrics: bool,
 }
 
 #[cfg(feature = "local")]
@@ -120,6 +122,7 @@ impl App {
             carrier: telnyx(&config)?,
             webhooks: webhook_verifier(&config)?,
             http: media_client()?,
+            emits_metrics: true,
             config: Arc::new(config),
         })
     }
@@ -140,6 +143,7 @@ impl App {
             carrier: telnyx(&config)?,
             webhooks: webhook_verifier(&config)?,
             http: media_client()?,
+            emits_metrics: false,
             config: Arc::new(config),
         })
     }

@@ -21,6 +21,7 @@ pub mod lambda;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod messaging;
+pub mod metrics;
 pub mod ports;
 pub mod registry;
 pub mod secrets;

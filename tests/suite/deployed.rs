@@ -1,4 +1,4 @@
-//! The deployed shape (DESIGN.md): template.yaml after the SAM transform,
+//! The deployed shape: template.yaml after the SAM transform,
 //! created in the emulator's CloudFormation with IAM enforced (each function
 //! calls AWS with its own role's credentials), the real Lambda bootstrap
 //! behind its gateway routes and queue triggers, the Telnyx simulator as the
@@ -213,8 +213,16 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
     let report: Value = imported.json().await.unwrap();
     assert_eq!(report["data"]["imported"], MEMBERS, "{report}");
 
-    // The plan and the number's throughput (its 10DLC class) are set by the
-    // operator, not through the API: pro's request limit leaves room for polling.
+    // The number's throughput (its 10DLC class), as the admin sets it.
+    api.expect(
+        "PUT",
+        "/api/admin/profile",
+        Some(json!({"sendingMps": 100})),
+        200,
+    )
+    .await;
+    // The plan is billing's (a later wave): the operator sets it. Pro's
+    // request limit leaves room for this test's polling.
     let clients = crate::support::aws_clients().await;
     let table = shared::adapters::aws::DynamoTable::new(
         clients.dynamodb.clone(),
@@ -223,9 +231,7 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
     shared::ports::Table::update(
         &table,
         &shared::keys::church_profile(shared::domain::ChurchId::parse(&church_id).unwrap()),
-        shared::ports::table::Update::default()
-            .set("plan", "pro")
-            .set("sendingMps", 100),
+        shared::ports::table::Update::default().set("plan", "pro"),
         None,
     )
     .await

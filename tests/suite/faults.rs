@@ -162,6 +162,7 @@ async fn a_crash_after_the_carriers_200_ends_uncertain_and_racing_consumers_send
         .unwrap();
     // The job comes back — twice at once, as a duplicate delivery and a racing consumer.
     let in_flight = tokio::sync::Semaphore::new(4);
+    let metrics = shared::metrics::Tally::default();
     let sender = Sender {
         table: app.table.as_ref(),
         carrier,
@@ -171,6 +172,7 @@ async fn a_crash_after_the_carriers_200_ends_uncertain_and_racing_consumers_send
         webhook_url: None,
         in_flight: &in_flight,
         booking: &tokio::sync::Mutex::new(()),
+        metrics: &metrics,
     };
     let (a, b) = tokio::join!(sender.step(&job, 2), sender.step(&job, 2));
     assert_eq!(a.unwrap(), Outcome::Done);
@@ -181,6 +183,9 @@ async fn a_crash_after_the_carriers_200_ends_uncertain_and_racing_consumers_send
         3,
         "the crashed one is not resent; the others go once each"
     );
+    let emf = metrics.emf(0);
+    assert_eq!(emf[0]["SmsSent"], 2, "what the dashboard counts: {emf:?}");
+    assert_eq!(emf[0]["CarrierLatency"].as_array().unwrap().len(), 2);
     let status = |m| async move {
         app.table
             .get(&recipient_key(message_id, m))

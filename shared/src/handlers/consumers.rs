@@ -11,6 +11,7 @@ use crate::conversations::media::{self, CopyDeps, MediaJob};
 use crate::messaging::fanout::{self, SendJob};
 use crate::messaging::send::FanoutJob;
 use crate::messaging::sender::{Outcome, Sender, backoff};
+use crate::metrics::{Tally, Timing};
 use crate::ports::queue::{MAX_DELAY, OutgoingMessage};
 use crate::registry::EventError;
 
@@ -97,6 +98,7 @@ pub async fn send(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, EventE
     };
     let in_flight = Semaphore::new(app.config.send_concurrency);
     let booking = tokio::sync::Mutex::new(());
+    let metrics = Tally::default();
     let sender = Sender {
         table: app.table.as_ref(),
         carrier,
@@ -110,6 +112,7 @@ pub async fn send(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, EventE
             .map(|u| format!("{u}/api/webhooks/telnyx/status")),
         in_flight: &in_flight,
         booking: &booking,
+        metrics: &metrics,
     };
     let failures = futures_util::future::join_all(
         event
@@ -118,6 +121,7 @@ pub async fn send(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, EventE
             .map(|record| send_record(app, &sender, record)),
     )
     .await;
+    metrics.flush(app.emits_metrics);
     Ok(respond(failures.into_iter().flatten().collect()))
 }
 
@@ -136,6 +140,19 @@ async fn send_record(
         .get("ApproximateReceiveCount")
         .and_then(|c| c.parse().ok())
         .unwrap_or(1);
+    // First receives only (a retry's wait is its backoff); a deferred job's
+    // fresh copy counts its deferral too.
+    let sent_at = record
+        .attributes
+        .get("SentTimestamp")
+        .and_then(|t| t.parse::<i64>().ok());
+    if let (1, Some(sent_at)) = (attempt, sent_at) {
+        let lag = app.clock.now().timestamp_millis() - sent_at;
+        sender.metrics.time(
+            Timing::QueueLag,
+            std::time::Duration::from_millis(lag.max(0) as u64),
+        );
+    }
     let span =
         tracing::info_span!("send", church_id = %job.church_id, message_id = %job.message_id);
     match sender.step(&job, attempt).instrument(span).await {

@@ -11,7 +11,9 @@ use crate::conversations::inbound::{self, Deps, Inbound};
 use crate::error::ApiError;
 use crate::http::HttpResult;
 use crate::http::response;
+use crate::messaging::model::Status;
 use crate::messaging::receipts::{self, Applied};
+use crate::metrics::{Count, Tally};
 use crate::telnyx::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 pub async fn telnyx(app: &App, req: Request) -> HttpResult {
@@ -44,6 +46,8 @@ pub async fn telnyx(app: &App, req: Request) -> HttpResult {
     let event: Value = serde_json::from_slice(body)
         .map_err(|_| ApiError::field("body", "malformed_json", "the event is not JSON"))?;
     let data = &event["data"];
+    let metrics = Tally::default();
+    metrics.count(Count::WebhookEvents);
     let applied = match data.get("event_type").and_then(Value::as_str) {
         Some("message.sent" | "message.finalized") => {
             receipts::apply(app.table.as_ref(), data, app.clock.now())
@@ -53,6 +57,7 @@ pub async fn telnyx(app: &App, req: Request) -> HttpResult {
         Some("message.received") => {
             let Some(inbound) = Inbound::parse(data) else {
                 tracing::warn!("message.received without usable numbers; acknowledged");
+                metrics.flush(app.emits_metrics);
                 return response::json(StatusCode::OK, &json!({ "received": true }));
             };
             let deps = Deps {
@@ -69,6 +74,15 @@ pub async fn telnyx(app: &App, req: Request) -> HttpResult {
         // Other event types are acknowledged so Telnyx does not retry them.
         _ => Applied::Ignored,
     };
+    match applied {
+        Applied::Moved(Status::Delivered) => metrics.count(Count::SmsDelivered),
+        Applied::Moved(Status::Failed) => metrics.failed(
+            Count::SmsFailed,
+            receipts::error_code(data).as_deref().unwrap_or("none"),
+        ),
+        _ => {}
+    }
+    metrics.flush(app.emits_metrics);
     if applied == Applied::Unknown {
         // The sender has not recorded the carrier id yet: ask Telnyx to retry.
         return Err(ApiError::NotFound {

@@ -89,6 +89,14 @@ fn target(carrier_status: &str) -> Option<Status> {
     }
 }
 
+/// The carrier's error code of a receipt (`data` of the envelope), if it failed.
+pub fn error_code(data: &Value) -> Option<String> {
+    data["payload"]["errors"][0]
+        .get("code")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
 /// Applies one webhook event (`data` of the envelope) unless its id was seen.
 pub async fn apply(
     table: &dyn Table,
@@ -118,10 +126,7 @@ pub async fn apply(
                 .limit(1),
         )
         .await?;
-    let code = payload["errors"][0]
-        .get("code")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let code = error_code(data);
     let Some(recipient) = page.items.into_iter().next() else {
         // Only a final state is worth keeping: the sender records `sent` itself.
         if to.is_terminal() {

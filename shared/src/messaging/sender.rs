@@ -22,6 +22,7 @@ use crate::crypto::Vault;
 use crate::directory::members::MemberRecord;
 use crate::domain::{BranchId, MemberId, PhoneNumber};
 use crate::keys;
+use crate::metrics::{Count, Tally, Timing};
 use crate::ports::blobs::{BlobError, BlobKey, Blobs};
 use crate::ports::carrier::{Carrier, CarrierError, OutboundMessage};
 use crate::ports::clock::Clock;
@@ -73,6 +74,8 @@ pub struct Sender<'a> {
     /// One booking at a time per invocation: its jobs mostly share a number,
     /// and racing each other for the same pacing item only wastes writes.
     pub booking: &'a tokio::sync::Mutex<()>,
+    /// What the invocation's sends looked like (EMF metrics).
+    pub metrics: &'a Tally,
 }
 
 /// What a job needs of its message and church, read once.
@@ -379,7 +382,11 @@ impl Sender<'_> {
         slot: Option<chrono::DateTime<chrono::Utc>>,
         attempt: u32,
     ) -> Verdict {
-        if let Some(wait) = slot.and_then(|s| (s - self.clock.now()).to_std().ok()) {
+        let wait = slot
+            .and_then(|s| (s - self.clock.now()).to_std().ok())
+            .unwrap_or_default();
+        self.metrics.time(Timing::PacingWait, wait);
+        if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
         let _permit = self.in_flight.acquire().await;
@@ -413,12 +420,27 @@ impl Sender<'_> {
             media_urls: broadcast.media_urls.clone(),
             webhook_url: self.webhook_url.clone(),
         };
-        let result = self.carrier.send(&outbound).await;
+        let result = self.carry(&outbound).await;
         if matches!(result, Err(CarrierError::OptedOut)) {
             self.carrier_opt_out(job.church_id, Some(recipient.member_id), None)
                 .await;
         }
         verdict(result, attempt, "RCPT")
+    }
+
+    /// One text to the carrier, timed and counted.
+    async fn carry(
+        &self,
+        outbound: &OutboundMessage,
+    ) -> Result<crate::ports::carrier::SentMessage, CarrierError> {
+        let started = std::time::Instant::now();
+        let result = self.carrier.send(outbound).await;
+        self.metrics.time(Timing::CarrierLatency, started.elapsed());
+        match &result {
+            Ok(_) => self.metrics.count(Count::SmsSent),
+            Err(e) => self.metrics.failed(Count::SmsSendFailed, e.code()),
+        }
+        result
     }
 
     /// The member texted STOP to the carrier (40300): honour it at this church.
@@ -598,7 +620,7 @@ impl Sender<'_> {
             media_urls,
             webhook_url: self.webhook_url.clone(),
         };
-        let result = self.carrier.send(&outbound).await;
+        let result = self.carry(&outbound).await;
         if matches!(result, Err(CarrierError::OptedOut)) {
             self.carrier_opt_out(job.church_id, member_id, Some(conversation))
                 .await;

@@ -44,6 +44,16 @@ pub enum CarrierError {
     Permanent { code: String, title: String },
 }
 
+impl CarrierError {
+    /// The carrier's error code (Telnyx's), for metrics and records.
+    pub fn code(&self) -> &str {
+        match self {
+            CarrierError::Retryable { code, .. } | CarrierError::Permanent { code, .. } => code,
+            CarrierError::OptedOut => "40300",
+        }
+    }
+}
+
 #[async_trait]
 pub trait Carrier: Send + Sync {
     async fn send(&self, message: &OutboundMessage) -> Result<SentMessage, CarrierError>;
