@@ -1,6 +1,7 @@
 //! Members and branches over HTTP: shapes, rules, limits, isolation, bad
 //! input and data at rest.
 
+use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::keys;
@@ -725,4 +726,150 @@ async fn no_phone_digits_rest_in_dynamodb_either() {
             "{phone} rests in plain text in DynamoDB"
         );
     }
+}
+
+/// Polls every page of members until each of the `n` passes `check`.
+async fn until_every_member(s: &Stack, admin: &Admin, n: usize, check: impl Fn(&Value) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mut passing = 0;
+        for page in 1..=n.div_ceil(100) {
+            let path = format!("/api/members?limit=100&page={page}");
+            let listed: Value = s
+                .call(admin, "GET", &path, None)
+                .await
+                .json()
+                .await
+                .unwrap();
+            passing += listed["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| check(m))
+                .count();
+        }
+        if passing == n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{passing} of {n} members are done"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Polls `path` until its listing's total is `total`.
+async fn until_total(s: &Stack, admin: &Admin, path: &str, total: u64) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let listed: Value = s.call(admin, "GET", path, None).await.json().await.unwrap();
+        if listed["pagination"]["total"] == total {
+            return listed;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path}: total never {total}: {}",
+            listed["pagination"]
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_large_branch_or_group_answers_at_once_and_the_queue_finishes() {
+    const MEMBERS: usize = 260;
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    s.stack
+        .app
+        .table
+        .update(
+            &keys::church_profile(church_id(&admin)),
+            Update::default().set("plan", "pro"),
+            None,
+        )
+        .await
+        .unwrap();
+    let created = |path: &'static str, body: Value| {
+        let s = &s;
+        let admin = &admin;
+        async move {
+            let response = s.call(admin, "POST", path, Some(body)).await;
+            assert_eq!(response.status(), StatusCode::CREATED);
+            response.json::<Value>().await.unwrap()["data"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let north = created("/api/branches", json!({"name": "North"})).await;
+    let choir = created("/api/groups", json!({"name": "Choir"})).await;
+    let ids: Vec<String> = futures_util::stream::iter(0..MEMBERS)
+        .map(|i| {
+            let mut body = member(&format!("M{i:03}"), "T", &format!("+1303556{i:04}"));
+            body["branchId"] = json!(north);
+            created("/api/members", body)
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    for chunk in ids.chunks(8) {
+        let joins = chunk.iter().map(|id| {
+            let path = format!("/api/groups/{choir}/members/{id}");
+            let (s, admin) = (&s, &admin);
+            async move { s.call(admin, "PUT", &path, None).await }
+        });
+        for joined in futures_util::future::join_all(joins).await {
+            assert!(joined.status().is_success(), "{}", joined.status());
+        }
+    }
+    until_total(
+        &s,
+        &admin,
+        &format!("/api/members?branchId={north}"),
+        MEMBERS as u64,
+    )
+    .await;
+
+    // The request unassigns the first 200 and answers; the queue does the rest.
+    let deleted = s
+        .call(&admin, "DELETE", &format!("/api/branches/{north}"), None)
+        .await;
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let deleted: Value = deleted.json().await.unwrap();
+    assert_eq!(deleted["data"]["membersUnassigned"], 200, "{deleted}");
+    assert_eq!(deleted["data"]["membersPending"], true, "{deleted}");
+    // The deleted branch's count reads 0 at once; the members follow as the queue works.
+    until_every_member(&s, &admin, MEMBERS, |m| m["branchId"].is_null()).await;
+
+    let deleted = s
+        .call(&admin, "DELETE", &format!("/api/groups/{choir}"), None)
+        .await;
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let deleted: Value = deleted.json().await.unwrap();
+    assert_eq!(deleted["data"]["membershipsRemoved"], 200, "{deleted}");
+    assert_eq!(deleted["data"]["membershipsPending"], true, "{deleted}");
+    until_every_member(&s, &admin, MEMBERS, |m| m["groupIds"] == json!([])).await;
+    let rows = s
+        .dump()
+        .await
+        .into_iter()
+        .filter(|i| i["sk"].as_str().unwrap_or_default().starts_with("IN#"))
+        .count();
+    assert_eq!(
+        rows, 0,
+        "no membership row of the branch or the group is left"
+    );
+    // Done: deleting either again names nothing.
+    for path in [
+        format!("/api/branches/{north}"),
+        format!("/api/groups/{choir}"),
+    ] {
+        assert_eq!(
+            s.call(&admin, "DELETE", &path, None).await.status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+    s.stop().await;
 }

@@ -2,13 +2,15 @@
 //! counters on the branch item.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::cleanup::{self, Leftover, Scope};
 use super::error::DirectoryError;
 use super::members::Ctx;
 use super::plans;
-use crate::domain::{BranchId, ChurchId, MemberId};
+use crate::domain::{BranchId, ChurchId};
 use crate::keys;
+use crate::ports::Queue;
 use crate::ports::table::{Cond, Item, Query, SortCond, TableError, TxOp, Update, query_all};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,87 +138,64 @@ pub struct Deleted {
     /// without a branch. Always 0; kept because the frontend reads it.
     pub members_deleted: u64,
     pub members_unassigned: u64,
+    /// More members than one request unassigns: the fan-out queue finishes.
+    pub members_pending: bool,
 }
 
-pub async fn delete(ctx: &Ctx<'_>, id: BranchId) -> Result<Deleted, DirectoryError> {
+/// Deletes a branch; its members and groups stay, without a branch. A
+/// retry after a failure part-way finishes what the first left.
+pub async fn delete(
+    ctx: &Ctx<'_>,
+    queue: &dyn Queue,
+    id: BranchId,
+) -> Result<Deleted, DirectoryError> {
     let key = keys::branch(ctx.church, id);
-    if ctx.table.get(&key).await?.is_none() {
+    let leftover = Leftover::BranchMembers { branch_id: id };
+    let scope = Scope {
+        table: ctx.table,
+        church: ctx.church,
+        now: ctx.now,
+    };
+    if ctx.table.get(&key).await?.is_some() {
+        let ops = vec![
+            TxOp::Delete {
+                key,
+                cond: Some(Cond::Exists),
+            },
+            TxOp::Update {
+                key: keys::church_counters(ctx.church),
+                update: Update::default().add("branches", -1),
+                cond: Some(Cond::Gt("branches".into(), json!(1))),
+            },
+        ];
+        match ctx.table.transact(ops).await {
+            Ok(()) => {}
+            Err(TableError::TransactionCancelled { failed }) if failed.contains(&1) => {
+                return Err(DirectoryError::NotAllowed {
+                    code: "last_branch",
+                    field: "branchId",
+                    message: "a church keeps at least one branch".into(),
+                });
+            }
+            Err(TableError::TransactionCancelled { .. }) => {
+                return Err(DirectoryError::NotFound("branch"));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    } else if !cleanup::remains(&scope, leftover).await? {
         return Err(DirectoryError::NotFound("branch"));
     }
-    let ops = vec![
-        TxOp::Delete {
-            key,
-            cond: Some(Cond::Exists),
-        },
-        TxOp::Update {
-            key: keys::church_counters(ctx.church),
-            update: Update::default().add("branches", -1),
-            cond: Some(Cond::Gt("branches".into(), json!(1))),
-        },
-    ];
-    match ctx.table.transact(ops).await {
-        Ok(()) => {}
-        Err(TableError::TransactionCancelled { failed }) if failed.contains(&1) => {
-            return Err(DirectoryError::NotAllowed {
-                code: "last_branch",
-                field: "branchId",
-                message: "a church keeps at least one branch".into(),
-            });
-        }
-        Err(TableError::TransactionCancelled { .. }) => {
-            return Err(DirectoryError::NotFound("branch"));
-        }
-        Err(e) => return Err(e.into()),
+    let (members_unassigned, members_pending) =
+        cleanup::work(&scope, leftover, cleanup::INLINE_ROWS).await?;
+    if members_pending {
+        cleanup::hand_off(queue, ctx.church, leftover).await?;
     }
-    let members_unassigned = unassign_members(ctx, id).await?;
     let groups_unassigned = super::groups::unassign_branch(ctx, id).await?;
     Ok(Deleted {
         groups_deleted: 0,
         groups_unassigned,
         members_deleted: 0,
         members_unassigned,
+        members_pending,
     })
-}
-
-/// Takes every member out of a deleted branch, a page at a time.
-async fn unassign_members(ctx: &Ctx<'_>, branch: BranchId) -> Result<u64, DirectoryError> {
-    let container = keys::branch_container(branch);
-    let mut count = 0;
-    loop {
-        let query = Query::partition(keys::church(ctx.church))
-            .sort(SortCond::BeginsWith(keys::memberships_prefix(&container)))
-            .limit(100);
-        let page = ctx.table.query(query).await?;
-        if page.items.is_empty() {
-            return Ok(count);
-        }
-        for row in page.items {
-            let member = row
-                .get("memberId")
-                .and_then(Value::as_str)
-                .and_then(|m| MemberId::parse(m).ok());
-            let row_key = crate::ports::table::Key::of(&row)?;
-            let mut ops = vec![TxOp::Delete {
-                key: row_key,
-                cond: None,
-            }];
-            if let Some(member) = member {
-                ops.push(TxOp::Update {
-                    key: keys::member(ctx.church, member),
-                    update: Update::default().remove("branchId"),
-                    cond: Some(Cond::eq("branchId", branch.to_string())),
-                });
-            }
-            match ctx.table.transact(ops).await {
-                Ok(()) => count += 1,
-                // The member moved or left meanwhile: just drop the row.
-                Err(TableError::TransactionCancelled { .. }) => {
-                    ctx.table
-                        .delete(&crate::ports::table::Key::of(&row)?, None)
-                        .await?;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
 }

@@ -4,8 +4,9 @@
 //! member's `groupIds`, kept together in one transaction.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::cleanup::{self, Leftover, Scope};
 use super::error::DirectoryError;
 use super::members::{Ctx, MemberRecord, get_record};
 use crate::domain::{BranchId, ChurchId, GroupId, MemberId};
@@ -300,38 +301,48 @@ pub async fn set_membership(
     })
 }
 
-/// Deletes a group, its keyword and every membership; members stay.
-pub async fn delete(ctx: &Ctx<'_>, id: GroupId) -> Result<u64, DirectoryError> {
-    let group = get(ctx, id).await?;
-    let container = keys::group_container(id);
-    let mut removed = 0;
-    loop {
-        let query = Query::partition(keys::church(ctx.church))
-            .sort(SortCond::BeginsWith(keys::memberships_prefix(&container)))
-            .limit(100);
-        let page = ctx.table.query(query).await?;
-        if page.items.is_empty() {
-            break;
-        }
-        for row in page.items {
-            let member = row
-                .get("memberId")
-                .and_then(Value::as_str)
-                .and_then(|m| MemberId::parse(m).ok());
-            if let Some(member) = member {
-                match set_membership(ctx, id, member, false).await {
-                    Ok(_) => removed += 1,
-                    Err(DirectoryError::NotFound(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            // A row whose member is gone (or never parsed) is dropped all the same.
-            ctx.table.delete(&Key::of(&row)?, None).await?;
-        }
+/// What deleting a group did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupDeleted {
+    pub memberships_removed: u64,
+    /// More memberships than one request removes: the fan-out queue finishes.
+    pub memberships_pending: bool,
+}
+
+/// Deletes a group and its keyword, then every membership; members stay. A
+/// retry after a failure part-way finishes what the first left.
+pub async fn delete(
+    ctx: &Ctx<'_>,
+    queue: &dyn crate::ports::Queue,
+    id: GroupId,
+) -> Result<GroupDeleted, DirectoryError> {
+    let leftover = Leftover::GroupMemberships { group_id: id };
+    let scope = Scope {
+        table: ctx.table,
+        church: ctx.church,
+        now: ctx.now,
+    };
+    match get(ctx, id).await {
+        Ok(group) => remove(ctx, &group).await?,
+        Err(DirectoryError::NotFound(_)) if cleanup::remains(&scope, leftover).await? => {}
+        Err(e) => return Err(e),
     }
+    let (memberships_removed, memberships_pending) =
+        cleanup::work(&scope, leftover, cleanup::INLINE_ROWS).await?;
+    if memberships_pending {
+        cleanup::hand_off(queue, ctx.church, leftover).await?;
+    }
+    Ok(GroupDeleted {
+        memberships_removed,
+        memberships_pending,
+    })
+}
+
+/// The group, its keyword and its counts, in one transaction.
+async fn remove(ctx: &Ctx<'_>, group: &Group) -> Result<(), DirectoryError> {
     let mut ops = vec![
         TxOp::Delete {
-            key: keys::group(ctx.church, id),
+            key: keys::group(ctx.church, group.id),
             cond: Some(Cond::Exists),
         },
         TxOp::Update {
@@ -356,7 +367,7 @@ pub async fn delete(ctx: &Ctx<'_>, id: GroupId) -> Result<u64, DirectoryError> {
         ops.push(branch_count(ctx.church, branch, -1));
     }
     match ctx.table.transact(ops).await {
-        Ok(()) => Ok(removed),
+        Ok(()) => Ok(()),
         Err(TableError::TransactionCancelled { .. }) => Err(DirectoryError::NotFound("group")),
         Err(e) => Err(e.into()),
     }

@@ -76,7 +76,7 @@ pub async fn update(app: &App, req: Request) -> HttpResult {
 pub async fn delete(app: &App, req: Request) -> HttpResult {
     let caller = authenticate(app, &req).await?;
     let id = path_id(&req, "branchId", "branch", BranchId::parse)?;
-    let deleted = branches::delete(&ctx(app, &caller)?, id).await?;
+    let deleted = branches::delete(&ctx(app, &caller)?, app.fanout_queue.as_ref(), id).await?;
     let mut data = json!(deleted);
     data["success"] = json!(true);
     response::wrapped(StatusCode::OK, &data)

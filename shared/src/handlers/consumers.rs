@@ -8,6 +8,7 @@ use tracing::Instrument;
 
 use crate::app::App;
 use crate::conversations::media::{self, CopyDeps, MediaJob};
+use crate::directory::cleanup::{self, CleanupJob, Scope};
 use crate::messaging::fanout::{self, SendJob};
 use crate::messaging::send::FanoutJob;
 use crate::messaging::sender::{Outcome, Sender, backoff};
@@ -39,28 +40,53 @@ fn job_of<T: serde::de::DeserializeOwned>(record: &SqsMessage, kind: &str) -> Op
     }
 }
 
+/// What the fan-out queue carries: pages of a broadcast's audience, and
+/// pages of what a branch or group delete left to do.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum FanoutQueueJob {
+    Cleanup(CleanupJob),
+    Broadcast(FanoutJob),
+}
+
 /// The fan-out consumer.
 pub async fn fanout(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, EventError> {
     let mut failures = Vec::new();
     for record in &event.records {
-        let Some(job) = job_of::<FanoutJob>(record, "fan-out") else {
+        let Some(job) = job_of::<FanoutQueueJob>(record, "fan-out") else {
             failures.push(failure(record));
             continue;
         };
-        let span =
-            tracing::info_span!("fanout", church_id = %job.church_id, message_id = %job.message_id);
-        let _entered = span.enter();
-        let now = app.clock.now().to_rfc3339();
-        if let Err(e) = fanout::step(
-            app.table.as_ref(),
-            app.send_queue.as_ref(),
-            app.fanout_queue.as_ref(),
-            job,
-            &now,
-        )
-        .await
-        {
-            tracing::error!(error = %e, "fan-out step failed; retried");
+        let failed = match job {
+            FanoutQueueJob::Broadcast(job) => {
+                let span = tracing::info_span!("fanout", church_id = %job.church_id, message_id = %job.message_id);
+                let now = app.clock.now().to_rfc3339();
+                fanout::step(
+                    app.table.as_ref(),
+                    app.send_queue.as_ref(),
+                    app.fanout_queue.as_ref(),
+                    job,
+                    &now,
+                )
+                .instrument(span)
+                .await
+                .map_err(|e| e.to_string())
+            }
+            FanoutQueueJob::Cleanup(job) => {
+                let span = tracing::info_span!("cleanup", church_id = %job.church_id);
+                let scope = Scope {
+                    table: app.table.as_ref(),
+                    church: job.church_id,
+                    now: app.clock.now(),
+                };
+                cleanup::step(&scope, app.fanout_queue.as_ref(), &job)
+                    .instrument(span)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        };
+        if let Err(e) = failed {
+            tracing::error!(error = %e, "fan-out queue job failed; retried");
             failures.push(failure(record));
         }
     }

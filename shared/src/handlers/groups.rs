@@ -113,10 +113,15 @@ pub async fn update(app: &App, req: Request) -> HttpResult {
 pub async fn delete(app: &App, req: Request) -> HttpResult {
     let caller = authenticate(app, &req).await?;
     let id = path_id(&req, "groupId", "group", GroupId::parse)?;
-    let removed = groups::delete(&ctx(app, &caller)?, id).await?;
+    let deleted = groups::delete(&ctx(app, &caller)?, app.fanout_queue.as_ref(), id).await?;
     response::wrapped(
         StatusCode::OK,
-        &json!({ "success": true, "id": id, "membershipsRemoved": removed }),
+        &json!({
+            "success": true,
+            "id": id,
+            "membershipsRemoved": deleted.memberships_removed,
+            "membershipsPending": deleted.memberships_pending,
+        }),
     )
 }
 
