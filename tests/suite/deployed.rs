@@ -99,6 +99,22 @@ impl Api {
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 
+    /// Sends `content` to every member; its id and its view once completed.
+    async fn broadcast(&self, content: &str) -> (String, Value) {
+        let body = json!({"content": content, "targetType": "all"});
+        let sent = self
+            .expect("POST", "/api/messages/send", Some(body), 201)
+            .await;
+        let id = sent["data"]["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/messages/{id}");
+        let view = self
+            .until(&path, Duration::from_secs(120), |v| {
+                v["data"]["status"] == "completed"
+            })
+            .await;
+        (id, view)
+    }
+
     /// Polls `path` until `done` holds for its body.
     async fn until(&self, path: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + within;
@@ -240,22 +256,7 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
     // A broadcast: send → fan-out queue → fan-out Lambda → send queue → send
     // Lambda → Telnyx (the simulator) → signed receipts → webhook route.
     let started = Instant::now();
-    let sent = api
-        .expect(
-            "POST",
-            "/api/messages/send",
-            Some(json!({"content": "Hi {firstName}, service is at 10.", "targetType": "all"})),
-            201,
-        )
-        .await;
-    let message = sent["data"]["id"].as_str().unwrap().to_owned();
-    let view = api
-        .until(
-            &format!("/api/messages/{message}"),
-            Duration::from_secs(120),
-            |v| v["data"]["status"] == "completed",
-        )
-        .await;
+    let (message, view) = api.broadcast("Hi {firstName}, service is at 10.").await;
     let delivered_in = started.elapsed();
     assert_eq!(view["data"]["counts"]["delivered"], MEMBERS, "{view}");
     let recipients = api
@@ -307,22 +308,7 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
     };
     assert_eq!(confirmed, 2, "the broadcast, then one STOP confirmation");
     // The next broadcast leaves them out.
-    let again = api
-        .expect(
-            "POST",
-            "/api/messages/send",
-            Some(json!({"content": "Potluck Sunday", "targetType": "all"})),
-            201,
-        )
-        .await;
-    let again = again["data"]["id"].as_str().unwrap().to_owned();
-    let view = api
-        .until(
-            &format!("/api/messages/{again}"),
-            Duration::from_secs(120),
-            |v| v["data"]["status"] == "completed",
-        )
-        .await;
+    let (_, view) = api.broadcast("Potluck Sunday").await;
     assert_eq!(view["data"]["counts"]["optedOut"], 1, "{view}");
     assert_eq!(view["data"]["counts"]["delivered"], MEMBERS - 1, "{view}");
 
