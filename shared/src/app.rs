@@ -94,17 +94,23 @@ impl App {
             .secret_arns
             .get(SecretUse::Tokens)
             .map(|arn| TokenRefresh::new(clients.secrets.clone(), arn));
-        let mut app = Self::with_aws_clients(config, &clients, &resources)?;
-        if let (Some(signer), Some(refresh)) = (signer(&app.config), refresh) {
-            app.tokens = Some(Arc::new(Tokens::new(signer, Some(refresh))));
-        }
-        Ok(app)
+        Self::on_aws(config, &clients, &resources, refresh)
     }
 
+    /// Every port on AWS with these clients (tests point them at the emulator).
     pub fn with_aws_clients(
         config: Config,
         clients: &AwsClients,
         r: &crate::config::AwsResources,
+    ) -> Result<Self, ConfigError> {
+        Self::on_aws(config, clients, r, None)
+    }
+
+    fn on_aws(
+        config: Config,
+        clients: &AwsClients,
+        r: &crate::config::AwsResources,
+        refresh: Option<TokenRefresh>,
     ) -> Result<Self, ConfigError> {
         Ok(Self {
             table: Arc::new(DynamoTable::new(clients.dynamodb.clone(), &r.table_name)),
@@ -117,7 +123,7 @@ impl App {
                 &r.event_bus_name,
             )),
             clock: Arc::new(SystemClock),
-            tokens: signer(&config).map(|s| Arc::new(Tokens::new(s, None))),
+            tokens: signer(&config).map(|s| Arc::new(Tokens::new(s, refresh))),
             vault: vault(&config)?,
             carrier: telnyx(&config)?,
             webhooks: webhook_verifier(&config)?,
