@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
+use futures_util::StreamExt;
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
@@ -24,6 +25,8 @@ use crate::support::{emulator_endpoint, lambda_binary, unique};
 
 const CHURCH_NUMBER: &str = "+13035550100";
 const MEMBERS: usize = 100;
+/// Members in the group whose delete outgrows one request (over 200).
+const GROUP: usize = 230;
 const API_KEY: &str = "KEY-deployed";
 /// An id of nothing, for the routes whose path names a thing.
 const NO_SUCH_ID: &str = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
@@ -97,6 +100,21 @@ impl Api {
         let text = response.text().await.unwrap_or_default();
         assert_eq!(got.as_u16(), status, "{method} {path}: {text}");
         serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// Every member of the church, a page of 100 at a time.
+    async fn every_member(&self) -> Vec<Value> {
+        let mut all = Vec::new();
+        for page in 1.. {
+            let path = format!("/api/members?limit=100&page={page}");
+            let listed = self.expect("GET", &path, None, 200).await;
+            let data = listed["data"].as_array().cloned().unwrap_or_default();
+            if data.is_empty() {
+                return all;
+            }
+            all.extend(data);
+        }
+        all
     }
 
     /// Sends `content` to every member; its id and its view once completed.
@@ -380,6 +398,58 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
         201,
     )
     .await;
+
+    // A group bigger than one request clears: its delete hands the rest to
+    // the fan-out queue, whose Lambda finishes it.
+    let mut csv = String::from("First Name,Last Name,Phone\n");
+    for i in MEMBERS..GROUP {
+        csv.push_str(&format!("Member{i:03},Test,{}\n", phone(i)));
+    }
+    let part = Part::text(csv)
+        .file_name("more.csv")
+        .mime_str("text/csv")
+        .unwrap();
+    let imported = api
+        .http
+        .post(api.url("/api/members/import"))
+        .bearer_auth(&api.token)
+        .multipart(Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(imported.status(), StatusCode::OK);
+    let choir = api
+        .expect("POST", "/api/groups", Some(json!({"name": "Choir"})), 201)
+        .await;
+    let choir = choir["data"]["id"].as_str().unwrap().to_owned();
+    let members = api.every_member().await;
+    assert_eq!(members.len(), GROUP);
+    let joins = members.iter().map(|m| {
+        let path = format!("/api/groups/{choir}/members/{}", m["id"].as_str().unwrap());
+        let api = &api;
+        async move { api.expect("PUT", &path, None, 200).await }
+    });
+    futures_util::stream::iter(joins)
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    let deleted = api
+        .expect("DELETE", &format!("/api/groups/{choir}"), None, 200)
+        .await;
+    assert_eq!(deleted["data"]["membershipsPending"], true, "{deleted}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while api
+        .every_member()
+        .await
+        .iter()
+        .any(|m| m["groupIds"] != json!([]))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the choir's memberships never all went"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     // Every other route, once: each function runs in its deployed form (a
     // 5xx here is a missing IAM action, a failed init or a crash).
