@@ -157,13 +157,14 @@ impl Tally {
     /// Writes the documents to stdout, where Lambda's log capture hands them
     /// to CloudWatch; the local stack has no CloudWatch and writes nothing.
     pub fn flush(&self, on_lambda: bool) {
+        if !on_lambda {
+            return;
+        }
+        use std::io::Write;
         let documents = self.emf(chrono::Utc::now().timestamp_millis());
-        if on_lambda {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            for document in documents {
-                let _ = writeln!(out, "{document}");
-            }
+        let mut out = std::io::stdout().lock();
+        for document in documents {
+            let _ = writeln!(out, "{document}");
         }
     }
 }
