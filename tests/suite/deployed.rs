@@ -102,6 +102,28 @@ impl Api {
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 
+    /// Imports members `numbers` from a CSV (a multipart body through the gateway); the report.
+    async fn import(&self, numbers: std::ops::Range<usize>) -> Value {
+        let mut csv = String::from("First Name,Last Name,Phone\n");
+        for i in numbers {
+            csv.push_str(&format!("Member{i:03},Test,{}\n", phone(i)));
+        }
+        let part = Part::text(csv)
+            .file_name("members.csv")
+            .mime_str("text/csv")
+            .unwrap();
+        let imported = self
+            .http
+            .post(self.url("/api/members/import"))
+            .bearer_auth(&self.token)
+            .multipart(Form::new().part("file", part))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(imported.status(), StatusCode::OK);
+        imported.json().await.unwrap()
+    }
+
     /// Every member of the church, a page of 100 at a time.
     async fn every_member(&self) -> Vec<Value> {
         let mut all = Vec::new();
@@ -226,25 +248,8 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
     )
     .await;
 
-    // 100 members from a CSV (a multipart body through the gateway).
-    let mut csv = String::from("First Name,Last Name,Phone\n");
-    for i in 0..MEMBERS {
-        csv.push_str(&format!("Member{i:03},Test,{}\n", phone(i)));
-    }
-    let part = Part::text(csv)
-        .file_name("members.csv")
-        .mime_str("text/csv")
-        .unwrap();
-    let imported = api
-        .http
-        .post(api.url("/api/members/import"))
-        .bearer_auth(&api.token)
-        .multipart(Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(imported.status(), StatusCode::OK);
-    let report: Value = imported.json().await.unwrap();
+    // 100 members from a CSV.
+    let report = api.import(0..MEMBERS).await;
     assert_eq!(report["data"]["imported"], MEMBERS, "{report}");
 
     // The number's throughput (its 10DLC class), as the admin sets it.
@@ -401,23 +406,8 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
 
     // A group bigger than one request clears: its delete hands the rest to
     // the fan-out queue, whose Lambda finishes it.
-    let mut csv = String::from("First Name,Last Name,Phone\n");
-    for i in MEMBERS..GROUP {
-        csv.push_str(&format!("Member{i:03},Test,{}\n", phone(i)));
-    }
-    let part = Part::text(csv)
-        .file_name("more.csv")
-        .mime_str("text/csv")
-        .unwrap();
-    let imported = api
-        .http
-        .post(api.url("/api/members/import"))
-        .bearer_auth(&api.token)
-        .multipart(Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(imported.status(), StatusCode::OK);
+    let report = api.import(MEMBERS..GROUP).await;
+    assert_eq!(report["data"]["imported"], GROUP - MEMBERS, "{report}");
     let choir = api
         .expect("POST", "/api/groups", Some(json!({"name": "Choir"})), 201)
         .await;
