@@ -123,7 +123,7 @@ impl App {
                 &r.event_bus_name,
             )),
             clock: Arc::new(SystemClock),
-            tokens: signer(&config).map(|s| Arc::new(Tokens::new(s, refresh))),
+            tokens: signer(&config.keys).map(|s| Arc::new(Tokens::new(s, refresh))),
             vault: vault(&config)?,
             carrier: telnyx(&config)?,
             webhooks: webhook_verifier(&config)?,
@@ -144,7 +144,7 @@ impl App {
             blobs: Arc::new(parts.blobs.clone()),
             events: Arc::new(parts.events.clone()),
             clock: Arc::new(SystemClock),
-            tokens: signer(&config).map(|s| Arc::new(Tokens::new(s, None))),
+            tokens: signer(&config.keys).map(|s| Arc::new(Tokens::new(s, None))),
             vault: vault(&config)?,
             carrier: telnyx(&config)?,
             webhooks: webhook_verifier(&config)?,
@@ -234,9 +234,10 @@ fn vault(config: &Config) -> Result<Option<Arc<Vault>>, ConfigError> {
         .map_err(|e| ConfigError::new("DATA_KEY", e.to_string()))
 }
 
-fn signer(config: &Config) -> Option<TokenSigner> {
-    let current = config.keys.jwt_secret.as_ref()?;
-    let accepted = config.keys.jwt_accepted.iter().map(|s| s.expose());
+/// Signs with the current JWT secret, verifies with it and the accepted ones.
+fn signer(keys: &crate::secrets::Keys) -> Option<TokenSigner> {
+    let current = keys.jwt_secret.as_ref()?;
+    let accepted = keys.jwt_accepted.iter().map(|s| s.expose());
     Some(TokenSigner::new(current.expose()).accepting(accepted))
 }
 
@@ -265,11 +266,9 @@ impl Tokens {
         match read.due().await {
             None => {}
             Some(Ok(keys)) => {
-                let Some(current) = keys.jwt_secret else {
+                let Some(signer) = signer(&keys) else {
                     return;
                 };
-                let accepted = keys.jwt_accepted.iter().map(|s| s.expose());
-                let signer = TokenSigner::new(current.expose()).accepting(accepted);
                 *self.signer.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(signer);
             }
             Some(Err(e)) => {

@@ -181,9 +181,6 @@ async fn unassign(
     }
 }
 
-/// Attempts when the member changes under the update.
-const ATTEMPTS: usize = 5;
-
 /// The deleted group leaves the member's `groupIds`, with its row, in one
 /// transaction (the group's own count went with the group).
 async fn forget(
@@ -192,7 +189,7 @@ async fn forget(
     member: MemberId,
     group: GroupId,
 ) -> Result<bool, DirectoryError> {
-    for _ in 0..ATTEMPTS {
+    for _ in 0..super::groups::MEMBERSHIP_ATTEMPTS {
         let Some(item) = scope.table.get(&keys::member(scope.church, member)).await? else {
             return Ok(false);
         };

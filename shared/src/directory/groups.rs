@@ -241,7 +241,7 @@ pub async fn update(
 }
 
 /// Attempts at a membership change that raced another change of the member.
-const MEMBERSHIP_ATTEMPTS: usize = 5;
+pub(super) const MEMBERSHIP_ATTEMPTS: usize = 5;
 
 /// Adds (`join = true`) or removes a member; `Ok(false)` when nothing changed.
 pub async fn set_membership(
