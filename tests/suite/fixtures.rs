@@ -1,8 +1,7 @@
-//! AWS's own event fixtures (../shared/fixtures/aws_lambda_events) through
+//! AWS's own event fixtures (tests/fixtures/aws_lambda_events) through
 //! our plumbing, and the events the local stack makes held against them.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -12,10 +11,7 @@ use shared::local::{Incoming, sqs_event, to_event, to_request};
 use shared::ports::ReceivedMessage;
 
 fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/aws_lambda_events")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+    crate::support::fixture_text(&format!("aws_lambda_events/{name}"))
 }
 
 fn keys(value: &Value) -> BTreeSet<String> {

@@ -10,11 +10,9 @@ use serde_json::{Value, json};
 
 use crate::support::{Admin, Stack, expect_status as body, keys_of};
 
-const FIXTURES: &str = "../../shared/fixtures/telnyx_webhook_payloads";
-
 fn fixture(name: &str) -> Value {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES);
-    serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
+    let text = crate::support::fixture_text(&format!("telnyx_webhook_payloads/{name}"));
+    serde_json::from_str(&text).unwrap()
 }
 
 /// A member's phone texts a church's number through the simulator.

@@ -627,11 +627,9 @@ async fn a_stop_whose_confirmation_was_never_queued_is_confirmed_when_telnyx_ret
 
 #[test]
 fn telnyx_media_fragments_become_pending_files() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/telnyx_webhook_payloads");
-    let fragment: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("message.received.mms.media_fragment.json")).unwrap(),
-    )
+    let fragment: Value = serde_json::from_str(&crate::support::fixture_text(
+        "telnyx_webhook_payloads/message.received.mms.media_fragment.json",
+    ))
     .unwrap();
     let pending = shared::conversations::media::pending(fragment["media"].as_array().unwrap());
     assert_eq!(

@@ -471,3 +471,17 @@ pub fn lambda_binary() -> std::path::PathBuf {
         })
         .clone()
 }
+
+/// A file of `tests/fixtures` (real Telnyx and AWS material; each has a
+/// `.NOTE` naming its source), read as text.
+pub fn fixture_text(path: &str) -> String {
+    let path = fixture_path(path);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+/// Where a file or folder of `tests/fixtures` lives.
+pub fn fixture_path(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(path)
+}

@@ -16,9 +16,7 @@ use shared::telnyx::simulator::{Latency, SimConfig, Simulator};
 use shared::telnyx::{TelnyxCarrier, WebhookError, WebhookVerifier};
 
 fn fixtures(folder: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures")
-        .join(folder)
+    crate::support::fixture_path(folder)
 }
 
 #[test]
