@@ -38,8 +38,24 @@ async fn register(s: &Stack, email: &str) -> Value {
     response.json().await.unwrap()
 }
 
+/// The access token a fresh registration answers with.
+fn access_of(registered: &Value) -> String {
+    registered["data"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The refresh token a fresh registration answers with.
+fn refresh_of(registered: &Value) -> String {
+    registered["data"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn register_answers_the_frontends_shape_and_sets_cookies() {
+async fn register_sets_http_only_session_cookies() {
     let s = Stack::start().await;
     let response = s
         .post("/api/auth/register", &registration("Pastor@Grace.example"))
@@ -59,7 +75,13 @@ async fn register_answers_the_frontends_shape_and_sets_cookies() {
         assert!(c.contains("HttpOnly"), "{c}");
         assert!(c.contains("SameSite=Lax"), "local stack over HTTP: {c}");
     }
-    let body: Value = response.json().await.unwrap();
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_answers_the_frontends_shape_with_a_14_day_trial() {
+    let s = Stack::start().await;
+    let body = register(&s, "Pastor@Grace.example").await;
     assert_eq!(body["success"], true);
     assert_eq!(
         keys_of(&body["data"]),
@@ -94,7 +116,13 @@ async fn register_answers_the_frontends_shape_and_sets_cookies() {
             .abs()
             < 5
     );
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_a_taken_email_in_any_case_is_409_and_writes_nothing() {
+    let s = Stack::start().await;
+    register(&s, "Pastor@Grace.example").await;
     let items = s.item_count().await;
     let again = s
         .post("/api/auth/register", &registration("pastor@GRACE.example"))
@@ -110,7 +138,7 @@ async fn register_answers_the_frontends_shape_and_sets_cookies() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_registrations_name_the_field_and_write_nothing() {
+async fn each_bad_registration_field_is_named_and_nothing_is_written() {
     let s = Stack::start().await;
     let valid = registration("a@b.example");
     let with = |field: &str, value: Value| {
@@ -173,44 +201,60 @@ async fn bad_registrations_name_the_field_and_write_nothing() {
             "{field}: {error}"
         );
     }
-    let malformed = s
-        .raw_post("/api/auth/register", "application/json", "{\"email\": ")
-        .await;
+    assert_eq!(s.item_count().await, before, "rejections write nothing");
+    s.stop().await;
+}
+
+/// Posts `body` as `content_type` to the registration route of a fresh
+/// stack; the response, after checking that it wrote nothing.
+async fn raw_registration(content_type: &str, body: &str) -> Response {
+    let s = Stack::start().await;
+    let before = s.item_count().await;
+    let response = s.raw_post("/api/auth/register", content_type, body).await;
+    assert_eq!(s.item_count().await, before, "rejections write nothing");
+    s.stop().await;
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_json_registration_is_400_malformed_json() {
+    let malformed = raw_registration("application/json", "{\"email\": ").await;
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
         malformed.json::<Value>().await.unwrap()["details"][0]["code"],
         "malformed_json"
     );
-    let form = s
-        .raw_post(
-            "/api/auth/register",
-            "application/x-www-form-urlencoded",
-            "email=a%40b.example",
-        )
-        .await;
-    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let huge = s
-        .raw_post(
-            "/api/auth/register",
-            "application/json",
-            &format!("{{\"email\":\"{}\"}}", "x".repeat(300_000)),
-        )
-        .await;
-    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(s.item_count().await, before, "rejections write nothing");
-    s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn login_answers_tokens_and_throttles_failures() {
+async fn a_form_encoded_registration_is_415() {
+    let form = raw_registration("application/x-www-form-urlencoded", "email=a%40b.example").await;
+    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_registration_is_413() {
+    let huge = raw_registration(
+        "application/json",
+        &format!("{{\"email\":\"{}\"}}", "x".repeat(300_000)),
+    )
+    .await;
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+async fn login(s: &Stack, email: &str, password: &str) -> Response {
+    s.post(
+        "/api/auth/login",
+        &json!({"email": email, "password": password}),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_answers_tokens_whatever_the_emails_case() {
     let s = Stack::start().await;
     register(&s, "pastor@grace.example").await;
-    let ok = s
-        .post(
-            "/api/auth/login",
-            &json!({"email": "PASTOR@grace.example", "password": PASSWORD}),
-        )
-        .await;
+    let ok = login(&s, "PASTOR@grace.example", PASSWORD).await;
     assert_eq!(ok.status(), StatusCode::OK);
     assert!(cookie(&ok, "accessToken").is_some());
     let body: Value = ok.json().await.unwrap();
@@ -222,45 +266,37 @@ async fn login_answers_tokens_and_throttles_failures() {
         keys_of(&body["data"]),
         ["accessToken", "admin", "church", "refreshToken"]
     );
+    s.stop().await;
+}
 
-    let wrong = s
-        .post(
-            "/api/auth/login",
-            &json!({"email": "pastor@grace.example", "password": "Wrong1234"}),
-        )
-        .await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_and_an_unknown_email_look_alike() {
+    let s = Stack::start().await;
+    register(&s, "pastor@grace.example").await;
+    let wrong = login(&s, "pastor@grace.example", "Wrong1234").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         wrong.json::<Value>().await.unwrap()["code"],
         "invalid_credentials"
     );
-    let unknown = s
-        .post(
-            "/api/auth/login",
-            &json!({"email": "nobody@grace.example", "password": PASSWORD}),
-        )
-        .await;
+    let unknown = login(&s, "nobody@grace.example", PASSWORD).await;
     assert_eq!(
         unknown.status(),
         StatusCode::UNAUTHORIZED,
         "unknown emails look like wrong passwords"
     );
+    s.stop().await;
+}
 
-    for _ in 0..4 {
-        let r = s
-            .post(
-                "/api/auth/login",
-                &json!({"email": "pastor@grace.example", "password": "Wrong1234"}),
-            )
-            .await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_failed_logins_throttle_even_the_right_password() {
+    let s = Stack::start().await;
+    register(&s, "pastor@grace.example").await;
+    for _ in 0..5 {
+        let r = login(&s, "pastor@grace.example", "Wrong1234").await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    let throttled = s
-        .post(
-            "/api/auth/login",
-            &json!({"email": "pastor@grace.example", "password": PASSWORD}),
-        )
-        .await;
+    let throttled = login(&s, "pastor@grace.example", PASSWORD).await;
     assert_eq!(
         throttled.status(),
         StatusCode::TOO_MANY_REQUESTS,
@@ -276,14 +312,9 @@ async fn login_answers_tokens_and_throttles_failures() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_tokens_are_401_and_me_answers_the_caller() {
+async fn me_answers_the_caller_in_the_frontends_shape() {
     let s = Stack::start().await;
-    let registered = register(&s, "pastor@grace.example").await;
-    let access = registered["data"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-
+    let access = access_of(&register(&s, "pastor@grace.example").await);
     let me = s
         .get_with(
             "/api/auth/me",
@@ -309,7 +340,14 @@ async fn bad_tokens_are_401_and_me_answers_the_caller() {
         keys_of(&body["data"]["church"]),
         ["email", "id", "name", "subscriptionStatus", "trialEndsAt"]
     );
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_expired_foreign_or_tampered_tokens_are_401_with_their_reason() {
+    let s = Stack::start().await;
+    let registered = register(&s, "pastor@grace.example").await;
+    let access = access_of(&registered);
     let secret = s.stack.app.config.keys.jwt_secret.clone().unwrap();
     let claims = TokenSigner::new(secret.expose())
         .verify(&access, TokenKind::Access, Utc::now())
@@ -336,10 +374,7 @@ async fn bad_tokens_are_401_and_me_answers_the_caller() {
         )
         .unwrap()
         .0;
-    let refresh_as_access = registered["data"]["refreshToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let refresh_as_access = refresh_of(&registered);
     let mut tampered = access.clone();
     tampered.pop();
     tampered.push(if access.ends_with('A') { 'B' } else { 'A' });
@@ -362,26 +397,21 @@ async fn bad_tokens_are_401_and_me_answers_the_caller() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refresh_rotates_and_reuse_revokes_every_session() {
-    let s = Stack::start().await;
-    let registered = register(&s, "pastor@grace.example").await;
-    let first_refresh = registered["data"]["refreshToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let first_access = registered["data"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+/// Posts to the refresh route with `refresh` as the cookie.
+async fn refresh_with(s: &Stack, refresh: &str) -> Response {
+    s.post_with(
+        "/api/auth/refresh",
+        &json!({}),
+        &[("cookie", format!("refreshToken={refresh}"))],
+    )
+    .await
+}
 
-    let rotated = s
-        .post_with(
-            "/api/auth/refresh",
-            &json!({}),
-            &[("cookie", format!("refreshToken={first_refresh}"))],
-        )
-        .await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_rotates_the_refresh_token() {
+    let s = Stack::start().await;
+    let first_refresh = refresh_of(&register(&s, "pastor@grace.example").await);
+    let rotated = refresh_with(&s, &first_refresh).await;
     assert_eq!(rotated.status(), StatusCode::OK);
     let new_cookie = cookie(&rotated, "refreshToken").unwrap();
     let body: Value = rotated.json().await.unwrap();
@@ -389,15 +419,23 @@ async fn refresh_rotates_and_reuse_revokes_every_session() {
     let second_refresh = body["data"]["refreshToken"].as_str().unwrap().to_owned();
     assert_eq!(new_cookie, second_refresh);
     assert_ne!(second_refresh, first_refresh);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reusing_a_rotated_refresh_token_revokes_every_session() {
+    let s = Stack::start().await;
+    let registered = register(&s, "pastor@grace.example").await;
+    let (first_refresh, first_access) = (refresh_of(&registered), access_of(&registered));
+    let rotated = refresh_with(&s, &first_refresh).await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let second_refresh = rotated.json::<Value>().await.unwrap()["data"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // The first refresh token again: stolen or replayed. Every session ends.
-    let reused = s
-        .post_with(
-            "/api/auth/refresh",
-            &json!({}),
-            &[("cookie", format!("refreshToken={first_refresh}"))],
-        )
-        .await;
+    let reused = refresh_with(&s, &first_refresh).await;
     assert_eq!(reused.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         cookie(&reused, "refreshToken").as_deref(),
@@ -408,13 +446,7 @@ async fn refresh_rotates_and_reuse_revokes_every_session() {
         reused.json::<Value>().await.unwrap()["code"],
         "refresh_reused"
     );
-    let legit = s
-        .post_with(
-            "/api/auth/refresh",
-            &json!({}),
-            &[("cookie", format!("refreshToken={second_refresh}"))],
-        )
-        .await;
+    let legit = refresh_with(&s, &second_refresh).await;
     assert_eq!(legit.status(), StatusCode::UNAUTHORIZED);
     let me = s
         .get_with(
@@ -424,7 +456,12 @@ async fn refresh_rotates_and_reuse_revokes_every_session() {
         .await;
     assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(me.json::<Value>().await.unwrap()["code"], "session_revoked");
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_without_a_cookie_is_401() {
+    let s = Stack::start().await;
     let logged_out = s.post("/api/auth/refresh", &json!({})).await;
     assert_eq!(
         logged_out.status(),
@@ -437,11 +474,7 @@ async fn refresh_rotates_and_reuse_revokes_every_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_ends_the_session() {
     let s = Stack::start().await;
-    let registered = register(&s, "pastor@grace.example").await;
-    let access = registered["data"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let access = access_of(&register(&s, "pastor@grace.example").await);
     let bearer = [("authorization", format!("Bearer {access}"))];
     let out = s.post_with("/api/auth/logout", &json!({}), &bearer).await;
     assert_eq!(out.status(), StatusCode::OK);
@@ -457,11 +490,7 @@ async fn logout_ends_the_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cookie_authenticated_changes_need_csrf_or_an_allowed_origin() {
     let s = Stack::start().await;
-    let registered = register(&s, "pastor@grace.example").await;
-    let access = registered["data"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let access = access_of(&register(&s, "pastor@grace.example").await);
     let csrf = s.get_with("/api/csrf-token", &[]).await;
     let csrf_cookie = cookie(&csrf, "csrfToken").unwrap();
     let csrf_token = csrf.json::<Value>().await.unwrap()["csrfToken"]
@@ -531,50 +560,99 @@ async fn cookie_authenticated_changes_need_csrf_or_an_allowed_origin() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn password_reset_never_reveals_accounts_and_its_token_works_once() {
-    let s = Stack::start().await;
-    let registered = register(&s, "pastor@grace.example").await;
-    let old_access = registered["data"]["accessToken"]
-        .as_str()
+/// Asks for a reset of the registered account; the token it mails.
+async fn requested_reset(s: &Stack) -> String {
+    let response = s
+        .post(
+            "/api/auth/password-reset",
+            &json!({"email": "pastor@grace.example"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    reset_tokens(s).await.pop().expect("a reset mail")
+}
+
+/// The tokens of every reset mail sent so far.
+async fn reset_tokens(s: &Stack) -> Vec<String> {
+    s.stack
+        .parts
+        .events
+        .all()
+        .await
         .unwrap()
-        .to_owned();
+        .iter()
+        .filter(|e| e.event.detail_type == "admin.password_reset_requested")
+        .map(|e| e.event.detail["token"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn confirm_reset(s: &Stack, token: &str, new_password: &str) -> Response {
+    s.post(
+        "/api/auth/password-reset/confirm",
+        &json!({"token": token, "newPassword": new_password}),
+    )
+    .await
+}
+
+/// A stack whose one account has reset its password to `Shepherd456`; the
+/// access token it held before.
+async fn after_a_reset() -> (Stack, String) {
+    let s = Stack::start().await;
+    let old_access = access_of(&register(&s, "pastor@grace.example").await);
+    let token = requested_reset(&s).await;
+    let done = confirm_reset(&s, &token, "Shepherd456").await;
+    assert_eq!(done.status(), StatusCode::OK);
+    (s, old_access)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_reset_answers_alike_but_mails_only_a_real_account() {
+    let s = Stack::start().await;
+    register(&s, "pastor@grace.example").await;
     for email in ["pastor@grace.example", "nobody@grace.example"] {
         let response = s
             .post("/api/auth/password-reset", &json!({"email": email}))
             .await;
         assert_eq!(response.status(), StatusCode::ACCEPTED, "{email}");
     }
-    let events = s.stack.parts.events.all().await.unwrap();
-    let resets: Vec<_> = events
-        .iter()
-        .filter(|e| e.event.detail_type == "admin.password_reset_requested")
-        .collect();
-    assert_eq!(resets.len(), 1, "only a real account gets a mail");
-    let token = resets[0].event.detail["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        reset_tokens(&s).await.len(),
+        1,
+        "only a real account gets a mail"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reset_token_rests_hashed() {
+    let s = Stack::start().await;
+    register(&s, "pastor@grace.example").await;
+    let token = requested_reset(&s).await;
     let stored = serde_json::to_string(&s.dump().await).unwrap();
     assert!(!stored.contains(&token), "the token rests hashed");
+    s.stop().await;
+}
 
-    let weak = s
-        .post(
-            "/api/auth/password-reset/confirm",
-            &json!({"token": token, "newPassword": "weak"}),
-        )
-        .await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weak_new_password_is_refused_without_spending_the_reset_token() {
+    let s = Stack::start().await;
+    register(&s, "pastor@grace.example").await;
+    let token = requested_reset(&s).await;
+    let weak = confirm_reset(&s, &token, "weak").await;
     assert_eq!(weak.status(), StatusCode::BAD_REQUEST);
-    let done = s
-        .post(
-            "/api/auth/password-reset/confirm",
-            &json!({"token": token, "newPassword": "Shepherd456"}),
-        )
-        .await;
+    let done = confirm_reset(&s, &token, "Shepherd456").await;
     assert_eq!(done.status(), StatusCode::OK);
-    let again = s
-        .post(
-            "/api/auth/password-reset/confirm",
-            &json!({"token": token, "newPassword": "Shepherd789"}),
-        )
-        .await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_token_works_once() {
+    let s = Stack::start().await;
+    register(&s, "pastor@grace.example").await;
+    let token = requested_reset(&s).await;
+    let done = confirm_reset(&s, &token, "Shepherd456").await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let again = confirm_reset(&s, &token, "Shepherd789").await;
     assert_eq!(
         again.status(),
         StatusCode::BAD_REQUEST,
@@ -584,7 +662,12 @@ async fn password_reset_never_reveals_accounts_and_its_token_works_once() {
         again.json::<Value>().await.unwrap()["details"][0]["code"],
         "invalid_token"
     );
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_reset_ends_every_session() {
+    let (s, old_access) = after_a_reset().await;
     let me = s
         .get_with(
             "/api/auth/me",
@@ -596,19 +679,15 @@ async fn password_reset_never_reveals_accounts_and_its_token_works_once() {
         StatusCode::UNAUTHORIZED,
         "a reset ends every session"
     );
-    let old = s
-        .post(
-            "/api/auth/login",
-            &json!({"email": "pastor@grace.example", "password": PASSWORD}),
-        )
-        .await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_password_reset_only_the_new_password_logs_in() {
+    let (s, _) = after_a_reset().await;
+    let old = login(&s, "pastor@grace.example", PASSWORD).await;
     assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
-    let new = s
-        .post(
-            "/api/auth/login",
-            &json!({"email": "pastor@grace.example", "password": "Shepherd456"}),
-        )
-        .await;
+    let new = login(&s, "pastor@grace.example", "Shepherd456").await;
     assert_eq!(new.status(), StatusCode::OK);
     s.stop().await;
 }
