@@ -48,23 +48,35 @@ fn church_id(admin: &Admin) -> shared::domain::ChurchId {
     shared::domain::ChurchId::parse(&admin.church_id).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn members_are_created_listed_changed_and_removed_in_the_frontends_shapes() {
+/// A GET of `path` as `admin`, as JSON.
+async fn get(s: &Stack, admin: &Admin, path: &str) -> Value {
+    s.call(admin, "GET", path, None).await.json().await.unwrap()
+}
+
+/// A fresh church with one member, Naomi, added with untidy input the way
+/// people type it; the member as created.
+async fn with_naomi() -> (Stack, Admin, Value) {
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
     let created = add(&s, &admin, json!({"firstName": " Naomi ", "lastName": "Mara", "phone": "(202) 555-0143", "email": "Naomi@Example.org"})).await;
+    (s, admin, created)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_created_member_is_tidied_and_answers_the_frontends_shape() {
+    let (s, _, created) = with_naomi().await;
     assert_eq!(keys_of(&created), MEMBER_KEYS);
     assert_eq!(created["phone"], "+12025550143");
     assert_eq!(created["firstName"], "Naomi");
     assert_eq!(created["email"], "naomi@example.org");
     assert_eq!(created["optInSms"], true);
+    s.stop().await;
+}
 
-    let listed: Value = s
-        .call(&admin, "GET", "/api/members", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_member_list_answers_the_frontends_shape() {
+    let (s, admin, created) = with_naomi().await;
+    let listed = get(&s, &admin, "/api/members").await;
     assert_eq!(
         keys_of(&listed),
         ["data", "nextCursor", "pagination", "success"]
@@ -74,7 +86,12 @@ async fn members_are_created_listed_changed_and_removed_in_the_frontends_shapes(
         json!({"page": 1, "limit": 25, "total": 1, "pages": 1})
     );
     assert_eq!(listed["data"][0], created);
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_members_new_phone_is_claimed_and_the_old_one_freed() {
+    let (s, admin, created) = with_naomi().await;
     let id = created["id"].as_str().unwrap();
     let changed = s
         .call(
@@ -104,7 +121,14 @@ async fn members_are_created_listed_changed_and_removed_in_the_frontends_shapes(
         )
         .await;
     assert_eq!(taken.status(), StatusCode::CONFLICT);
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_is_gone_from_the_directory() {
+    let (s, admin, created) = with_naomi().await;
+    add(&s, &admin, member("Orpah", "Moab", "202-555-0144")).await;
+    let id = created["id"].as_str().unwrap();
     let removed = s
         .call(&admin, "DELETE", &format!("/api/members/{id}"), None)
         .await;
@@ -113,12 +137,7 @@ async fn members_are_created_listed_changed_and_removed_in_the_frontends_shapes(
         removed.json::<Value>().await.unwrap()["data"],
         json!({"id": id})
     );
-    let after: Value = s
-        .call(&admin, "GET", "/api/members", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let after = get(&s, &admin, "/api/members").await;
     assert_eq!(after["pagination"]["total"], 1);
     assert_eq!(
         s.call(&admin, "DELETE", &format!("/api/members/{id}"), None)
@@ -130,10 +149,9 @@ async fn members_are_created_listed_changed_and_removed_in_the_frontends_shapes(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_member_per_phone_per_church_but_churches_are_independent() {
+async fn a_phone_belongs_to_one_member_per_church() {
     let s = Stack::start().await;
     let a = s.register("a@grace.example").await;
-    let b = s.register("b@hope.example").await;
     add(&s, &a, member("Naomi", "Mara", "2025550143")).await;
     let before = s.dump().await;
     let again = s
@@ -154,6 +172,15 @@ async fn one_member_per_phone_per_church_but_churches_are_independent() {
         before,
         "a refused member leaves the store as it was"
     );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_church_may_have_a_member_with_the_same_phone() {
+    let s = Stack::start().await;
+    let a = s.register("a@grace.example").await;
+    let b = s.register("b@hope.example").await;
+    add(&s, &a, member("Naomi", "Mara", "2025550143")).await;
     add(&s, &b, member("Naomi", "Mara", "202-555-0143")).await;
     s.stop().await;
 }
@@ -219,11 +246,11 @@ async fn search_finds_first_or_last_name_prefixes_case_insensitively() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pages_and_signed_cursors_walk_the_directory_in_name_order() {
+/// A fresh church with `n` members, Member00 onwards.
+async fn with_members(n: usize) -> (Stack, Admin) {
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
-    for i in 0..30 {
+    for i in 0..n {
         add(
             &s,
             &admin,
@@ -231,26 +258,28 @@ async fn pages_and_signed_cursors_walk_the_directory_in_name_order() {
         )
         .await;
     }
-    let page3: Value = s
-        .call(&admin, "GET", "/api/members?page=3&limit=10", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    (s, admin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_the_directory_are_in_name_order() {
+    let (s, admin) = with_members(30).await;
+    let page3 = get(&s, &admin, "/api/members?page=3&limit=10").await;
     assert_eq!(
         page3["pagination"],
         json!({"page": 3, "limit": 10, "total": 30, "pages": 3})
     );
     assert_eq!(page3["data"][0]["firstName"], "Member20");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cursors_walk_the_whole_directory_in_name_order() {
+    let (s, admin) = with_members(30).await;
     let mut seen = Vec::new();
     let mut url = "/api/members?limit=7".to_owned();
     loop {
-        let body: Value = s
-            .call(&admin, "GET", &url, None)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let body = get(&s, &admin, &url).await;
         seen.extend(
             body["data"]
                 .as_array()
@@ -265,12 +294,13 @@ async fn pages_and_signed_cursors_walk_the_directory_in_name_order() {
     }
     let expected: Vec<String> = (0..30).map(|i| format!("Member{i:02}")).collect();
     assert_eq!(seen, expected);
-    let first: Value = s
-        .call(&admin, "GET", "/api/members?limit=7", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_cursor_is_refused() {
+    let (s, admin) = with_members(8).await;
+    let first = get(&s, &admin, "/api/members?limit=7").await;
     let cursor = first["nextCursor"].as_str().unwrap();
     let forged = format!("{}x", cursor);
     let refused = s
@@ -290,7 +320,7 @@ async fn pages_and_signed_cursors_walk_the_directory_in_name_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stop_cannot_be_undone_by_an_admin_and_plan_limits_hold() {
+async fn an_admin_cannot_undo_a_members_stop() {
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
     let church = church_id(&admin);
@@ -316,7 +346,13 @@ async fn stop_cannot_be_undone_by_an_admin_and_plan_limits_hold() {
         .await;
     assert_eq!(undo.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(undo.json::<Value>().await.unwrap()["code"], "opted_out");
-    // An admin's own opt-out can be reversed by an admin.
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_can_undo_an_opt_out_an_admin_made() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
     let other = add(
         &s,
         &admin,
@@ -335,12 +371,18 @@ async fn stop_cannot_be_undone_by_an_admin_and_plan_limits_hold() {
         back.json::<Value>().await.unwrap()["data"]["optInSms"],
         true
     );
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_church_at_its_plans_member_limit_cannot_add_more() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
     s.stack
         .app
         .table
         .update(
-            &keys::church_counters(church),
+            &keys::church_counters(church_id(&admin)),
             Update::default().set("members", 500),
             None,
         )
@@ -356,6 +398,13 @@ async fn stop_cannot_be_undone_by_an_admin_and_plan_limits_hold() {
         .await;
     assert_eq!(over.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(over.json::<Value>().await.unwrap()["code"], "plan_limit");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_starter_plan_has_one_branch() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
     let second_branch = s
         .call(
             &admin,
@@ -372,55 +421,76 @@ async fn stop_cannot_be_undone_by_an_admin_and_plan_limits_hold() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn branches_keep_counts_and_the_last_one_stays() {
+/// A fresh church on the growth plan (several branches).
+async fn growth_church() -> (Stack, Admin) {
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
-    let church = church_id(&admin);
     s.stack
         .app
         .table
         .update(
-            &keys::church_profile(church),
+            &keys::church_profile(church_id(&admin)),
             Update::default().set("plan", "growth"),
             None,
         )
         .await
         .unwrap();
-    let listed: Value = s
-        .call(&admin, "GET", "/api/branches", None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let main = listed["data"][0].clone();
-    assert_eq!(keys_of(&main), BRANCH_KEYS);
-    assert_eq!(main["name"], "Main Campus");
+    (s, admin)
+}
+
+/// Creates the North branch, blank optional fields and all; as answered.
+async fn add_north(s: &Stack, admin: &Admin) -> Value {
     let north = s
         .call(
-            &admin,
+            admin,
             "POST",
             "/api/branches",
             Some(json!({"name": "North", "address": "1 Main St", "phone": "", "description": ""})),
         )
         .await;
     assert_eq!(north.status(), StatusCode::CREATED);
-    let north: Value = north.json::<Value>().await.unwrap()["data"].clone();
+    north.json::<Value>().await.unwrap()["data"].clone()
+}
+
+/// A growth church with the North branch, Naomi in it and Ruth in none;
+/// North's id and Naomi as created.
+async fn with_naomi_in_north() -> (Stack, Admin, String, Value) {
+    let (s, admin) = growth_church().await;
+    let north_id = add_north(&s, &admin).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let in_north = add(&s, &admin, json!({"firstName": "Naomi", "lastName": "Mara", "phone": "2025550143", "branchId": north_id})).await;
+    add(&s, &admin, member("Ruth", "Boaz", "2025550144")).await;
+    (s, admin, north_id, in_north)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_church_starts_with_a_main_campus_in_the_frontends_shape() {
+    let (s, admin) = growth_church().await;
+    let listed = get(&s, &admin, "/api/branches").await;
+    let main = listed["data"][0].clone();
+    assert_eq!(keys_of(&main), BRANCH_KEYS);
+    assert_eq!(main["name"], "Main Campus");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_branch_stores_blank_optional_fields_as_absent() {
+    let (s, admin) = growth_church().await;
+    let north = add_north(&s, &admin).await;
     assert_eq!(
         north["phone"],
         Value::Null,
         "blank optional fields are stored as absent"
     );
-    let north_id = north["id"].as_str().unwrap();
+    s.stop().await;
+}
 
-    let in_north = add(&s, &admin, json!({"firstName": "Naomi", "lastName": "Mara", "phone": "2025550143", "branchId": north_id})).await;
-    add(&s, &admin, member("Ruth", "Boaz", "2025550144")).await;
-    let branches: Value = s
-        .call(&admin, "GET", "/api/branches", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_branch_counts_its_members() {
+    let (s, admin, _, _) = with_naomi_in_north().await;
+    let branches = get(&s, &admin, "/api/branches").await;
     let count = |name: &str| {
         branches["data"]
             .as_array()
@@ -431,21 +501,26 @@ async fn branches_keep_counts_and_the_last_one_stays() {
             .clone()
     };
     assert_eq!(count("North"), 1);
-    let of_north: Value = s
-        .call(
-            &admin,
-            "GET",
-            &format!("/api/members?branchId={north_id}"),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_can_be_listed_by_branch() {
+    let (s, admin, north_id, in_north) = with_naomi_in_north().await;
+    let of_north = get(&s, &admin, &format!("/api/members?branchId={north_id}")).await;
     assert_eq!(of_north["data"].as_array().unwrap().len(), 1);
     assert_eq!(of_north["data"][0]["id"], in_north["id"]);
     assert_eq!(of_north["pagination"]["total"], 1);
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_branch_can_be_deactivated() {
+    let (s, admin) = growth_church().await;
+    let north_id = add_north(&s, &admin).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let renamed = s
         .call(
             &admin,
@@ -458,6 +533,12 @@ async fn branches_keep_counts_and_the_last_one_stays() {
         renamed.json::<Value>().await.unwrap()["data"]["isActive"],
         false
     );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_branch_keeps_its_members_without_it() {
+    let (s, admin, north_id, _) = with_naomi_in_north().await;
     let deleted = s
         .call(&admin, "DELETE", &format!("/api/branches/{north_id}"), None)
         .await;
@@ -465,18 +546,34 @@ async fn branches_keep_counts_and_the_last_one_stays() {
     let deleted: Value = deleted.json().await.unwrap();
     assert_eq!(deleted["data"]["success"], true);
     assert_eq!(deleted["data"]["membersUnassigned"], 1);
-    let naomi: Value = s
-        .call(&admin, "GET", "/api/members?search=naomi", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let naomi = get(&s, &admin, "/api/members?search=naomi").await;
     assert_eq!(
         naomi["data"][0]["branchId"],
         Value::Null,
         "members stay, without the branch"
     );
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_branch_cannot_be_deleted() {
+    let (s, admin) = growth_church().await;
+    let north_id = add_north(&s, &admin).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deleted = s
+        .call(&admin, "DELETE", &format!("/api/branches/{north_id}"), None)
+        .await;
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let listed = get(&s, &admin, "/api/branches").await;
+    let main = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "Main Campus")
+        .unwrap()
+        .clone();
     let last = s
         .call(
             &admin,
@@ -551,7 +648,7 @@ async fn another_churchs_ids_are_404_and_change_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_member_input_names_the_field_and_writes_nothing() {
+async fn each_bad_member_field_is_named_and_nothing_is_written() {
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
     let valid = member("Naomi", "Mara", "2025550143");
@@ -603,12 +700,27 @@ async fn bad_member_input_names_the_field_and_writes_nothing() {
             "{field}: {error}"
         );
     }
+    assert_eq!(s.dump().await, before, "rejections write nothing");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_range_or_non_numeric_paging_is_400() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
     for query in ["page=0", "limit=5000", "page=abc", "limit=-1"] {
         let response = s
             .call(&admin, "GET", &format!("/api/members?{query}"), None)
             .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
     }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_frontends_paging_query_with_its_cache_buster_is_accepted() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
     let numbers_as_strings = s
         .call(
             &admin,
@@ -618,14 +730,17 @@ async fn bad_member_input_names_the_field_and_writes_nothing() {
         )
         .await;
     assert_eq!(numbers_as_strings.status(), StatusCode::OK);
-    let unknown_branch = s
-        .call(
-            &admin,
-            "POST",
-            "/api/members",
-            Some(with("branchId", json!("01J9ZQ3K4X5Y6Z7A8B9C0D1E2G"))),
-        )
-        .await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_in_an_unknown_branch_is_422_and_writes_nothing() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    let before = s.dump().await;
+    let mut body = member("Naomi", "Mara", "2025550143");
+    body["branchId"] = json!("01J9ZQ3K4X5Y6Z7A8B9C0D1E2G");
+    let unknown_branch = s.call(&admin, "POST", "/api/members", Some(body)).await;
     assert_eq!(unknown_branch.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(s.dump().await, before, "rejections write nothing");
     s.stop().await;
@@ -776,9 +891,11 @@ async fn until_total(s: &Stack, admin: &Admin, path: &str, total: u64) -> Value 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_a_large_branch_or_group_answers_at_once_and_the_queue_finishes() {
-    const MEMBERS: usize = 260;
+const LARGE: usize = 260;
+
+/// A church on the pro plan with `LARGE` members, every one of them in the
+/// North branch and the Choir group; the ids of North and the Choir.
+async fn large_branch_and_group() -> (Stack, Admin, String, String) {
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
     s.stack
@@ -805,7 +922,7 @@ async fn deleting_a_large_branch_or_group_answers_at_once_and_the_queue_finishes
     };
     let north = created("/api/branches", json!({"name": "North"})).await;
     let choir = created("/api/groups", json!({"name": "Choir"})).await;
-    let ids: Vec<String> = futures_util::stream::iter(0..MEMBERS)
+    let ids: Vec<String> = futures_util::stream::iter(0..LARGE)
         .map(|i| {
             let mut body = member(&format!("M{i:03}"), "T", &format!("+1303556{i:04}"));
             body["branchId"] = json!(north);
@@ -828,10 +945,24 @@ async fn deleting_a_large_branch_or_group_answers_at_once_and_the_queue_finishes
         &s,
         &admin,
         &format!("/api/members?branchId={north}"),
-        MEMBERS as u64,
+        LARGE as u64,
     )
     .await;
+    (s, admin, north, choir)
+}
 
+/// The membership rows left whose sort key begins with `prefix`.
+async fn rows_under(s: &Stack, prefix: &str) -> usize {
+    s.dump()
+        .await
+        .into_iter()
+        .filter(|i| i["sk"].as_str().unwrap_or_default().starts_with(prefix))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_large_branch_unassigns_the_rest_of_its_members_on_the_queue() {
+    let (s, admin, north, _) = large_branch_and_group().await;
     // The request unassigns the first 200 and answers; the queue does the rest.
     let deleted = s
         .call(&admin, "DELETE", &format!("/api/branches/{north}"), None)
@@ -841,8 +972,25 @@ async fn deleting_a_large_branch_or_group_answers_at_once_and_the_queue_finishes
     assert_eq!(deleted["data"]["membersUnassigned"], 200, "{deleted}");
     assert_eq!(deleted["data"]["membersPending"], true, "{deleted}");
     // The deleted branch's count reads 0 at once; the members follow as the queue works.
-    until_every_member(&s, &admin, MEMBERS, |m| m["branchId"].is_null()).await;
+    until_every_member(&s, &admin, LARGE, |m| m["branchId"].is_null()).await;
+    assert_eq!(
+        rows_under(&s, "IN#BRANCH#").await,
+        0,
+        "no membership row of the branch is left"
+    );
+    // Done: deleting it again names nothing.
+    assert_eq!(
+        s.call(&admin, "DELETE", &format!("/api/branches/{north}"), None)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_large_group_removes_the_rest_of_its_memberships_on_the_queue() {
+    let (s, admin, _, choir) = large_branch_and_group().await;
     let deleted = s
         .call(&admin, "DELETE", &format!("/api/groups/{choir}"), None)
         .await;
@@ -850,26 +998,18 @@ async fn deleting_a_large_branch_or_group_answers_at_once_and_the_queue_finishes
     let deleted: Value = deleted.json().await.unwrap();
     assert_eq!(deleted["data"]["membershipsRemoved"], 200, "{deleted}");
     assert_eq!(deleted["data"]["membershipsPending"], true, "{deleted}");
-    until_every_member(&s, &admin, MEMBERS, |m| m["groupIds"] == json!([])).await;
-    let rows = s
-        .dump()
-        .await
-        .into_iter()
-        .filter(|i| i["sk"].as_str().unwrap_or_default().starts_with("IN#"))
-        .count();
+    until_every_member(&s, &admin, LARGE, |m| m["groupIds"] == json!([])).await;
     assert_eq!(
-        rows, 0,
-        "no membership row of the branch or the group is left"
+        rows_under(&s, "IN#GROUP#").await,
+        0,
+        "no membership row of the group is left"
     );
-    // Done: deleting either again names nothing.
-    for path in [
-        format!("/api/branches/{north}"),
-        format!("/api/groups/{choir}"),
-    ] {
-        assert_eq!(
-            s.call(&admin, "DELETE", &path, None).await.status(),
-            StatusCode::NOT_FOUND
-        );
-    }
+    // Done: deleting it again names nothing.
+    assert_eq!(
+        s.call(&admin, "DELETE", &format!("/api/groups/{choir}"), None)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
     s.stop().await;
 }
