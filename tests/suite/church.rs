@@ -23,16 +23,54 @@ async fn member(s: &Stack, admin: &Admin, first: &str, phone: &str) -> String {
     body["data"]["id"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn groups_keep_members_counts_and_unique_keywords() {
-    let s = Stack::start().await;
-    let admin = s.register("pastor@grace.example").await;
-    let choir = ok(
-        s.call(&admin, "POST", "/api/groups", Some(json!({"name": "Choir", "keyword": "sing", "welcomeMessageEnabled": true, "welcomeMessageText": "Welcome!"}))).await,
+/// Creates the Choir, keyword `sing`, with a welcome; as answered.
+async fn add_choir(s: &Stack, admin: &Admin) -> Value {
+    ok(
+        s.call(admin, "POST", "/api/groups", Some(json!({"name": "Choir", "keyword": "sing", "welcomeMessageEnabled": true, "welcomeMessageText": "Welcome!"}))).await,
         StatusCode::CREATED,
     )
     .await["data"]
-        .clone();
+        .clone()
+}
+
+/// A fresh church with the Choir; its id.
+async fn with_choir() -> (Stack, Admin, String) {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    let gid = add_choir(&s, &admin).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (s, admin, gid)
+}
+
+/// A fresh church whose Choir has Naomi and Ruth, Naomi added twice; the
+/// Choir's id and Ruth's.
+async fn with_naomi_and_ruth_in_the_choir() -> (Stack, Admin, String, String) {
+    let (s, admin, gid) = with_choir().await;
+    let naomi = member(&s, &admin, "Naomi", "2025550143").await;
+    let ruth = member(&s, &admin, "Ruth", "2025550144").await;
+    for m in [&naomi, &ruth, &naomi] {
+        ok(
+            s.call(
+                &admin,
+                "PUT",
+                &format!("/api/groups/{gid}/members/{m}"),
+                None,
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    (s, admin, gid, ruth)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_answers_the_frontends_shape_with_its_keyword_upper_cased() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    let choir = add_choir(&s, &admin).await;
     assert_eq!(
         keys_of(&choir),
         [
@@ -50,7 +88,12 @@ async fn groups_keep_members_counts_and_unique_keywords() {
         ]
     );
     assert_eq!(choir["keyword"], "SING");
-    let gid = choir["id"].as_str().unwrap().to_owned();
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyword_belongs_to_one_group_whatever_its_case() {
+    let (s, admin, _) = with_choir().await;
     let taken = s
         .call(
             &admin,
@@ -63,6 +106,13 @@ async fn groups_keep_members_counts_and_unique_keywords() {
         ok(taken, StatusCode::CONFLICT).await["code"],
         "keyword_taken"
     );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_or_malformed_keywords_are_refused() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
     for reserved in ["stop", "HELP", "start", "two words", "x"] {
         let refused = s
             .call(
@@ -78,22 +128,12 @@ async fn groups_keep_members_counts_and_unique_keywords() {
             "{reserved}"
         );
     }
+    s.stop().await;
+}
 
-    let naomi = member(&s, &admin, "Naomi", "2025550143").await;
-    let ruth = member(&s, &admin, "Ruth", "2025550144").await;
-    for m in [&naomi, &ruth, &naomi] {
-        ok(
-            s.call(
-                &admin,
-                "PUT",
-                &format!("/api/groups/{gid}/members/{m}"),
-                None,
-            )
-            .await,
-            StatusCode::OK,
-        )
-        .await;
-    }
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_added_to_a_group_twice_counts_once() {
+    let (s, admin, gid, _) = with_naomi_and_ruth_in_the_choir().await;
     let listed = ok(
         s.call(&admin, "GET", &format!("/api/groups/{gid}/members"), None)
             .await,
@@ -107,6 +147,12 @@ async fn groups_keep_members_counts_and_unique_keywords() {
     )
     .await;
     assert_eq!(groups["data"][0]["memberCount"], 2);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_can_be_listed_by_group() {
+    let (s, admin, gid, _) = with_naomi_and_ruth_in_the_choir().await;
     let by_group = ok(
         s.call(&admin, "GET", &format!("/api/members?groupId={gid}"), None)
             .await,
@@ -115,18 +161,12 @@ async fn groups_keep_members_counts_and_unique_keywords() {
     .await;
     assert_eq!(by_group["data"].as_array().unwrap().len(), 2);
     assert_eq!(by_group["data"][0]["groupIds"], json!([gid]));
+    s.stop().await;
+}
 
-    ok(
-        s.call(
-            &admin,
-            "DELETE",
-            &format!("/api/groups/{gid}/members/{ruth}"),
-            None,
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleared_keyword_can_be_claimed_again() {
+    let (s, admin, gid) = with_choir().await;
     let renamed = ok(
         s.call(
             &admin,
@@ -151,7 +191,23 @@ async fn groups_keep_members_counts_and_unique_keywords() {
         StatusCode::CREATED,
     )
     .await;
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_group_cleans_its_memberships() {
+    let (s, admin, gid, ruth) = with_naomi_and_ruth_in_the_choir().await;
+    ok(
+        s.call(
+            &admin,
+            "DELETE",
+            &format!("/api/groups/{gid}/members/{ruth}"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
     let deleted = ok(
         s.call(&admin, "DELETE", &format!("/api/groups/{gid}"), None)
             .await,
@@ -180,7 +236,7 @@ async fn groups_keep_members_counts_and_unique_keywords() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_profile_seals_the_ein_and_checks_time_zones() {
+async fn the_profile_answers_the_frontends_shape_in_new_york_time() {
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
     let profile = ok(
@@ -220,6 +276,14 @@ async fn the_profile_seals_the_ein_and_checks_time_zones() {
         ]
     );
     assert_eq!(profile["timezone"], "America/New_York");
+    s.stop().await;
+}
+
+/// A fresh church whose profile was filled in (EIN 12-3456789 among it);
+/// the update's answer.
+async fn with_a_filled_in_profile() -> (Stack, Admin, Value) {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
     let change = json!({"ein": "12-3456789", "timezone": "America/Chicago", "state": "tx", "postalCode": "75001", "brandPhoneNumber": "(202) 555-0100", "website": "https://grace.example"});
     let updated = ok(
         s.call(&admin, "PUT", "/api/admin/profile", Some(change))
@@ -227,10 +291,22 @@ async fn the_profile_seals_the_ein_and_checks_time_zones() {
         StatusCode::OK,
     )
     .await;
+    (s, admin, updated)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_update_answers_tidied_fields_and_a_masked_ein() {
+    let (s, _, updated) = with_a_filled_in_profile().await;
     assert_eq!(updated["success"], true);
     assert_eq!(updated["profile"]["ein"], "*****6789");
     assert_eq!(updated["profile"]["state"], "TX");
     assert_eq!(updated["profile"]["brandPhoneNumber"], "+12025550100");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_masked_ein_sent_back_with_the_form_keeps_the_ein() {
+    let (s, admin, _) = with_a_filled_in_profile().await;
     // The frontend sends the masked EIN back with the rest of the form.
     let resent = ok(
         s.call(
@@ -244,12 +320,24 @@ async fn the_profile_seals_the_ein_and_checks_time_zones() {
     )
     .await;
     assert_eq!(resent["profile"]["ein"], "*****6789");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ein_rests_sealed() {
+    let (s, _, _) = with_a_filled_in_profile().await;
     let stored = serde_json::to_string(&s.dump().await).unwrap();
     assert!(
         !stored.contains("123456789") && !stored.contains("12-3456789"),
         "the EIN rests sealed"
     );
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_bad_profile_field_is_named_and_nothing_is_written() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
     let before = s.dump().await;
     for (body, field) in [
         (json!({"timezone": "Mars/Olympus"}), "timezone"),
@@ -276,28 +364,47 @@ async fn the_profile_seals_the_ein_and_checks_time_zones() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sending_number_belongs_to_one_church_and_routes_to_it() {
+/// Links `number` for `admin`; the answer, after checking it is 200.
+async fn link(s: &Stack, admin: &Admin, number: &str) -> Value {
+    ok(
+        s.call(
+            admin,
+            "POST",
+            "/api/admin/phone-numbers/link",
+            Some(json!({"phoneNumber": number})),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// Two fresh churches, A (which linked +1 202 555 0100) and B.
+async fn a_with_a_number_and_b() -> (Stack, Admin, Admin, Value) {
     let s = Stack::start().await;
     let a = s.register("a@grace.example").await;
     let b = s.register("b@hope.example").await;
+    let linked = link(&s, &a, "(202) 555-0100").await;
+    (s, a, b, linked)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_church_without_a_number_has_no_current_number() {
+    let s = Stack::start().await;
+    let a = s.register("a@grace.example").await;
+    // 404, not 501: the current number is its own route, not a later wave.
     assert_eq!(
         s.call(&a, "GET", "/api/numbers/current", None)
             .await
             .status(),
         StatusCode::NOT_FOUND
     );
-    let linked = ok(
-        s.call(
-            &a,
-            "POST",
-            "/api/admin/phone-numbers/link",
-            Some(json!({"phoneNumber": "(202) 555-0100"})),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linked_number_becomes_the_churchs_current_number() {
+    let (s, a, _, linked) = a_with_a_number_and_b().await;
     assert_eq!(
         keys_of(&linked["data"]),
         ["message", "phoneNumber", "verified"]
@@ -317,6 +424,12 @@ async fn a_sending_number_belongs_to_one_church_and_routes_to_it() {
             "telnyxVerified"
         ]
     );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_linked_to_one_church_is_refused_to_another() {
+    let (s, _, b, _) = a_with_a_number_and_b().await;
     let taken = s
         .call(
             &b,
@@ -329,6 +442,13 @@ async fn a_sending_number_belongs_to_one_church_and_routes_to_it() {
         ok(taken, StatusCode::CONFLICT).await["code"],
         "number_taken"
     );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_number_is_refused() {
+    let s = Stack::start().await;
+    let a = s.register("a@grace.example").await;
     let bad = s
         .call(
             &a,
@@ -341,52 +461,44 @@ async fn a_sending_number_belongs_to_one_church_and_routes_to_it() {
         ok(bad, StatusCode::BAD_REQUEST).await["details"][0]["field"],
         "phoneNumber"
     );
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linked_number_routes_to_its_church() {
+    let (s, a, _, _) = a_with_a_number_and_b().await;
     let number = shared::domain::PhoneNumber::parse("+12025550100").unwrap();
     let owner = shared::directory::profile::church_for_number(s.stack.app.table.as_ref(), &number)
         .await
         .unwrap();
     assert_eq!(owner.map(|c| c.to_string()), Some(a.church_id.clone()));
-    // Moving to another number frees the first for other churches.
-    ok(
-        s.call(
-            &a,
-            "POST",
-            "/api/admin/phone-numbers/link",
-            Some(json!({"phoneNumber": "+12025550101"})),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
-    ok(
-        s.call(
-            &b,
-            "POST",
-            "/api/admin/phone-numbers/link",
-            Some(json!({"phoneNumber": "+12025550100"})),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
     s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn co_admins_are_managed_by_the_primary_admin_only() {
-    let s = Stack::start().await;
-    let primary = s.register("pastor@grace.example").await;
-    let created = ok(
-        s.call(&primary, "POST", "/api/admin/co-admins", Some(json!({"email": "helper@grace.example", "firstName": "Boaz", "lastName": "Ephrath"}))).await,
+async fn moving_to_another_number_frees_the_first_for_other_churches() {
+    let (s, a, b, _) = a_with_a_number_and_b().await;
+    link(&s, &a, "+12025550101").await;
+    link(&s, &b, "+12025550100").await;
+    s.stop().await;
+}
+
+/// Creates the co-admin helper@grace.example as `primary`; the answer.
+async fn add_co_admin(s: &Stack, primary: &Admin) -> Value {
+    ok(
+        s.call(primary, "POST", "/api/admin/co-admins", Some(json!({"email": "helper@grace.example", "firstName": "Boaz", "lastName": "Ephrath"}))).await,
         StatusCode::CREATED,
     )
-    .await;
-    assert_eq!(keys_of(&created["data"]), ["admin", "tempPassword"]);
-    assert_eq!(created["data"]["admin"]["role"], "CO_ADMIN");
-    let temp = created["data"]["tempPassword"].as_str().unwrap().to_owned();
-    assert_eq!(temp.len(), 16);
+    .await
+}
 
+/// A fresh church with a co-admin who has logged in with their temporary
+/// password; the primary admin, the co-admin, and the login's answer.
+async fn with_a_logged_in_co_admin() -> (Stack, Admin, Admin, Value) {
+    let s = Stack::start().await;
+    let primary = s.register("pastor@grace.example").await;
+    let created = add_co_admin(&s, &primary).await;
+    let temp = created["data"]["tempPassword"].as_str().unwrap().to_owned();
     let login = ok(
         s.post(
             "/api/auth/login",
@@ -400,11 +512,44 @@ async fn co_admins_are_managed_by_the_primary_admin_only() {
         token: login["data"]["accessToken"].as_str().unwrap().to_owned(),
         church_id: primary.church_id.clone(),
     };
+    (s, primary, co, login)
+}
+
+/// The primary admin's list of co-admins.
+async fn co_admins(s: &Stack, primary: &Admin) -> Value {
+    ok(
+        s.call(primary, "GET", "/api/admin/co-admins", None).await,
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_co_admin_is_created_with_a_temporary_password() {
+    let s = Stack::start().await;
+    let primary = s.register("pastor@grace.example").await;
+    let created = add_co_admin(&s, &primary).await;
+    assert_eq!(keys_of(&created["data"]), ["admin", "tempPassword"]);
+    assert_eq!(created["data"]["admin"]["role"], "CO_ADMIN");
+    let temp = created["data"]["tempPassword"].as_str().unwrap().to_owned();
+    assert_eq!(temp.len(), 16);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_co_admin_logs_in_to_the_same_church() {
+    let (s, primary, _, login) = with_a_logged_in_co_admin().await;
     assert_eq!(
         login["data"]["church"]["id"],
         primary.church_id.as_str(),
         "co-admins log in to the same church"
     );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn co_admins_and_the_number_are_managed_by_the_primary_admin_only() {
+    let (s, _, co, _) = with_a_logged_in_co_admin().await;
     for (method, path, body) in [
         ("GET", "/api/admin/co-admins".to_owned(), None),
         (
@@ -425,6 +570,12 @@ async fn co_admins_are_managed_by_the_primary_admin_only() {
         .await;
         assert_eq!(refused["code"], "primary_admin_only", "{method} {path}");
     }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_co_admin_may_do_everything_else() {
+    let (s, _, co, _) = with_a_logged_in_co_admin().await;
     // Everything else is open to co-admins.
     ok(
         s.call(
@@ -437,12 +588,13 @@ async fn co_admins_are_managed_by_the_primary_admin_only() {
         StatusCode::CREATED,
     )
     .await;
+    s.stop().await;
+}
 
-    let listed = ok(
-        s.call(&primary, "GET", "/api/admin/co-admins", None).await,
-        StatusCode::OK,
-    )
-    .await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_co_admin_list_shows_each_last_login() {
+    let (s, primary, _, _) = with_a_logged_in_co_admin().await;
+    let listed = co_admins(&s, &primary).await;
     assert_eq!(
         keys_of(&listed[0]),
         [
@@ -456,6 +608,14 @@ async fn co_admins_are_managed_by_the_primary_admin_only() {
         ]
     );
     assert!(listed[0]["lastLoginAt"].is_string());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_starter_plan_allows_one_co_admin() {
+    let s = Stack::start().await;
+    let primary = s.register("pastor@grace.example").await;
+    add_co_admin(&s, &primary).await;
     let over = s
         .call(
             &primary,
@@ -469,7 +629,13 @@ async fn co_admins_are_managed_by_the_primary_admin_only() {
         "plan_limit",
         "starter allows one co-admin"
     );
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_co_admin_ends_their_sessions() {
+    let (s, primary, co, _) = with_a_logged_in_co_admin().await;
+    let listed = co_admins(&s, &primary).await;
     let id = listed[0]["id"].as_str().unwrap();
     let removed = ok(
         s.call(
@@ -491,8 +657,16 @@ async fn co_admins_are_managed_by_the_primary_admin_only() {
     s.stop().await;
 }
 
+/// A fresh church with one member, Naomi.
+async fn with_one_member() -> (Stack, Admin) {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    member(&s, &admin, "Naomi", "2025550143").await;
+    (s, admin)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dashboard_reads_counters_and_later_waves_answer_501() {
+async fn a_new_church_has_14_trial_days() {
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
     let trial = ok(
@@ -508,7 +682,36 @@ async fn the_dashboard_reads_counters_and_later_waves_answer_501() {
         (json!(true), json!(14))
     );
     assert_eq!(trial["onTrial"], true, "also readable bare");
-    member(&s, &admin, "Naomi", "2025550143").await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_trial_reads_no_days_left() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    let church = shared::domain::ChurchId::parse(&admin.church_id).unwrap();
+    s.stack
+        .app
+        .table
+        .update(
+            &keys::church_profile(church),
+            Update::default().set("trialEndsAt", "2020-01-01T00:00:00+00:00"),
+            None,
+        )
+        .await
+        .unwrap();
+    let over = ok(
+        s.call(&admin, "GET", "/api/billing/trial", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(over["data"], json!({"onTrial": false, "daysRemaining": 0}));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_reads_its_limits_against_the_counters() {
+    let (s, admin) = with_one_member().await;
     let plan = ok(
         s.call(&admin, "GET", "/api/billing/plan", None).await,
         StatusCode::OK,
@@ -535,7 +738,12 @@ async fn the_dashboard_reads_counters_and_later_waves_answer_501() {
         json!({"branches": 1, "members": 1, "messagesThisMonth": 0, "coAdmins": 0})
     );
     assert_eq!(plan["data"]["remaining"]["members"], 499);
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onboarding_progress_follows_what_the_church_has_done() {
+    let (s, admin) = with_one_member().await;
     let progress = ok(
         s.call(&admin, "GET", "/api/onboarding/progress", None)
             .await,
@@ -561,6 +769,12 @@ async fn the_dashboard_reads_counters_and_later_waves_answer_501() {
             ("send_message".to_owned(), false)
         ]
     );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completing_an_onboarding_task_answers_the_new_progress() {
+    let (s, admin) = with_one_member().await;
     let completed = ok(
         s.call(
             &admin,
@@ -576,6 +790,13 @@ async fn the_dashboard_reads_counters_and_later_waves_answer_501() {
         completed["data"],
         json!({"completedTasks": 2, "remainingTasks": 1, "percentageComplete": 66, "isComplete": false})
     );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_onboarding_task_is_404() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
     assert_eq!(
         s.call(
             &admin,
@@ -587,7 +808,13 @@ async fn the_dashboard_reads_counters_and_later_waves_answer_501() {
         .status(),
         StatusCode::NOT_FOUND
     );
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_wave_routes_answer_501() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
     for (method, path) in [
         ("GET", "/api/billing/usage"),
         ("POST", "/api/billing/subscribe"),
@@ -607,35 +834,11 @@ async fn the_dashboard_reads_counters_and_later_waves_answer_501() {
             "{method} {path}"
         );
     }
-    // Not a later wave: the current number stays its own route.
-    assert_eq!(
-        s.call(&admin, "GET", "/api/numbers/current", None)
-            .await
-            .status(),
-        StatusCode::NOT_FOUND
-    );
-    let church = shared::domain::ChurchId::parse(&admin.church_id).unwrap();
-    s.stack
-        .app
-        .table
-        .update(
-            &keys::church_profile(church),
-            Update::default().set("trialEndsAt", "2020-01-01T00:00:00+00:00"),
-            None,
-        )
-        .await
-        .unwrap();
-    let over = ok(
-        s.call(&admin, "GET", "/api/billing/trial", None).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(over["data"], json!({"onTrial": false, "daysRemaining": 0}));
     s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_on_every_writing_route_names_the_field_and_writes_nothing() {
+async fn each_bad_field_on_every_writing_route_is_named_and_nothing_is_written() {
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
     let church = shared::domain::ChurchId::parse(&admin.church_id).unwrap();
@@ -807,41 +1010,52 @@ async fn bad_input_on_every_writing_route_names_the_field_and_writes_nothing() {
             "{method} {path}: {error}"
         );
     }
-    for (method, path) in [
-        ("POST", "/api/branches"),
-        ("POST", "/api/groups"),
-        ("PUT", "/api/admin/profile"),
-        ("POST", "/api/members"),
-    ] {
-        let malformed = s
+    assert_eq!(s.dump().await, before, "no rejection wrote anything");
+    s.stop().await;
+}
+
+/// The writing routes that take a JSON body.
+const JSON_ROUTES: [(&str, &str); 4] = [
+    ("POST", "/api/branches"),
+    ("POST", "/api/groups"),
+    ("PUT", "/api/admin/profile"),
+    ("POST", "/api/members"),
+];
+
+/// Sends `body` as `content_type` to each of `JSON_ROUTES` as a fresh
+/// church; each status, after checking that nothing was written.
+async fn raw_to_every_json_route(content_type: &str, body: &str) -> Vec<(String, StatusCode)> {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    let before = s.dump().await;
+    let mut statuses = Vec::new();
+    for (method, path) in JSON_ROUTES {
+        let response = s
             .http
             .request(method.parse().unwrap(), s.url(path))
             .bearer_auth(&admin.token)
-            .header("content-type", "application/json")
-            .body("{\"name\": ")
+            .header("content-type", content_type)
+            .body(body.to_owned())
             .send()
             .await
             .unwrap();
-        assert_eq!(
-            malformed.status(),
-            StatusCode::BAD_REQUEST,
-            "{method} {path}"
-        );
-        let text = s
-            .http
-            .request(method.parse().unwrap(), s.url(path))
-            .bearer_auth(&admin.token)
-            .header("content-type", "text/plain")
-            .body("name=x")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            text.status(),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "{method} {path}"
-        );
+        statuses.push((format!("{method} {path}"), response.status()));
     }
     assert_eq!(s.dump().await, before, "no rejection wrote anything");
     s.stop().await;
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json_on_every_writing_route_is_400() {
+    for (route, status) in raw_to_every_json_route("application/json", "{\"name\": ").await {
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{route}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_json_body_on_every_writing_route_is_415() {
+    for (route, status) in raw_to_every_json_route("text/plain", "name=x").await {
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{route}");
+    }
 }
