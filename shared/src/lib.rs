@@ -25,5 +25,6 @@ pub mod metrics;
 pub mod ports;
 pub mod registry;
 pub mod secrets;
+pub mod store;
 pub mod telemetry;
 pub mod telnyx;

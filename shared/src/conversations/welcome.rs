@@ -9,7 +9,7 @@ use super::ConversationError;
 use super::inbound::{Deps, open_conversation};
 use super::replies;
 use crate::directory::error::DirectoryError;
-use crate::directory::groups::{self, keyword_claim, parse_keyword};
+use crate::directory::groups::{self, parse_keyword};
 use crate::directory::members::{self, Ctx, MemberRecord, NewMember};
 use crate::domain::{ChurchId, GroupId, MessageId, PhoneNumber};
 use crate::keys;
@@ -53,7 +53,7 @@ pub async fn group_for(
     };
     Ok(deps
         .table
-        .get(&keyword_claim(church, &keyword))
+        .get(&keys::keyword_claim(church, &keyword))
         .await?
         .and_then(|c| {
             c.get("groupId")

@@ -7,7 +7,12 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Role;
 use crate::domain::{AdminId, ChurchId};
 use crate::keys;
-use crate::ports::table::{Item, Table, TableError, Update};
+use super::model::EmailClaim;
+use crate::ports::table::{Key, Table, TableError, Update};
+use crate::store::{Entities, Entity, from_item};
+
+/// Attributes the admin's updates set (the record's own field names).
+const LAST_LOGIN_AT: &str = "lastLoginAt";
 
 pub struct NewAdmin {
     pub email: String,
@@ -64,12 +69,12 @@ impl AdminRecord {
         }
     }
 
-    pub fn to_item(&self) -> Result<Item, TableError> {
-        super::record::to_item(self, keys::admin(self.church_id, self.view.id), "admin")
-    }
+}
 
-    pub(crate) fn from_item(item: Item) -> Result<Self, TableError> {
-        super::record::from_item(item, "admin")
+impl Entity for AdminRecord {
+    const KIND: Option<&'static str> = Some("admin");
+    fn key(&self) -> Key {
+        keys::admin(self.church_id, self.view.id)
     }
 }
 
@@ -78,11 +83,7 @@ pub async fn get(
     church_id: ChurchId,
     admin_id: AdminId,
 ) -> Result<Option<AdminRecord>, TableError> {
-    table
-        .get(&keys::admin(church_id, admin_id))
-        .await?
-        .map(AdminRecord::from_item)
-        .transpose()
+    table.load(&keys::admin(church_id, admin_id)).await
 }
 
 /// The admin who logs in with `email`, in whichever church.
@@ -90,25 +91,9 @@ pub async fn find_by_email(
     table: &dyn Table,
     email: &str,
 ) -> Result<Option<AdminRecord>, TableError> {
-    let Some(claim) = table.get(&keys::email(email)).await? else {
-        return Ok(None);
-    };
-    let ids = (
-        claim
-            .get("churchId")
-            .and_then(|v| v.as_str())
-            .and_then(|s| ChurchId::parse(s).ok()),
-        claim
-            .get("adminId")
-            .and_then(|v| v.as_str())
-            .and_then(|s| AdminId::parse(s).ok()),
-    );
-    match ids {
-        (Some(church_id), Some(admin_id)) => get(table, church_id, admin_id).await,
-        _ => Err(TableError::backend(
-            "read an email claim",
-            "email claim without ids",
-        )),
+    match table.load::<EmailClaim>(&keys::email(email)).await? {
+        Some(claim) => get(table, claim.church_id, claim.admin_id).await,
+        None => Ok(None),
     }
 }
 
@@ -118,7 +103,7 @@ pub async fn touch_login(
     admin_id: AdminId,
     now: DateTime<Utc>,
 ) -> Result<(), TableError> {
-    let update = Update::default().set("lastLoginAt", now.to_rfc3339());
+    let update = Update::default().set(LAST_LOGIN_AT, now.to_rfc3339());
     table
         .update(
             &keys::admin(church_id, admin_id),
@@ -129,6 +114,9 @@ pub async fn touch_login(
         .map(drop)
 }
 
+const WELCOME_COMPLETED: &str = "welcomeCompleted";
+const USER_ROLE: &str = "userRole";
+
 pub async fn complete_welcome(
     table: &dyn Table,
     church_id: ChurchId,
@@ -136,8 +124,8 @@ pub async fn complete_welcome(
     user_role: &str,
 ) -> Result<Option<AdminView>, TableError> {
     let update = Update::default()
-        .set("welcomeCompleted", true)
-        .set("userRole", user_role);
+        .set(WELCOME_COMPLETED, true)
+        .set(USER_ROLE, user_role);
     match table
         .update(
             &keys::admin(church_id, admin_id),
@@ -146,7 +134,7 @@ pub async fn complete_welcome(
         )
         .await
     {
-        Ok(item) => Ok(Some(AdminRecord::from_item(item)?.view)),
+        Ok(item) => Ok(Some(from_item::<AdminRecord>(item)?.view)),
         Err(TableError::ConditionFailed) => Ok(None),
         Err(e) => Err(e),
     }
@@ -156,15 +144,24 @@ pub async fn complete_welcome(
 pub mod co_admins {
     use chrono::{DateTime, Utc};
     use serde::Serialize;
-    use serde_json::json;
 
     use super::{AdminRecord, NewAdmin};
     use crate::auth::{Role, sessions};
     use crate::directory::error::DirectoryError;
+    use crate::directory::model::{Counter, Counters, EmailClaim};
     use crate::directory::plans;
     use crate::domain::{AdminId, ChurchId};
     use crate::keys;
-    use crate::ports::table::{Cond, Query, SortCond, Table, TableError, TxOp, Update};
+    use crate::ports::table::{Cond, Query, SortCond, Table, TableError, TxOp};
+    use crate::store::{Entities, Transaction};
+
+    /// The parts of a co-admin's creation.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Part {
+        Email,
+        PlanLimit,
+        Admin,
+    }
 
     /// What the co-admin list shows.
     #[derive(Debug, Clone, Serialize)]
@@ -217,29 +214,22 @@ pub mod co_admins {
     ) -> Result<AdminRecord, DirectoryError> {
         let plan = plans::of_church(table, church).await?;
         let record = AdminRecord::new(AdminId::generate(), church, Role::CoAdmin, admin, now);
-        let email = keys::email(&record.view.email);
-        let ops = vec![
-            TxOp::Put {
-                item: json!({"pk": email.pk, "sk": email.sk, "churchId": church, "adminId": record.view.id}).as_object().cloned().unwrap_or_default(),
-                cond: Some(Cond::NotExists),
-            },
-            TxOp::Update {
-                key: keys::church_counters(church),
-                update: Update::default().add("coAdmins", 1),
-                cond: Some(Cond::Lt("coAdmins".into(), json!(plan.co_admins))),
-            },
-            TxOp::Put { item: record.to_item()?, cond: Some(Cond::NotExists) },
-        ];
-        match table.transact(ops).await {
+        let email = EmailClaim::new(&record.view.email, church, record.view.id);
+        let counted = Counters::default()
+            .add(Counter::CoAdmins, 1)
+            .below(Counter::CoAdmins, i64::from(plan.co_admins));
+        let creation = Transaction::new()
+            .with(Part::Email, TxOp::create(&email)?)
+            .with(Part::PlanLimit, counted.op(church))
+            .with(Part::Admin, TxOp::create(&record)?);
+        match creation.commit(table).await {
             Ok(()) => Ok(record),
-            Err(TableError::TransactionCancelled { failed }) if failed.contains(&0) => {
-                Err(DirectoryError::Conflict {
-                    code: "email_taken",
-                    field: "email",
-                    message: "an account with this email already exists".into(),
-                })
-            }
-            Err(TableError::TransactionCancelled { .. }) => {
+            Err(e) if e.failed(Part::Email) => Err(DirectoryError::Conflict {
+                code: "email_taken",
+                field: "email",
+                message: "an account with this email already exists".into(),
+            }),
+            Err(e) if e.failed(Part::PlanLimit) => {
                 Err(DirectoryError::PlanLimit { limit: "co-admins" })
             }
             Err(e) => Err(e.into()),
@@ -253,15 +243,12 @@ pub mod co_admins {
         let query = Query::partition(keys::church(church))
             .sort(SortCond::BeginsWith(keys::ADMIN_PREFIX.into()))
             .limit(100);
-        let page = table.query(query).await?;
-        let mut admins = Vec::new();
-        for item in page.items {
-            let record = AdminRecord::from_item(item)?;
-            if record.view.role == Role::CoAdmin {
-                admins.push(CoAdminView::from(&record));
-            }
-        }
-        Ok(admins)
+        let (admins, _) = table.find::<AdminRecord>(query).await?;
+        Ok(admins
+            .iter()
+            .filter(|a| a.view.role == Role::CoAdmin)
+            .map(CoAdminView::from)
+            .collect())
     }
 
     /// Removes a co-admin, frees their email and ends their sessions.
@@ -283,11 +270,7 @@ pub mod co_admins {
                 key: keys::email(&record.view.email),
                 cond: None,
             },
-            TxOp::Update {
-                key: keys::church_counters(church),
-                update: Update::default().add("coAdmins", -1),
-                cond: None,
-            },
+            Counters::default().add(Counter::CoAdmins, -1).op(church),
         ];
         match table.transact(ops).await {
             Ok(()) => {}

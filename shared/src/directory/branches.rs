@@ -11,7 +11,9 @@ use super::plans;
 use crate::domain::{BranchId, ChurchId};
 use crate::keys;
 use crate::ports::Queue;
-use crate::ports::table::{Cond, Item, Query, SortCond, TableError, TxOp, Update, query_all};
+use super::model::{Counter, Counters};
+use crate::ports::table::{Cond, Key, Query, SortCond, TableError, TxOp, Update};
+use crate::store::{Entities, Entity, Transaction, TransactionError, from_item};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -29,14 +31,37 @@ pub struct Branch {
     pub updated_at: String,
 }
 
-impl Branch {
-    fn to_item(&self) -> Result<Item, TableError> {
-        super::record::to_item(self, keys::branch(self.church_id, self.id), "branch")
+impl Entity for Branch {
+    const KIND: Option<&'static str> = Some("branch");
+    fn key(&self) -> Key {
+        keys::branch(self.church_id, self.id)
     }
+}
 
-    fn from_item(item: Item) -> Result<Self, TableError> {
-        super::record::from_item(item, "branch")
+/// The branch's counter of members (its own attribute, kept by membership changes).
+pub(crate) fn count_members(church: ChurchId, branch: BranchId, by: i64) -> TxOp {
+    TxOp::Update {
+        key: keys::branch(church, branch),
+        update: Update::default().add("memberCount", by),
+        cond: Some(Cond::Exists),
     }
+}
+
+/// The branch's counter of groups.
+pub(crate) fn count_groups(church: ChurchId, branch: BranchId, by: i64) -> TxOp {
+    TxOp::Update {
+        key: keys::branch(church, branch),
+        update: Update::default().add("groupCount", by),
+        cond: Some(Cond::Exists),
+    }
+}
+
+/// The parts of a branch's creation and deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The church's branch count, under the plan's limit (or above one).
+    Count,
+    Branch,
 }
 
 /// The editable fields; `None` leaves one as it is, `Some(None)` clears it.
@@ -65,22 +90,15 @@ pub async fn create(ctx: &Ctx<'_>, fields: BranchFields) -> Result<Branch, Direc
         updated_at: stamp,
     };
     let limit = plans::of_church(ctx.table, ctx.church).await?.branches;
-    let ops = vec![
-        TxOp::Update {
-            key: keys::church_counters(ctx.church),
-            update: Update::default().add("branches", 1),
-            cond: Some(Cond::Lt("branches".into(), json!(limit))),
-        },
-        TxOp::Put {
-            item: branch.to_item()?,
-            cond: Some(Cond::NotExists),
-        },
-    ];
-    match ctx.table.transact(ops).await {
+    let counted = Counters::default()
+        .add(Counter::Branches, 1)
+        .below(Counter::Branches, i64::from(limit));
+    let creation = Transaction::new()
+        .with(Part::Count, counted.op(ctx.church))
+        .with(Part::Branch, TxOp::create(&branch)?);
+    match creation.commit(ctx.table).await {
         Ok(()) => Ok(branch),
-        Err(TableError::TransactionCancelled { .. }) => {
-            Err(DirectoryError::PlanLimit { limit: "branches" })
-        }
+        Err(TransactionError::Cancelled(_)) => Err(DirectoryError::PlanLimit { limit: "branches" }),
         Err(e) => Err(e.into()),
     }
 }
@@ -88,11 +106,7 @@ pub async fn create(ctx: &Ctx<'_>, fields: BranchFields) -> Result<Branch, Direc
 pub async fn list(ctx: &Ctx<'_>) -> Result<Vec<Branch>, DirectoryError> {
     let query = Query::partition(keys::church(ctx.church))
         .sort(SortCond::BeginsWith(keys::BRANCH_PREFIX.into()));
-    let items = query_all(ctx.table, query).await?;
-    Ok(items
-        .into_iter()
-        .map(Branch::from_item)
-        .collect::<Result<_, _>>()?)
+    Ok(ctx.table.find_all::<Branch>(query).await?)
 }
 
 pub async fn update(
@@ -121,7 +135,7 @@ pub async fn update(
         .update(&keys::branch(ctx.church, id), update, Some(Cond::Exists))
         .await
     {
-        Ok(item) => Ok(Branch::from_item(item)?),
+        Ok(item) => Ok(from_item::<Branch>(item)?),
         Err(TableError::ConditionFailed) => Err(DirectoryError::NotFound("branch")),
         Err(e) => Err(e.into()),
     }
@@ -157,29 +171,28 @@ pub async fn delete(
         now: ctx.now,
     };
     if ctx.table.get(&key).await?.is_some() {
-        let ops = vec![
-            TxOp::Delete {
-                key,
-                cond: Some(Cond::Exists),
-            },
-            TxOp::Update {
-                key: keys::church_counters(ctx.church),
-                update: Update::default().add("branches", -1),
-                cond: Some(Cond::Gt("branches".into(), json!(1))),
-            },
-        ];
-        match ctx.table.transact(ops).await {
+        let counted = Counters::default()
+            .add(Counter::Branches, -1)
+            .above(Counter::Branches, 1);
+        let deletion = Transaction::new()
+            .with(
+                Part::Branch,
+                TxOp::Delete {
+                    key,
+                    cond: Some(Cond::Exists),
+                },
+            )
+            .with(Part::Count, counted.op(ctx.church));
+        match deletion.commit(ctx.table).await {
             Ok(()) => {}
-            Err(TableError::TransactionCancelled { failed }) if failed.contains(&1) => {
+            Err(e) if e.failed(Part::Count) => {
                 return Err(DirectoryError::NotAllowed {
                     code: "last_branch",
                     field: "branchId",
                     message: "a church keeps at least one branch".into(),
                 });
             }
-            Err(TableError::TransactionCancelled { .. }) => {
-                return Err(DirectoryError::NotFound("branch"));
-            }
+            Err(TransactionError::Cancelled(_)) => return Err(DirectoryError::NotFound("branch")),
             Err(e) => return Err(e.into()),
         }
     } else if !cleanup::remains(&scope, leftover).await? {

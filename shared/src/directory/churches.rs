@@ -3,13 +3,14 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::admins::{AdminRecord, NewAdmin};
+use super::branches::Branch;
+use super::model::{ChurchProfile, Counters, EmailClaim};
 use crate::auth::Role;
 use crate::domain::{AdminId, BranchId, ChurchId};
-use crate::keys;
-use crate::ports::table::{Cond, Item, Table, TableError, TxOp};
+use crate::ports::table::{Table, TableError, TxOp};
+use crate::store::{Entities, Transaction, TransactionError};
 
 pub const TRIAL: Duration = Duration::days(14);
 pub const DEFAULT_TIMEZONE: &str = "America/New_York";
@@ -38,10 +39,6 @@ pub enum RegisterError {
     Table(#[from] TableError),
 }
 
-fn object(value: serde_json::Value) -> Item {
-    value.as_object().cloned().unwrap_or_default()
-}
-
 pub async fn register(
     table: &dyn Table,
     registration: Registration,
@@ -58,70 +55,69 @@ pub async fn register(
         trial_ends_at: (now + TRIAL).to_rfc3339(),
         subscription_status: "trialing".into(),
     };
-    let profile = keys::church_profile(church_id);
-    let mut church_item = object(json!({
-        "pk": profile.pk, "sk": profile.sk, "type": "church",
-        "timezone": DEFAULT_TIMEZONE, "plan": "starter",
-        "createdAt": stamp, "updatedAt": stamp,
-    }));
-    if let serde_json::Value::Object(view) = json!(church) {
-        church_item.extend(view);
-    }
-    let branch = keys::branch(church_id, branch_id);
-    let branch_item = object(json!({
-        "pk": branch.pk, "sk": branch.sk, "type": "branch",
-        "id": branch_id, "churchId": church_id, "name": "Main Campus",
-        "address": null, "phone": null, "description": null, "isActive": true,
-        "memberCount": 0, "groupCount": 0, "createdAt": stamp, "updatedAt": stamp,
-    }));
-    let counters = keys::church_counters(church_id);
-    let counters_item = object(json!({
-        "pk": counters.pk, "sk": counters.sk, "branches": 1, "members": 0, "groups": 0, "coAdmins": 0,
-    }));
-    let email = keys::email(&registration.admin.email);
-    let email_item = object(
-        json!({ "pk": email.pk, "sk": email.sk, "churchId": church_id, "adminId": admin_id }),
-    );
+    let mut profile = ChurchProfile::new(church_id);
+    profile.name = Some(church.name.clone());
+    profile.email = Some(church.email.clone());
+    profile.trial_ends_at = Some(church.trial_ends_at.clone());
+    profile.subscription_status = Some(church.subscription_status.clone());
+    profile.timezone = Some(DEFAULT_TIMEZONE.into());
+    profile.plan = Some("starter".into());
+    profile.created_at = Some(stamp.clone());
+    profile.updated_at = Some(stamp.clone());
+    let branch = Branch {
+        id: branch_id,
+        church_id,
+        name: "Main Campus".into(),
+        address: None,
+        phone: None,
+        description: None,
+        is_active: true,
+        member_count: 0,
+        group_count: 0,
+        created_at: stamp.clone(),
+        updated_at: stamp,
+    };
     let admin = AdminRecord::new(admin_id, church_id, Role::Primary, registration.admin, now);
-    let ops = vec![
-        TxOp::Put {
-            item: email_item,
-            cond: Some(Cond::NotExists),
-        },
-        TxOp::Put {
-            item: church_item,
-            cond: Some(Cond::NotExists),
-        },
-        TxOp::Put {
-            item: branch_item,
-            cond: Some(Cond::NotExists),
-        },
-        TxOp::Put {
-            item: counters_item,
-            cond: Some(Cond::NotExists),
-        },
-        TxOp::Put {
-            item: admin.to_item()?,
-            cond: Some(Cond::NotExists),
-        },
-    ];
-    match table.transact(ops).await {
+    let email = EmailClaim::new(&admin.view.email, church_id, admin_id);
+    let registration = Transaction::new()
+        .with(Part::Email, TxOp::create(&email)?)
+        .with(Part::Church, TxOp::create(&profile)?)
+        .with(Part::Church, TxOp::create(&branch)?)
+        .with(Part::Church, Counters::initial(church_id))
+        .with(Part::Church, TxOp::create(&admin)?);
+    match registration.commit(table).await {
         Ok(()) => Ok((church, admin)),
-        Err(TableError::TransactionCancelled { failed }) if failed.contains(&0) => {
-            Err(RegisterError::EmailTaken)
-        }
-        Err(e) => Err(e.into()),
+        Err(e) if e.failed(Part::Email) => Err(RegisterError::EmailTaken),
+        Err(TransactionError::Cancelled(_)) => Err(RegisterError::Table(TableError::Invalid(
+            "a new church's ids were already taken".into(),
+        ))),
+        Err(TransactionError::Table(e)) => Err(e.into()),
     }
 }
 
+/// The parts of a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The login email's claim: taken means an account already exists.
+    Email,
+    /// The church, its first branch, counters and PRIMARY admin.
+    Church,
+}
 pub async fn view(
     table: &dyn Table,
     church_id: ChurchId,
 ) -> Result<Option<ChurchView>, TableError> {
-    let Some(item) = table.get(&keys::church_profile(church_id)).await? else {
+    let Some(profile) = table
+        .load::<ChurchProfile>(&ChurchProfile::key_of(church_id))
+        .await?
+    else {
         return Ok(None);
     };
-    serde_json::from_value(serde_json::Value::Object(item))
-        .map(Some)
-        .map_err(|e| TableError::backend("decode a church", e))
+    Ok(Some(ChurchView {
+        id: church_id,
+        name: profile.name.unwrap_or_default(),
+        email: profile.email.unwrap_or_default(),
+        trial_ends_at: profile.trial_ends_at.unwrap_or_default(),
+        subscription_status: profile.subscription_status.unwrap_or_default(),
+    }))
 }

@@ -9,13 +9,14 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::error::DirectoryError;
 use super::members::MemberRecord;
+use super::model::Membership;
+use crate::store::{Entities, from_item};
 use crate::domain::{BranchId, ChurchId, GroupId, MemberId};
 use crate::keys;
-use crate::ports::table::{Cond, Item, Key, Query, SortCond, Table, TableError, TxOp, Update};
+use crate::ports::table::{Item, Key, Query, SortCond, Table, TableError, TxOp};
 use crate::ports::{OutgoingMessage, Queue};
 
 /// Rows a delete works through before it answers.
@@ -136,10 +137,7 @@ pub async fn step(
 /// dropped all the same.
 async fn clear(scope: &Scope<'_>, leftover: Leftover, row: &Item) -> Result<bool, DirectoryError> {
     let row_key = Key::of(row)?;
-    let member = row
-        .get("memberId")
-        .and_then(Value::as_str)
-        .and_then(|m| MemberId::parse(m).ok());
+    let member = from_item::<Membership>(row.clone()).ok().map(|r| r.member_id);
     let changed = match (member, leftover) {
         (Some(member), Leftover::BranchMembers { branch_id }) => {
             unassign(scope, &row_key, member, branch_id).await?
@@ -167,11 +165,7 @@ async fn unassign(
             key: row.clone(),
             cond: None,
         },
-        TxOp::Update {
-            key: keys::member(scope.church, member),
-            update: Update::default().remove("branchId"),
-            cond: Some(Cond::eq("branchId", branch.to_string())),
-        },
+        super::members::leave_deleted_branch(scope.church, member, branch),
     ];
     match scope.table.transact(ops).await {
         Ok(()) => Ok(true),
@@ -190,10 +184,10 @@ async fn forget(
     group: GroupId,
 ) -> Result<bool, DirectoryError> {
     for _ in 0..super::groups::MEMBERSHIP_ATTEMPTS {
-        let Some(item) = scope.table.get(&keys::member(scope.church, member)).await? else {
+        let key = keys::member(scope.church, member);
+        let Some(record) = scope.table.load::<MemberRecord>(&key).await? else {
             return Ok(false);
         };
-        let record = MemberRecord::from_item(item)?;
         if !record.group_ids.contains(&group) {
             return Ok(false);
         }
@@ -201,10 +195,7 @@ async fn forget(
         after.group_ids.retain(|g| *g != group);
         after.updated_at = scope.now.to_rfc3339();
         let ops = vec![
-            TxOp::Put {
-                item: after.to_item()?,
-                cond: Some(Cond::eq("updatedAt", record.updated_at.clone())),
-            },
+            TxOp::put(&after, Some(super::groups::unchanged_since(&record.updated_at)))?,
             TxOp::Delete {
                 key: row.clone(),
                 cond: None,

@@ -28,6 +28,12 @@ pub enum DirectoryError {
     Vault(#[from] VaultError),
 }
 
+impl<P: std::fmt::Debug> From<crate::store::TransactionError<P>> for DirectoryError {
+    fn from(e: crate::store::TransactionError<P>) -> Self {
+        DirectoryError::Table(e.into())
+    }
+}
+
 impl From<DirectoryError> for ApiError {
     fn from(e: DirectoryError) -> Self {
         match e {

@@ -4,14 +4,30 @@
 //! member's `groupIds`, kept together in one transaction.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::cleanup::{self, Leftover, Scope};
 use super::error::DirectoryError;
 use super::members::{Ctx, MemberRecord, get_record};
 use crate::domain::{BranchId, ChurchId, GroupId, MemberId};
 use crate::keys;
-use crate::ports::table::{Cond, Item, Key, Query, SortCond, TableError, TxOp, Update, query_all};
+use super::model::{Counter, Counters, KeywordClaim, Membership};
+use crate::ports::table::{Cond, Key, Query, SortCond, TableError, TxOp, Update};
+use crate::store::{Entities, Entity, Transaction, TransactionError};
+
+/// The condition that a record (group or member) is as it was read: its
+/// `updatedAt` moves on every write.
+pub(super) fn unchanged_since(updated_at: &str) -> Cond {
+    Cond::eq("updatedAt", updated_at)
+}
+
+/// The group's counter of members (kept by membership changes).
+pub(super) fn count_members(church: ChurchId, group: GroupId, by: i64) -> TxOp {
+    TxOp::Update {
+        key: keys::group(church, group),
+        update: Update::default().add("memberCount", by),
+        cond: Some(Cond::Exists),
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -29,14 +45,25 @@ pub struct Group {
     pub updated_at: String,
 }
 
-impl Group {
-    fn to_item(&self) -> Result<Item, TableError> {
-        super::record::to_item(self, keys::group(self.church_id, self.id), "group")
+impl Entity for Group {
+    const KIND: Option<&'static str> = Some("group");
+    fn key(&self) -> Key {
+        keys::group(self.church_id, self.id)
     }
+}
 
-    fn from_item(item: Item) -> Result<Self, TableError> {
-        super::record::from_item(item, "group")
-    }
+/// The parts of a group's writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The group, unchanged since it was read.
+    Group,
+    /// Its join keyword's claim: taken by another group.
+    Keyword,
+    /// The church's and its branch's counts (the branch must exist).
+    Counts,
+    /// The member, unchanged since it was read.
+    Member,
+    Membership,
 }
 
 /// A join keyword: one word of 2–20 letters or digits, upper-cased, not reserved.
@@ -64,10 +91,6 @@ pub struct GroupFields {
     pub welcome_message_text: Option<Option<String>>,
 }
 
-pub fn keyword_claim(church: ChurchId, keyword: &str) -> Key {
-    Key::new(keys::church(church), format!("KEYWORD#{keyword}"))
-}
-
 fn keyword_taken() -> DirectoryError {
     DirectoryError::Conflict {
         code: "keyword_taken",
@@ -81,14 +104,6 @@ fn unknown_branch() -> DirectoryError {
         code: "unknown_branch",
         field: "branchId",
         message: "branchId names no branch of this church".into(),
-    }
-}
-
-fn branch_count(church: ChurchId, branch: BranchId, by: i64) -> TxOp {
-    TxOp::Update {
-        key: keys::branch(church, branch),
-        update: Update::default().add("groupCount", by),
-        cond: Some(Cond::Exists),
     }
 }
 
@@ -107,60 +122,38 @@ pub async fn create(ctx: &Ctx<'_>, fields: GroupFields) -> Result<Group, Directo
         created_at: stamp.clone(),
         updated_at: stamp,
     };
-    let mut ops = vec![
-        TxOp::Put {
-            item: group.to_item()?,
-            cond: Some(Cond::NotExists),
-        },
-        TxOp::Update {
-            key: keys::church_counters(ctx.church),
-            update: Update::default().add("groups", 1),
-            cond: None,
-        },
-    ];
-    let keyword_op = group.keyword.as_ref().map(|k| {
-        let claim = keyword_claim(ctx.church, k);
-        ops.push(TxOp::Put {
-            item: json!({"pk": claim.pk, "sk": claim.sk, "groupId": group.id})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-            cond: Some(Cond::NotExists),
-        });
-        ops.len() - 1
-    });
-    if let Some(branch) = group.branch_id {
-        ops.push(branch_count(ctx.church, branch, 1));
+    let mut creation = Transaction::new()
+        .with(Part::Group, TxOp::create(&group)?)
+        .with(
+            Part::Counts,
+            Counters::default().add(Counter::Groups, 1).op(ctx.church),
+        );
+    if let Some(keyword) = &group.keyword {
+        let claim = KeywordClaim::new(ctx.church, keyword, group.id);
+        creation.add(Part::Keyword, TxOp::create(&claim)?);
     }
-    match ctx.table.transact(ops).await {
+    if let Some(branch) = group.branch_id {
+        creation.add(Part::Counts, super::branches::count_groups(ctx.church, branch, 1));
+    }
+    match creation.commit(ctx.table).await {
         Ok(()) => Ok(group),
-        Err(TableError::TransactionCancelled { failed })
-            if keyword_op.is_some_and(|k| failed.contains(&k)) =>
-        {
-            Err(keyword_taken())
-        }
-        Err(TableError::TransactionCancelled { .. }) => Err(unknown_branch()),
+        Err(e) if e.failed(Part::Keyword) => Err(keyword_taken()),
+        Err(TransactionError::Cancelled(_)) => Err(unknown_branch()),
         Err(e) => Err(e.into()),
     }
 }
 
 pub async fn get(ctx: &Ctx<'_>, id: GroupId) -> Result<Group, DirectoryError> {
-    let item = ctx
-        .table
-        .get(&keys::group(ctx.church, id))
+    ctx.table
+        .load(&keys::group(ctx.church, id))
         .await?
-        .ok_or(DirectoryError::NotFound("group"))?;
-    Ok(Group::from_item(item)?)
+        .ok_or(DirectoryError::NotFound("group"))
 }
 
 pub async fn list(ctx: &Ctx<'_>) -> Result<Vec<Group>, DirectoryError> {
     let query = Query::partition(keys::church(ctx.church))
         .sort(SortCond::BeginsWith(keys::GROUP_PREFIX.into()));
-    let items = query_all(ctx.table, query).await?;
-    Ok(items
-        .into_iter()
-        .map(Group::from_item)
-        .collect::<Result<_, _>>()?)
+    Ok(ctx.table.find_all::<Group>(query).await?)
 }
 
 pub async fn update(
@@ -189,53 +182,37 @@ pub async fn update(
         after.keyword = keyword;
     }
     after.updated_at = ctx.now.to_rfc3339();
-    let mut ops = vec![TxOp::Put {
-        item: after.to_item()?,
-        cond: Some(Cond::eq("updatedAt", before.updated_at.clone())),
-    }];
-    let mut keyword_op = None;
+    let mut change = Transaction::new().with(
+        Part::Group,
+        TxOp::put(&after, Some(unchanged_since(&before.updated_at)))?,
+    );
     if after.keyword != before.keyword {
         if let Some(old) = &before.keyword {
-            ops.push(TxOp::Delete {
-                key: keyword_claim(ctx.church, old),
-                cond: None,
-            });
+            let key = keys::keyword_claim(ctx.church, old);
+            change.add(Part::Keyword, TxOp::Delete { key, cond: None });
         }
         if let Some(new) = &after.keyword {
-            let claim = keyword_claim(ctx.church, new);
-            ops.push(TxOp::Put {
-                item: json!({"pk": claim.pk, "sk": claim.sk, "groupId": id})
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
-                cond: Some(Cond::NotExists),
-            });
-            keyword_op = Some(ops.len() - 1);
+            let claim = KeywordClaim::new(ctx.church, new, id);
+            change.add(Part::Keyword, TxOp::create(&claim)?);
         }
     }
     if after.branch_id != before.branch_id {
         if let Some(old) = before.branch_id {
-            ops.push(branch_count(ctx.church, old, -1));
+            change.add(Part::Counts, super::branches::count_groups(ctx.church, old, -1));
         }
         if let Some(new) = after.branch_id {
-            ops.push(branch_count(ctx.church, new, 1));
+            change.add(Part::Counts, super::branches::count_groups(ctx.church, new, 1));
         }
     }
-    match ctx.table.transact(ops).await {
+    match change.commit(ctx.table).await {
         Ok(()) => Ok(after),
-        Err(TableError::TransactionCancelled { failed })
-            if keyword_op.is_some_and(|k| failed.contains(&k)) =>
-        {
-            Err(keyword_taken())
-        }
-        Err(TableError::TransactionCancelled { failed }) if failed.contains(&0) => {
-            Err(DirectoryError::Conflict {
-                code: "concurrent_update",
-                field: "id",
-                message: "the group changed while this update was made; try again".into(),
-            })
-        }
-        Err(TableError::TransactionCancelled { .. }) => Err(unknown_branch()),
+        Err(e) if e.failed(Part::Keyword) => Err(keyword_taken()),
+        Err(e) if e.failed(Part::Group) => Err(DirectoryError::Conflict {
+            code: "concurrent_update",
+            field: "id",
+            message: "the group changed while this update was made; try again".into(),
+        }),
+        Err(TransactionError::Cancelled(_)) => Err(unknown_branch()),
         Err(e) => Err(e.into()),
     }
 }
@@ -264,31 +241,28 @@ pub async fn set_membership(
             after.group_ids.retain(|g| *g != group);
         }
         after.updated_at = ctx.now.to_rfc3339();
-        let row = keys::membership(ctx.church, &keys::group_container(group), member);
+        let container = keys::group_container(group);
         let row_op = if join {
-            TxOp::Put { item: json!({"pk": row.pk, "sk": row.sk, "memberId": member, "since": after.updated_at}).as_object().cloned().unwrap_or_default(), cond: None }
+            let row = Membership::new(ctx.church, &container, member, &after.updated_at);
+            TxOp::put(&row, None)?
         } else {
-            TxOp::Delete {
-                key: row,
-                cond: None,
-            }
+            let key = keys::membership(ctx.church, &container, member);
+            TxOp::Delete { key, cond: None }
         };
-        let ops = vec![
-            TxOp::Put {
-                item: after.to_item()?,
-                cond: Some(Cond::eq("updatedAt", record.updated_at.clone())),
-            },
-            row_op,
-            TxOp::Update {
-                key: keys::group(ctx.church, group),
-                update: Update::default().add("memberCount", if join { 1 } else { -1 }),
-                cond: Some(Cond::Exists),
-            },
-        ];
-        match ctx.table.transact(ops).await {
+        let change = Transaction::new()
+            .with(
+                Part::Member,
+                TxOp::put(&after, Some(unchanged_since(&record.updated_at)))?,
+            )
+            .with(Part::Membership, row_op)
+            .with(
+                Part::Group,
+                count_members(ctx.church, group, if join { 1 } else { -1 }),
+            );
+        match change.commit(ctx.table).await {
             Ok(()) => return Ok(true),
-            Err(TableError::TransactionCancelled { failed }) if failed == [0] => continue,
-            Err(TableError::TransactionCancelled { .. }) => {
+            Err(TransactionError::Cancelled(parts)) if parts == [Part::Member] => continue,
+            Err(TransactionError::Cancelled(_)) => {
                 return Err(DirectoryError::NotFound("group"));
             }
             Err(e) => return Err(e.into()),
@@ -345,15 +319,11 @@ async fn remove(ctx: &Ctx<'_>, group: &Group) -> Result<(), DirectoryError> {
             key: keys::group(ctx.church, group.id),
             cond: Some(Cond::Exists),
         },
-        TxOp::Update {
-            key: keys::church_counters(ctx.church),
-            update: Update::default().add("groups", -1),
-            cond: None,
-        },
+        Counters::default().add(Counter::Groups, -1).op(ctx.church),
     ];
     if let Some(keyword) = &group.keyword {
         ops.push(TxOp::Delete {
-            key: keyword_claim(ctx.church, keyword),
+            key: keys::keyword_claim(ctx.church, keyword),
             cond: None,
         });
     }
@@ -364,7 +334,7 @@ async fn remove(ctx: &Ctx<'_>, group: &Group) -> Result<(), DirectoryError> {
             .await?
             .is_some()
     {
-        ops.push(branch_count(ctx.church, branch, -1));
+        ops.push(super::branches::count_groups(ctx.church, branch, -1));
     }
     match ctx.table.transact(ops).await {
         Ok(()) => Ok(()),

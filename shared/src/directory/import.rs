@@ -15,11 +15,11 @@ use serde_json::{Value, json};
 
 use super::error::DirectoryError;
 use super::members::{self, Ctx, MemberRecord, NewMember};
+use super::model::{Counter, Counters, PhoneClaim};
 use super::plans;
-use crate::conversations::model::phone_conversation_key;
 use crate::domain::{MemberId, PhoneNumber};
 use crate::keys;
-use crate::ports::table::{Cond, Key, TableError, TxOp, Update};
+use crate::ports::table::{Key, TableError, TxOp};
 
 pub const MAX_ROWS: usize = 10_000;
 const ROWS_PER_TRANSACTION: usize = 45;
@@ -232,7 +232,7 @@ pub async fn import(ctx: &Ctx<'_>, csv_bytes: &[u8]) -> Result<ImportReport, Imp
     // `members::create`, which links their conversation and keeps an opt-out.
     let conversations: Vec<Key> = fresh
         .iter()
-        .map(|r| phone_conversation_key(ctx.church, &r.phone_hash))
+        .map(|r| keys::phone_conversation(ctx.church, &r.phone_hash))
         .collect();
     let mut texted = Vec::with_capacity(conversations.len());
     for chunk in conversations.chunks(100) {
@@ -247,32 +247,20 @@ pub async fn import(ctx: &Ctx<'_>, csv_bytes: &[u8]) -> Result<ImportReport, Imp
         settle_alone(ctx, row, &mut report).await?;
     }
 
-    let profile = ctx.table.get(&keys::church_profile(ctx.church)).await?;
-    let limit = plans::of_profile(profile.as_ref()).members;
+    let limit = plans::of_church(ctx.table, ctx.church).await?.members;
     for chunk in fresh.chunks(ROWS_PER_TRANSACTION) {
         let records: Vec<MemberRecord> = chunk.iter().map(|r| record_for(ctx, r)).collect();
         let mut ops = Vec::with_capacity(chunk.len() * 2 + 1);
         for record in &records {
-            let claim = keys::phone_claim(ctx.church, &record.phone_hash);
-            ops.push(TxOp::Put {
-                item: json!({"pk": claim.pk, "sk": claim.sk, "memberId": record.id})
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
-                cond: Some(Cond::NotExists),
-            });
-            ops.push(TxOp::Put {
-                item: record.to_item()?,
-                cond: Some(Cond::NotExists),
-            });
+            let claim = PhoneClaim::new(ctx.church, &record.phone_hash, record.id);
+            ops.push(TxOp::create(&claim)?);
+            ops.push(TxOp::create(record)?);
         }
-        let room =
-            limit.map(|l| Cond::Le("members".into(), json!(i64::from(l) - chunk.len() as i64)));
-        ops.push(TxOp::Update {
-            key: keys::church_counters(ctx.church),
-            update: Update::default().add("members", chunk.len() as i64),
-            cond: room,
-        });
+        let mut counted = Counters::default().add(Counter::Members, chunk.len() as i64);
+        if let Some(limit) = limit {
+            counted = counted.at_most(Counter::Members, i64::from(limit) - chunk.len() as i64);
+        }
+        ops.push(counted.op(ctx.church));
         match ctx.table.transact(ops).await {
             Ok(()) => report.imported += chunk.len(),
             Err(TableError::TransactionCancelled { .. }) => {

@@ -5,18 +5,16 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-
 use super::error::DirectoryError;
+use super::model::{ChurchCounters, Counter, Counters, Membership, PhoneClaim};
 use super::plans;
 use crate::conversations::links;
 use crate::crypto::Vault;
 use crate::domain::{BranchId, ChurchId, GroupId, MemberId, PhoneNumber};
 use crate::keys;
 use crate::ports::table::window;
-use crate::ports::table::{
-    Cond, Index, Item, Key, Query, SortCond, Table, TableError, TxOp, Update,
-};
+use crate::ports::table::{Cond, Index, Item, Key, Query, SortCond, Table, TableError, TxOp};
+use crate::store::{Entities, Entity, Transaction, TransactionError, all_from, from_item};
 
 /// Everything a use case needs: the caller's church (from the token), the
 /// table, the vault and the time.
@@ -73,25 +71,38 @@ pub struct MemberRecord {
     pub updated_at: String,
 }
 
-impl MemberRecord {
-    pub fn to_item(&self) -> Result<Item, TableError> {
-        let mut item =
-            super::record::to_item(self, keys::member(self.church_id, self.id), "member")?;
-        let first = keys::name_key(&self.first_name, &self.last_name);
+impl Entity for MemberRecord {
+    const KIND: Option<&'static str> = Some("member");
+    fn key(&self) -> Key {
+        keys::member(self.church_id, self.id)
+    }
+    /// Names sort the directory both ways: "first last" and "last first".
+    fn index_keys(&self) -> Vec<(Index, String, String)> {
         let last = keys::name_key(&self.last_name, &self.first_name);
-        for (attr, value) in [
-            ("gsi1pk", keys::members_by_first_name(self.church_id)),
-            ("gsi1sk", format!("{first}#{}", self.id)),
-            ("gsi2pk", keys::members_by_last_name(self.church_id)),
-            ("gsi2sk", format!("{last}#{}", self.id)),
-        ] {
-            item.insert(attr.into(), Value::from(value));
-        }
-        Ok(item)
+        vec![
+            (
+                Index::Gsi1,
+                keys::members_by_first_name(self.church_id),
+                self.first_name_order(),
+            ),
+            (
+                Index::Gsi2,
+                keys::members_by_last_name(self.church_id),
+                format!("{last}#{}", self.id),
+            ),
+        ]
+    }
+}
+
+impl MemberRecord {
+    /// Where the member sorts by "first last" (the first-name index's key).
+    fn first_name_order(&self) -> String {
+        let first = keys::name_key(&self.first_name, &self.last_name);
+        format!("{first}#{}", self.id)
     }
 
     pub fn from_item(item: Item) -> Result<Self, TableError> {
-        super::record::from_item(item, "member")
+        crate::store::from_item(item)
     }
 
     pub fn view(&self, vault: &Vault) -> Result<MemberView, DirectoryError> {
@@ -109,30 +120,22 @@ impl MemberRecord {
     }
 }
 
-fn object(value: Value) -> Item {
-    value.as_object().cloned().unwrap_or_default()
-}
-
 async fn plan_member_limit(ctx: &Ctx<'_>) -> Result<Option<u32>, TableError> {
     Ok(plans::of_church(ctx.table, ctx.church).await?.members)
 }
 
 /// The ops that add `member` to a branch: its membership row and the count.
-fn join_branch(church: ChurchId, branch: BranchId, member: MemberId, now: &str) -> [TxOp; 2] {
-    let membership = keys::membership(church, &keys::branch_container(branch), member);
-    [
-        TxOp::Put {
-            item: object(
-                json!({"pk": membership.pk, "sk": membership.sk, "memberId": member, "since": now}),
-            ),
-            cond: None,
-        },
-        TxOp::Update {
-            key: keys::branch(church, branch),
-            update: Update::default().add("memberCount", 1),
-            cond: Some(Cond::Exists),
-        },
-    ]
+fn join_branch(
+    church: ChurchId,
+    branch: BranchId,
+    member: MemberId,
+    now: &str,
+) -> Result<[TxOp; 2], TableError> {
+    let row = Membership::new(church, &keys::branch_container(branch), member, now);
+    Ok([
+        TxOp::put(&row, None)?,
+        super::branches::count_members(church, branch, 1),
+    ])
 }
 
 fn leave_branch(church: ChurchId, branch: BranchId, member: MemberId) -> [TxOp; 2] {
@@ -141,12 +144,32 @@ fn leave_branch(church: ChurchId, branch: BranchId, member: MemberId) -> [TxOp; 
             key: keys::membership(church, &keys::branch_container(branch), member),
             cond: None,
         },
-        TxOp::Update {
-            key: keys::branch(church, branch),
-            update: Update::default().add("memberCount", -1),
-            cond: Some(Cond::Exists),
-        },
+        super::branches::count_members(church, branch, -1),
     ]
+}
+
+/// The member leaves `branch`, deleted, unless it moved meanwhile.
+pub(crate) fn leave_deleted_branch(church: ChurchId, member: MemberId, branch: BranchId) -> TxOp {
+    TxOp::Update {
+        key: keys::member(church, member),
+        update: crate::ports::table::Update::default().remove("branchId"),
+        cond: Some(Cond::eq("branchId", branch.to_string())),
+    }
+}
+
+/// The parts of a member's writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The new phone's claim: another member has it.
+    Phone,
+    /// The member, new or unchanged since it was read.
+    Member,
+    /// The church's member count, under the plan's limit.
+    PlanLimit,
+    /// Branch memberships and counts (the branch must exist).
+    Branch,
+    /// The phone's conversation, linked or unlinked.
+    Conversation,
 }
 
 /// Creates a member. A phone that already texted the church (an unknown
@@ -179,43 +202,35 @@ pub async fn create(ctx: &Ctx<'_>, new: NewMember) -> Result<MemberView, Directo
         created_at: stamp.clone(),
         updated_at: stamp.clone(),
     };
-    let claim = keys::phone_claim(ctx.church, &record.phone_hash);
-    let under_limit = plan_member_limit(ctx)
-        .await?
-        .map(|limit| Cond::Lt("members".into(), json!(limit)));
-    let mut ops = vec![
-        TxOp::Put {
-            item: object(json!({"pk": claim.pk, "sk": claim.sk, "memberId": id})),
-            cond: Some(Cond::NotExists),
-        },
-        TxOp::Put {
-            item: record.to_item()?,
-            cond: Some(Cond::NotExists),
-        },
-        TxOp::Update {
-            key: keys::church_counters(ctx.church),
-            update: Update::default().add("members", 1),
-            cond: under_limit,
-        },
-    ];
+    let claim = PhoneClaim::new(ctx.church, &record.phone_hash, id);
+    let mut counted = Counters::default().add(Counter::Members, 1);
+    if let Some(limit) = plan_member_limit(ctx).await? {
+        counted = counted.below(Counter::Members, i64::from(limit));
+    }
+    let mut creation = Transaction::new()
+        .with(Part::Phone, TxOp::create(&claim)?)
+        .with(Part::Member, TxOp::create(&record)?)
+        .with(Part::PlanLimit, counted.op(ctx.church));
     if let Some(branch) = new.branch_id {
-        ops.extend(join_branch(ctx.church, branch, id, &stamp));
+        creation.add_all(Part::Branch, join_branch(ctx.church, branch, id, &stamp)?);
     }
     if let Some(conversation) = &conversation {
-        ops.push(conversation.link(id, &stamp));
+        creation.add(Part::Conversation, conversation.link(id, &stamp));
     }
-    match ctx.table.transact(ops).await {
+    match creation.commit(ctx.table).await {
         Ok(()) => record.view(ctx.vault),
-        Err(TableError::TransactionCancelled { failed }) => Err(match failed.first() {
-            Some(0) => duplicate_phone(),
-            Some(2) => DirectoryError::PlanLimit { limit: "members" },
-            _ => DirectoryError::NotAllowed {
-                code: "unknown_branch",
-                field: "branchId",
-                message: "branchId names no branch of this church".into(),
-            },
-        }),
+        Err(e) if e.failed(Part::Phone) => Err(duplicate_phone()),
+        Err(e) if e.failed(Part::PlanLimit) => Err(DirectoryError::PlanLimit { limit: "members" }),
+        Err(TransactionError::Cancelled(_)) => Err(unknown_branch()),
         Err(e) => Err(e.into()),
+    }
+}
+
+fn unknown_branch() -> DirectoryError {
+    DirectoryError::NotAllowed {
+        code: "unknown_branch",
+        field: "branchId",
+        message: "branchId names no branch of this church".into(),
     }
 }
 
@@ -228,12 +243,10 @@ fn duplicate_phone() -> DirectoryError {
 }
 
 pub async fn get_record(ctx: &Ctx<'_>, id: MemberId) -> Result<MemberRecord, DirectoryError> {
-    let item = ctx
-        .table
-        .get(&keys::member(ctx.church, id))
+    ctx.table
+        .load(&keys::member(ctx.church, id))
         .await?
-        .ok_or(DirectoryError::NotFound("member"))?;
-    Ok(MemberRecord::from_item(item)?)
+        .ok_or(DirectoryError::NotFound("member"))
 }
 
 /// Changes to a member; `None` leaves a field as it is.
@@ -285,26 +298,21 @@ pub async fn update(
         }
         _ => {}
     }
-    let mut ops = Vec::new();
+    let mut change = Transaction::new();
     if let Some(phone) = patch.phone {
         let hash = ctx.vault.phone_hash(&phone);
         if hash != before.phone_hash {
-            let claim = keys::phone_claim(ctx.church, &hash);
-            ops.push(TxOp::Put {
-                item: object(json!({"pk": claim.pk, "sk": claim.sk, "memberId": id})),
-                cond: Some(Cond::NotExists),
-            });
-            ops.push(TxOp::Delete {
-                key: keys::phone_claim(ctx.church, &before.phone_hash),
-                cond: None,
-            });
+            let claim = PhoneClaim::new(ctx.church, &hash, id);
+            change.add(Part::Phone, TxOp::create(&claim)?);
+            let old = keys::phone_claim(ctx.church, &before.phone_hash);
+            change.add(Part::Member, TxOp::Delete { key: old, cond: None });
             // The old phone's conversation is no longer this member's; the
             // new phone's is, and a STOP it texted holds.
             if let Some(old) = links::find(ctx.table, ctx.church, &before.phone_hash).await? {
-                ops.push(old.unlink(&stamp));
+                change.add(Part::Conversation, old.unlink(&stamp));
             }
             if let Some(new) = links::find(ctx.table, ctx.church, &hash).await? {
-                ops.push(new.link(id, &stamp));
+                change.add(Part::Conversation, new.link(id, &stamp));
                 if new.texted_stop {
                     after.opt_in_sms = false;
                     after.opt_out_source = Some("keyword".into());
@@ -318,35 +326,26 @@ pub async fn update(
         && branch != before.branch_id
     {
         if let Some(old) = before.branch_id {
-            ops.extend(leave_branch(ctx.church, old, id));
+            change.add_all(Part::Branch, leave_branch(ctx.church, old, id));
         }
         if let Some(new) = branch {
-            ops.extend(join_branch(ctx.church, new, id, &stamp));
+            change.add_all(Part::Branch, join_branch(ctx.church, new, id, &stamp)?);
         }
         after.branch_id = branch;
     }
     after.updated_at = stamp;
     // The member is rewritten only if nobody changed it since we read it.
-    ops.push(TxOp::Put {
-        item: after.to_item()?,
-        cond: Some(Cond::eq("updatedAt", before.updated_at.clone())),
-    });
-    let member_op = ops.len() - 1;
-    match ctx.table.transact(ops).await {
+    let unchanged = super::groups::unchanged_since(&before.updated_at);
+    change.add(Part::Member, TxOp::put(&after, Some(unchanged))?);
+    match change.commit(ctx.table).await {
         Ok(()) => after.view(ctx.vault),
-        Err(TableError::TransactionCancelled { failed }) => Err(match failed.first() {
-            Some(0) if after.phone_hash != before.phone_hash => duplicate_phone(),
-            Some(&i) if i == member_op => DirectoryError::Conflict {
-                code: "concurrent_update",
-                field: "id",
-                message: "the member changed while this update was made; try again".into(),
-            },
-            _ => DirectoryError::NotAllowed {
-                code: "unknown_branch",
-                field: "branchId",
-                message: "branchId names no branch of this church".into(),
-            },
+        Err(e) if e.failed(Part::Phone) => Err(duplicate_phone()),
+        Err(e) if e.failed(Part::Member) => Err(DirectoryError::Conflict {
+            code: "concurrent_update",
+            field: "id",
+            message: "the member changed while this update was made; try again".into(),
         }),
+        Err(TransactionError::Cancelled(_)) => Err(unknown_branch()),
         Err(e) => Err(e.into()),
     }
 }
@@ -362,11 +361,7 @@ pub async fn delete(ctx: &Ctx<'_>, id: MemberId) -> Result<(), DirectoryError> {
             key: keys::phone_claim(ctx.church, &record.phone_hash),
             cond: None,
         },
-        TxOp::Update {
-            key: keys::church_counters(ctx.church),
-            update: Update::default().add("members", -1),
-            cond: None,
-        },
+        Counters::default().add(Counter::Members, -1).op(ctx.church),
     ];
     if let Some(branch) = record.branch_id {
         ops.extend(leave_branch(ctx.church, branch, id));
@@ -379,11 +374,7 @@ pub async fn delete(ctx: &Ctx<'_>, id: MemberId) -> Result<(), DirectoryError> {
             key: keys::membership(ctx.church, &keys::group_container(*group), id),
             cond: None,
         });
-        ops.push(TxOp::Update {
-            key: keys::group(ctx.church, *group),
-            update: Update::default().add("memberCount", -1),
-            cond: Some(Cond::Exists),
-        });
+        ops.push(super::groups::count_members(ctx.church, *group, -1));
     }
     match ctx.table.transact(ops).await {
         Ok(()) => Ok(()),
@@ -399,24 +390,8 @@ pub struct MemberPage {
     pub total: u64,
 }
 
-async fn counter(ctx: &Ctx<'_>, key: &Key, attr: &str) -> Result<u64, TableError> {
-    Ok(ctx
-        .table
-        .get(key)
-        .await?
-        .and_then(|i| i.get(attr).and_then(Value::as_u64))
-        .unwrap_or(0))
-}
-
-fn views(ctx: &Ctx<'_>, items: Vec<Item>) -> Result<Vec<MemberView>, DirectoryError> {
-    items
-        .into_iter()
-        .map(|i| {
-            MemberRecord::from_item(i)
-                .map_err(DirectoryError::from)?
-                .view(ctx.vault)
-        })
-        .collect()
+fn views(ctx: &Ctx<'_>, records: &[MemberRecord]) -> Result<Vec<MemberView>, DirectoryError> {
+    records.iter().map(|r| r.view(ctx.vault)).collect()
 }
 
 /// The church's members by name: page `skip`/`take`, or from a table cursor.
@@ -431,9 +406,13 @@ pub async fn list(
         .after(cursor.clone().map(crate::ports::table::Cursor));
     let skip = if cursor.is_some() { 0 } else { skip };
     let (items, next) = window(ctx.table, query, skip, take).await?;
-    let total = counter(ctx, &keys::church_counters(ctx.church), "members").await?;
+    let counters: Option<ChurchCounters> = ctx
+        .table
+        .load(&ChurchCounters::key_of(ctx.church))
+        .await?;
+    let total = counters.map_or(0, |c| c.get(Counter::Members)).max(0) as u64;
     Ok(MemberPage {
-        members: views(ctx, items)?,
+        members: views(ctx, &all_from::<MemberRecord>(items)?)?,
         cursor: next,
         total,
     })
@@ -465,19 +444,16 @@ pub async fn search(
             take
         ),
     )?;
-    let mut items: Vec<Item> = first.0;
-    for item in last.0 {
-        if !items.iter().any(|i| i.get("id") == item.get("id")) {
-            items.push(item);
+    let mut found: Vec<MemberRecord> = all_from(first.0)?;
+    for record in all_from::<MemberRecord>(last.0)? {
+        if !found.iter().any(|r| r.id == record.id) {
+            found.push(record);
         }
     }
-    items.sort_by(|a, b| {
-        a.get("gsi1sk")
-            .and_then(Value::as_str)
-            .cmp(&b.get("gsi1sk").and_then(Value::as_str))
-    });
-    items.truncate(take);
-    let members = views(ctx, items)?;
+    // "first last" order, as the first-name index sorts.
+    found.sort_by_cached_key(MemberRecord::first_name_order);
+    found.truncate(take);
+    let members = views(ctx, &found)?;
     let total = members.len() as u64;
     Ok(MemberPage {
         members,
@@ -495,13 +471,10 @@ pub async fn members_of_rows(
 ) -> Result<Vec<Item>, TableError> {
     let member_keys: Vec<Key> = rows
         .iter()
-        .filter_map(|r| {
-            r.get("memberId")
-                .and_then(Value::as_str)
-                .and_then(|id| MemberId::parse(id).ok())
-        })
-        .map(|id| keys::member(church, id))
-        .collect();
+        .cloned()
+        .map(from_item::<Membership>)
+        .map(|row| row.map(|r| keys::member(church, r.member_id)))
+        .collect::<Result<_, _>>()?;
     Ok(table
         .get_many(&member_keys)
         .await?
@@ -510,24 +483,56 @@ pub async fn members_of_rows(
         .collect())
 }
 
+/// A branch or a group: what holds memberships.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    Branch(BranchId),
+    Group(GroupId),
+}
+
+impl Container {
+    fn prefix(self) -> String {
+        keys::memberships_prefix(&match self {
+            Container::Branch(b) => keys::branch_container(b),
+            Container::Group(g) => keys::group_container(g),
+        })
+    }
+
+    /// How many members it holds (its own counter); 0 if it is gone.
+    async fn member_count(self, ctx: &Ctx<'_>) -> Result<u64, TableError> {
+        let count = match self {
+            Container::Branch(b) => ctx
+                .table
+                .load::<super::branches::Branch>(&keys::branch(ctx.church, b))
+                .await?
+                .map(|b| b.member_count),
+            Container::Group(g) => ctx
+                .table
+                .load::<super::groups::Group>(&keys::group(ctx.church, g))
+                .await?
+                .map(|g| g.member_count),
+        };
+        Ok(count.unwrap_or(0).max(0) as u64)
+    }
+}
+
 /// Members of a branch or group, in the order they joined.
 pub async fn list_in(
     ctx: &Ctx<'_>,
-    container: &str,
-    count_key: Key,
+    container: Container,
     skip: usize,
     take: usize,
     cursor: Option<String>,
 ) -> Result<MemberPage, DirectoryError> {
+    let total = container.member_count(ctx).await?;
     let query = Query::partition(keys::church(ctx.church))
-        .sort(SortCond::BeginsWith(keys::memberships_prefix(container)))
+        .sort(SortCond::BeginsWith(container.prefix()))
         .after(cursor.clone().map(crate::ports::table::Cursor));
     let skip = if cursor.is_some() { 0 } else { skip };
     let (rows, next) = window(ctx.table, query, skip, take).await?;
     let items = members_of_rows(ctx.table, ctx.church, &rows).await?;
-    let total = counter(ctx, &count_key, "memberCount").await?;
     Ok(MemberPage {
-        members: views(ctx, items)?,
+        members: views(ctx, &all_from::<MemberRecord>(items)?)?,
         cursor: next,
         total,
     })

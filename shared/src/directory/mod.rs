@@ -11,4 +11,4 @@ pub mod import;
 pub mod members;
 pub mod plans;
 pub mod profile;
-pub mod record;
+pub mod model;

@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+use super::model::ChurchProfile;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
@@ -70,14 +72,11 @@ pub const PRO: Plan = Plan {
     ],
 };
 
-/// The plan a church profile names (starter when it names none).
+/// The plan a stored church profile names (starter when it names none).
 pub fn of_profile(profile: Option<&crate::ports::table::Item>) -> Plan {
-    by_name(
-        profile
-            .and_then(|p| p.get("plan"))
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("starter"),
-    )
+    profile
+        .and_then(|p| crate::store::from_item::<ChurchProfile>(p.clone()).ok())
+        .map_or(STARTER, |p| p.plan())
 }
 
 /// The plan of a church, read from its profile.
@@ -85,12 +84,9 @@ pub async fn of_church(
     table: &dyn crate::ports::table::Table,
     church: crate::domain::ChurchId,
 ) -> Result<Plan, crate::ports::table::TableError> {
-    Ok(of_profile(
-        table
-            .get(&crate::keys::church_profile(church))
-            .await?
-            .as_ref(),
-    ))
+    use crate::store::Entities;
+    let profile: Option<ChurchProfile> = table.load(&ChurchProfile::key_of(church)).await?;
+    Ok(profile.map_or(STARTER, |p| p.plan()))
 }
 
 pub fn by_name(name: &str) -> Plan {

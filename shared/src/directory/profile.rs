@@ -10,7 +10,18 @@ use super::error::DirectoryError;
 use super::members::Ctx;
 use crate::domain::{ChurchId, PhoneNumber};
 use crate::keys;
-use crate::ports::table::{Cond, Key, TableError, TxOp, Update};
+use super::model::{ChurchProfile, NumberClaim};
+use crate::ports::table::{Cond, TableError, TxOp};
+use crate::store::{Entities, Transaction, TransactionError};
+
+/// The parts of linking a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The number's claim: another church holds it.
+    Claim,
+    /// The profile (and the old number's release).
+    Profile,
+}
 
 /// Profile fields stored as given (strings or null).
 pub const TEXT_FIELDS: [&str; 13] = [
@@ -31,37 +42,28 @@ pub const TEXT_FIELDS: [&str; 13] = [
 
 /// The answer of `GET /api/admin/profile`: every field API.md lists, null when unset.
 pub async fn view(ctx: &Ctx<'_>) -> Result<Value, DirectoryError> {
-    let item = ctx
+    let profile: ChurchProfile = ctx
         .table
-        .get(&keys::church_profile(ctx.church))
+        .load(&ChurchProfile::key_of(ctx.church))
         .await?
         .ok_or(DirectoryError::NotFound("church"))?;
-    let get = |k: &str| item.get(k).cloned().unwrap_or(Value::Null);
-    let ein = match item.get("einSealed").and_then(Value::as_str) {
+    let ein = match &profile.ein_sealed {
         Some(sealed) => {
             let ein = ctx.vault.open(sealed)?;
             json!(format!("*****{}", &ein[ein.len().saturating_sub(4)..]))
         }
         None => Value::Null,
     };
-    let mut profile = Map::new();
-    profile.insert("id".into(), get("id"));
-    for field in ["name", "email", "createdAt", "updatedAt"] {
-        profile.insert(field.into(), get(field));
+    let mut view = Map::new();
+    for field in ["id", "name", "email", "createdAt", "updatedAt"] {
+        view.insert(field.into(), profile.field(field));
     }
-    profile.insert(
-        "wantsPremiumDelivery".into(),
-        json!(
-            item.get("wantsPremiumDelivery")
-                .and_then(Value::as_bool)
-                .unwrap_or(false)
-        ),
-    );
-    profile.insert(
+    let premium = profile.field("wantsPremiumDelivery").as_bool();
+    view.insert("wantsPremiumDelivery".into(), json!(premium.unwrap_or(false)));
+    let dlc = profile.field("dlcStatus");
+    view.insert(
         "dlcStatus".into(),
-        item.get("dlcStatus")
-            .cloned()
-            .unwrap_or(json!("not_started")),
+        if dlc.is_null() { json!("not_started") } else { dlc },
     );
     for field in [
         "dlcBrandId",
@@ -69,20 +71,17 @@ pub async fn view(ctx: &Ctx<'_>) -> Result<Value, DirectoryError> {
         "dlcRegisteredAt",
         "dlcApprovedAt",
     ] {
-        profile.insert(field.into(), get(field));
+        view.insert(field.into(), profile.field(field));
     }
-    profile.insert("ein".into(), ein);
+    view.insert("ein".into(), ein);
     for field in TEXT_FIELDS.iter().skip(2) {
-        profile.insert((*field).into(), get(field));
+        view.insert((*field).into(), profile.field(field));
     }
     for field in ["telnyxPhoneNumber", "quietHours"] {
-        profile.insert(field.into(), get(field));
+        view.insert(field.into(), profile.field(field));
     }
-    profile.insert(
-        "sendingMps".into(),
-        item.get("sendingMps").cloned().unwrap_or(json!(1)),
-    );
-    Ok(Value::Object(profile))
+    view.insert("sendingMps".into(), json!(profile.sending_mps.unwrap_or(1)));
+    Ok(Value::Object(view))
 }
 
 /// Validated changes: attribute → new value (`Null` clears), the EIN apart.
@@ -93,15 +92,8 @@ pub struct ProfileChanges {
 }
 
 pub async fn update(ctx: &Ctx<'_>, changes: ProfileChanges) -> Result<Value, DirectoryError> {
-    let mut update = Update::default().set("updatedAt", ctx.now.to_rfc3339());
-    for (attr, value) in changes.set {
-        update = update.set(&attr, value);
-    }
-    match changes.ein {
-        Some(Some(ein)) => update = update.set("einSealed", ctx.vault.seal(&ein)),
-        Some(None) => update = update.remove("einSealed"),
-        None => {}
-    }
+    let sealed_ein = changes.ein.map(|e| e.map(|ein| ctx.vault.seal(&ein)));
+    let update = ChurchProfile::edit(changes.set, sealed_ein, &ctx.now.to_rfc3339());
     match ctx
         .table
         .update(
@@ -117,72 +109,49 @@ pub async fn update(ctx: &Ctx<'_>, changes: ProfileChanges) -> Result<Value, Dir
     }
 }
 
-pub fn number_claim(number: &PhoneNumber) -> Key {
-    Key::new(format!("NUMBER#{}", number.as_e164()), "NUMBER")
-}
-
 /// The church that owns a sending number: how an inbound text finds its church.
 pub async fn church_for_number(
     ctx_table: &dyn crate::ports::table::Table,
     number: &PhoneNumber,
 ) -> Result<Option<ChurchId>, TableError> {
-    Ok(ctx_table.get(&number_claim(number)).await?.and_then(|i| {
-        i.get("churchId")
-            .and_then(Value::as_str)
-            .and_then(|c| ChurchId::parse(c).ok())
-    }))
+    let claim: Option<NumberClaim> = ctx_table.load(&keys::number_claim(number)).await?;
+    Ok(claim.map(|c| c.church_id))
 }
 
 /// Makes `number` the church's sending number (and releases its old one).
 pub async fn link_number(ctx: &Ctx<'_>, number: &PhoneNumber) -> Result<(), DirectoryError> {
-    let profile = ctx
+    let profile: ChurchProfile = ctx
         .table
-        .get(&keys::church_profile(ctx.church))
+        .load(&ChurchProfile::key_of(ctx.church))
         .await?
         .ok_or(DirectoryError::NotFound("church"))?;
-    let current = profile
-        .get("telnyxPhoneNumber")
-        .and_then(Value::as_str)
-        .and_then(|n| PhoneNumber::parse(n).ok());
+    let current = profile.sending_number();
     if current.as_ref() == Some(number) {
         return Ok(());
     }
-    let claim = number_claim(number);
     let stamp = ctx.now.to_rfc3339();
-    let mut ops = vec![
-        TxOp::Put {
-            item:
-                json!({"pk": claim.pk, "sk": claim.sk, "churchId": ctx.church, "linkedAt": stamp})
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
-            cond: Some(Cond::NotExists),
-        },
-        TxOp::Update {
-            key: keys::church_profile(ctx.church),
-            update: Update::default()
-                .set("telnyxPhoneNumber", number.as_e164())
-                .set("telnyxLinkedAt", stamp.clone())
-                .set("updatedAt", stamp),
-            cond: Some(Cond::Exists),
-        },
-    ];
+    let claim = NumberClaim::new(number, ctx.church, &stamp);
+    let mut link = Transaction::new()
+        .with(Part::Claim, TxOp::create(&claim)?)
+        .with(
+            Part::Profile,
+            TxOp::Update {
+                key: ChurchProfile::key_of(ctx.church),
+                update: ChurchProfile::link_number(number, &stamp),
+                cond: Some(Cond::Exists),
+            },
+        );
     if let Some(old) = current {
-        ops.push(TxOp::Delete {
-            key: number_claim(&old),
-            cond: Some(Cond::eq("churchId", ctx.church.to_string())),
-        });
+        link.add(Part::Profile, NumberClaim::release(&old, ctx.church));
     }
-    match ctx.table.transact(ops).await {
+    match link.commit(ctx.table).await {
         Ok(()) => Ok(()),
-        Err(TableError::TransactionCancelled { failed }) if failed.contains(&0) => {
-            Err(DirectoryError::Conflict {
-                code: "number_taken",
-                field: "phoneNumber",
-                message: "this number is already linked to another church".into(),
-            })
-        }
-        Err(TableError::TransactionCancelled { .. }) => Err(DirectoryError::NotFound("church")),
+        Err(e) if e.failed(Part::Claim) => Err(DirectoryError::Conflict {
+            code: "number_taken",
+            field: "phoneNumber",
+            message: "this number is already linked to another church".into(),
+        }),
+        Err(TransactionError::Cancelled(_)) => Err(DirectoryError::NotFound("church")),
         Err(e) => Err(e.into()),
     }
 }

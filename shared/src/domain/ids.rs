@@ -107,6 +107,11 @@ define_id!(
     "messageId"
 );
 define_id!(
+    /// A conversation: one phone's texts with one church.
+    ConversationId,
+    "conversationId"
+);
+define_id!(
     /// A file uploaded for an MMS.
     MediaId,
     "mediaId"

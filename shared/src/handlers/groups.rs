@@ -16,7 +16,6 @@ use crate::http::HttpResult;
 use crate::http::list::{self, PageRequest};
 use crate::http::request::{Fields, json};
 use crate::http::response;
-use crate::keys;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -135,8 +134,7 @@ pub async fn members(app: &App, req: Request) -> HttpResult {
     let cursor = page.table_cursor(ctx.vault)?;
     let result = directory_members::list_in(
         &ctx,
-        &keys::group_container(id),
-        keys::group(ctx.church, id),
+        directory_members::Container::Group(id),
         page.skip(),
         page.limit as usize,
         cursor,

@@ -14,7 +14,6 @@ use crate::http::HttpResult;
 use crate::http::list::{self, PageRequest, query_param};
 use crate::http::request::{Fields, json};
 use crate::http::response;
-use crate::keys;
 
 pub fn ctx<'a>(app: &'a App, caller: &Caller) -> Result<Ctx<'a>, ApiError> {
     Ok(Ctx {
@@ -142,11 +141,9 @@ pub async fn list(app: &App, req: Request) -> HttpResult {
     } else if let Some(raw) = query_param(&req, "branchId") {
         let branch = BranchId::parse(&raw)
             .map_err(|e| ApiError::field("branchId", "invalid_id", e.to_string()))?;
-        let container = keys::branch_container(branch);
         members::list_in(
             &ctx,
-            &container,
-            keys::branch(ctx.church, branch),
+            members::Container::Branch(branch),
             page.skip(),
             take,
             cursor,
@@ -155,11 +152,9 @@ pub async fn list(app: &App, req: Request) -> HttpResult {
     } else if let Some(raw) = query_param(&req, "groupId") {
         let group = GroupId::parse(&raw)
             .map_err(|e| ApiError::field("groupId", "invalid_id", e.to_string()))?;
-        let container = keys::group_container(group);
         members::list_in(
             &ctx,
-            &container,
-            keys::group(ctx.church, group),
+            members::Container::Group(group),
             page.skip(),
             take,
             cursor,

@@ -28,7 +28,9 @@ pub const BATCH_WRITE_CHUNK: usize = 25;
 pub const BATCH_GET_CHUNK: usize = 100;
 pub const MAX_KEY_BYTES: usize = 1024;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// `Default` is the empty key, which every write refuses: an entity read
+/// back gets its real key from the item (`Entity::keyed`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Key {
     pub pk: String,
     pub sk: String,

@@ -1,0 +1,398 @@
+//! The directory's stored things that are not records of their own use
+//! case: the church profile, its counters, and the claims that keep emails,
+//! phones, numbers and keywords unique. (Admins, members, branches and
+//! groups live beside their use cases: `admins`, `members`, `branches`,
+//! `groups`.)
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::plans::{self, Plan};
+use crate::domain::{AdminId, ChurchId, GroupId, MemberId, PhoneNumber};
+use crate::keys;
+use crate::ports::table::{Cond, Key, TxOp, Update};
+use crate::store::Entity;
+
+/// The church profile: who the church is, its plan, its sending number and
+/// what it says on its own (welcome, help reply). Optional fields are
+/// absent until an admin sets them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ChurchProfile {
+    #[serde(skip)]
+    key: Key,
+    pub id: Option<ChurchId>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub trial_ends_at: Option<String>,
+    pub subscription_status: Option<String>,
+    pub timezone: Option<String>,
+    pub plan: Option<String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ein_sealed: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brand_phone_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub welcome_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help_reply: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub telnyx_phone_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sending_mps: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<Value>,
+    /// The other profile fields of API.md (address, 10DLC state…), shown
+    /// as stored: see [`ChurchProfile::field`].
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
+}
+
+/// The sending rate of a number nobody registered: an unregistered long code.
+pub const DEFAULT_MPS: u32 = 1;
+
+impl Entity for ChurchProfile {
+    const KIND: Option<&'static str> = Some("church");
+    fn key(&self) -> Key {
+        self.key.clone()
+    }
+    fn keyed(mut self, key: Key) -> Self {
+        self.key = key;
+        self
+    }
+}
+
+impl ChurchProfile {
+    /// A new church's profile.
+    pub fn new(church: ChurchId) -> Self {
+        Self {
+            key: keys::church_profile(church),
+            id: Some(church),
+            ..Self::default()
+        }
+    }
+
+    pub fn key_of(church: ChurchId) -> Key {
+        keys::church_profile(church)
+    }
+
+    pub fn plan(&self) -> Plan {
+        plans::by_name(self.plan.as_deref().unwrap_or("starter"))
+    }
+
+    /// The number the church sends from, if one is linked.
+    pub fn sending_number(&self) -> Option<PhoneNumber> {
+        self.telnyx_phone_number
+            .as_deref()
+            .and_then(|n| PhoneNumber::parse(n).ok())
+    }
+
+    /// Its `sendingMps`, within what a number can do (1 when unset).
+    pub fn mps(&self) -> u32 {
+        self.sending_mps.map_or(DEFAULT_MPS, |m| {
+            m.clamp(1, u64::from(crate::messaging::pacing::MAX_MPS)) as u32
+        })
+    }
+
+    /// The church's name as it signs texts.
+    pub fn display_name(&self) -> String {
+        non_blank(self.name.as_deref()).unwrap_or_else(|| "This church".into())
+    }
+
+    pub fn welcome_message(&self) -> Option<String> {
+        non_blank(self.welcome_message.as_deref())
+    }
+
+    pub fn help_reply(&self) -> Option<String> {
+        non_blank(self.help_reply.as_deref())
+    }
+
+    /// How a member reaches the church: its brand phone, website or email.
+    pub fn contact(&self) -> Option<String> {
+        non_blank(self.brand_phone_number.as_deref())
+            .or_else(|| non_blank(self.website.as_deref()))
+            .or_else(|| non_blank(self.email.as_deref()))
+    }
+
+    /// Any profile field by its API name, as stored (null when unset).
+    pub fn field(&self, name: &str) -> Value {
+        let known = serde_json::to_value(self).ok();
+        known
+            .as_ref()
+            .and_then(|v| v.get(name))
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    /// The update that links `number` as the sending number.
+    pub fn link_number(number: &PhoneNumber, now: &str) -> Update {
+        Update::default()
+            .set("telnyxPhoneNumber", number.as_e164())
+            .set("telnyxLinkedAt", now)
+            .set("updatedAt", now)
+    }
+
+    /// The update of a profile edit: attribute → new value (`Null` clears).
+    pub fn edit(changes: Vec<(String, Value)>, ein: Option<Option<String>>, now: &str) -> Update {
+        let mut update = Update::default().set("updatedAt", now);
+        for (attr, value) in changes {
+            update = update.set(&attr, value);
+        }
+        match ein {
+            Some(Some(sealed)) => update.set("einSealed", sealed),
+            Some(None) => update.remove("einSealed"),
+            None => update,
+        }
+    }
+}
+
+fn non_blank(text: Option<&str>) -> Option<String> {
+    text.map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+}
+
+/// What the church counts (one item, `COUNTERS`): read by the dashboard,
+/// the inbox's totals and the plan limits, never by counting items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter<'a> {
+    Branches,
+    Members,
+    Groups,
+    CoAdmins,
+    MessagesSent,
+    /// Messages sent in one month (`2026-11`): the plan's monthly allowance.
+    MessagesIn(&'a str),
+    /// Conversations in one status (`open`, `closed`, `archived`).
+    Conversations(&'a str),
+}
+
+impl Counter<'_> {
+    fn attribute(self) -> String {
+        match self {
+            Counter::Branches => "branches".into(),
+            Counter::Members => "members".into(),
+            Counter::Groups => "groups".into(),
+            Counter::CoAdmins => "coAdmins".into(),
+            Counter::MessagesSent => "messagesSent".into(),
+            Counter::MessagesIn(month) => format!("messages#{month}"),
+            Counter::Conversations(status) => format!("conversations_{status}"),
+        }
+    }
+}
+
+/// The church's counters as read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChurchCounters {
+    #[serde(flatten)]
+    values: serde_json::Map<String, Value>,
+}
+
+impl Entity for ChurchCounters {
+    const KIND: Option<&'static str> = None;
+    /// Only ever written through [`Counters`]; read by [`ChurchCounters::key_of`].
+    fn key(&self) -> Key {
+        Key::default()
+    }
+}
+
+impl ChurchCounters {
+    pub fn key_of(church: ChurchId) -> Key {
+        keys::church_counters(church)
+    }
+
+    pub fn get(&self, counter: Counter<'_>) -> i64 {
+        self.values
+            .get(&counter.attribute())
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    }
+}
+
+/// Changes to a church's counters, as one transaction op.
+#[derive(Debug, Default)]
+pub struct Counters {
+    update: Update,
+    cond: Option<Cond>,
+}
+
+impl Counters {
+    pub fn add(mut self, counter: Counter<'_>, by: i64) -> Self {
+        self.update = self.update.add(&counter.attribute(), by);
+        self
+    }
+
+    /// The first counter stays below `limit` before this change (a plan limit).
+    pub fn below(mut self, counter: Counter<'_>, limit: i64) -> Self {
+        self.cond = Some(Cond::Lt(counter.attribute(), json!(limit)));
+        self
+    }
+
+    /// `counter` is at most `most` before this change (room for a batch).
+    pub fn at_most(mut self, counter: Counter<'_>, most: i64) -> Self {
+        self.cond = Some(Cond::Le(counter.attribute(), json!(most)));
+        self
+    }
+
+    /// `counter` is above `least` before this change (never the last one).
+    pub fn above(mut self, counter: Counter<'_>, least: i64) -> Self {
+        self.cond = Some(Cond::Gt(counter.attribute(), json!(least)));
+        self
+    }
+
+    pub fn op(self, church: ChurchId) -> TxOp {
+        TxOp::Update {
+            key: keys::church_counters(church),
+            update: self.update,
+            cond: self.cond,
+        }
+    }
+
+    /// The counters' first stored values at registration.
+    pub fn initial(church: ChurchId) -> TxOp {
+        TxOp::Put {
+            item: [
+                ("pk", json!(keys::church_counters(church).pk)),
+                ("sk", json!(keys::church_counters(church).sk)),
+                ("branches", json!(1)),
+                ("members", json!(0)),
+                ("groups", json!(0)),
+                ("coAdmins", json!(0)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+            cond: Some(Cond::NotExists),
+        }
+    }
+}
+
+/// Claims and rows named by their key: the key is where they were read
+/// from (or built by their constructor), never an attribute of their own.
+macro_rules! keyed_by_key {
+    ($name:ident) => {
+        impl Entity for $name {
+            const KIND: Option<&'static str> = None;
+            fn key(&self) -> Key {
+                self.key.clone()
+            }
+            fn keyed(mut self, key: Key) -> Self {
+                self.key = key;
+                self
+            }
+        }
+    };
+}
+
+/// A login email's owner: emails are unique across churches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailClaim {
+    #[serde(skip)]
+    key: Key,
+    pub church_id: ChurchId,
+    pub admin_id: AdminId,
+}
+keyed_by_key!(EmailClaim);
+
+impl EmailClaim {
+    pub fn new(email: &str, church_id: ChurchId, admin_id: AdminId) -> Self {
+        Self {
+            key: keys::email(email),
+            church_id,
+            admin_id,
+        }
+    }
+}
+
+/// A phone's member at one church (the phone by its HMAC).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhoneClaim {
+    #[serde(skip)]
+    key: Key,
+    pub member_id: MemberId,
+}
+keyed_by_key!(PhoneClaim);
+
+impl PhoneClaim {
+    pub fn new(church: ChurchId, phone_hash: &str, member_id: MemberId) -> Self {
+        Self {
+            key: keys::phone_claim(church, phone_hash),
+            member_id,
+        }
+    }
+}
+
+/// A sending number's church: how an inbound text finds its church.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NumberClaim {
+    #[serde(skip)]
+    key: Key,
+    pub church_id: ChurchId,
+    pub linked_at: Option<String>,
+}
+keyed_by_key!(NumberClaim);
+
+impl NumberClaim {
+    pub fn new(number: &PhoneNumber, church_id: ChurchId, linked_at: &str) -> Self {
+        Self {
+            key: keys::number_claim(number),
+            church_id,
+            linked_at: Some(linked_at.to_owned()),
+        }
+    }
+
+    /// Releases the claim on `number` if `church` still holds it.
+    pub fn release(number: &PhoneNumber, church: ChurchId) -> TxOp {
+        TxOp::Delete {
+            key: keys::number_claim(number),
+            cond: Some(Cond::eq("churchId", church.to_string())),
+        }
+    }
+}
+
+/// A join keyword's group, unique per church.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeywordClaim {
+    #[serde(skip)]
+    key: Key,
+    pub group_id: GroupId,
+}
+keyed_by_key!(KeywordClaim);
+
+impl KeywordClaim {
+    pub fn new(church: ChurchId, keyword: &str, group_id: GroupId) -> Self {
+        Self {
+            key: keys::keyword_claim(church, keyword),
+            group_id,
+        }
+    }
+}
+
+/// A member's place in a branch or group: the row a broadcast pages through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Membership {
+    #[serde(skip)]
+    key: Key,
+    pub member_id: MemberId,
+    pub since: String,
+}
+keyed_by_key!(Membership);
+
+impl Membership {
+    pub fn new(church: ChurchId, container: &str, member_id: MemberId, since: &str) -> Self {
+        Self {
+            key: keys::membership(church, container, member_id),
+            member_id,
+            since: since.to_owned(),
+        }
+    }
+}
