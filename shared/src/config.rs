@@ -14,6 +14,8 @@ use base64::engine::general_purpose::STANDARD;
 use crate::secrets::{
     CARRIER_SECRET_ARN, DATA_SECRET_ARN, KeySource, Keys, SecretArns, TOKEN_SECRET_ARN, secret_arn,
 };
+#[cfg(feature = "local")]
+use crate::telnyx::simulator::{Latency, SimulatorSettings};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration error: {var} {problem}")]
@@ -154,16 +156,6 @@ pub const DEFAULT_SEND_CONCURRENCY: usize = 100;
 /// `TELNYX_SIM_MPS`, `TELNYX_SIM_LATENCY_MS` (`120` or `500-2000`),
 /// `TELNYX_SIM_FAILURE_RATE`, `TELNYX_SIM_DELIVERY_FAILURE_RATE` (0–1),
 /// `TELNYX_SIM_WEBHOOK_ATTEMPTS` (deliveries of one webhook, 1–10).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SimulatorSettings {
-    pub mps: Option<u32>,
-    pub latency: Option<crate::telnyx::simulator::Latency>,
-    pub failure_rate: Option<f64>,
-    pub delivery_failure_rate: Option<f64>,
-    pub webhook_attempts: Option<u32>,
-}
-
-#[cfg(feature = "local")]
 fn simulator_settings(
     get: &impl Fn(&str) -> Option<String>,
 ) -> Result<SimulatorSettings, ConfigError> {
@@ -188,7 +180,7 @@ fn simulator_settings(
             .transpose()?,
         latency: get("TELNYX_SIM_LATENCY_MS")
             .map(|l| {
-                crate::telnyx::simulator::Latency::parse(&l).ok_or_else(|| {
+                Latency::parse(&l).ok_or_else(|| {
                     bad(
                         "TELNYX_SIM_LATENCY_MS",
                         "must be milliseconds, such as 120 or 500-2000",

@@ -30,11 +30,12 @@ pub type ScheduleFuture<'a> = Pin<Box<dyn Future<Output = Result<(), EventError>
 pub type ScheduleHandler =
     for<'a> fn(&'a App, EventBridgeEvent<serde_json::Value>) -> ScheduleFuture<'a>;
 
-/// Turns `async fn(&App, SqsEvent) -> Result<SqsBatchResponse, _>` into an [`SqsHandler`].
+/// Turns `async fn(&App, SqsEvent) -> Result<SqsBatchResponse, E>` (any
+/// error) into an [`SqsHandler`].
 macro_rules! sqs_handler {
     ($f:path) => {{
         fn boxed<'a>(app: &'a App, event: SqsEvent) -> SqsFuture<'a> {
-            Box::pin($f(app, event))
+            Box::pin(async move { $f(app, event).await.map_err(EventError::from) })
         }
         boxed as SqsHandler
     }};

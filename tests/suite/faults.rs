@@ -9,9 +9,9 @@ use reqwest::StatusCode;
 use serde_json::json;
 use shared::catalog::Catalog;
 use shared::local::LocalStack;
-use shared::messaging::fanout::{self, SendJob};
+use shared::messaging::fanout;
+use shared::messaging::jobs::{FanoutJob, RecipientBatch};
 use shared::messaging::model::{Status, carrier_index, recipient_key, transition};
-use shared::messaging::send::FanoutJob;
 use shared::messaging::sender::{Outcome, Sender};
 use shared::ports::Queue;
 use shared::ports::carrier::OutboundMessage;
@@ -131,7 +131,7 @@ async fn a_crash_after_the_carriers_200_ends_uncertain_and_racing_consumers_send
     )
     .await
     .unwrap();
-    let job: SendJob = take_job(app.send_queue.as_ref()).await;
+    let job: RecipientBatch = take_job(app.send_queue.as_ref()).await;
     assert_eq!(job.member_ids.len(), 3);
     let church = job.church_id;
 

@@ -9,14 +9,14 @@ use serde_json::{Value, json};
 use super::ConversationError;
 use super::model::{activity, conversation_key, message_key};
 use crate::domain::{ChurchId, MessageId};
-use crate::messaging::fanout::SendJob;
+use crate::messaging::jobs::ConversationReply;
 use crate::ports::queue::{OutgoingMessage, Queue};
 use crate::ports::table::{Cond, Item, Table, TableError, TxOp, Update};
 
 /// An outbound text before it is stored: its thread item and its send job.
 pub struct Outbound {
     pub item: Value,
-    pub job: SendJob,
+    pub job: ConversationReply,
 }
 
 impl Outbound {
@@ -57,17 +57,19 @@ impl Outbound {
 }
 
 /// The send job of a conversation's outbound text `id`.
-pub fn job(church: ChurchId, conversation: &str, id: MessageId) -> SendJob {
-    SendJob {
+pub fn job(church: ChurchId, conversation: &str, id: MessageId) -> ConversationReply {
+    ConversationReply {
         church_id: church,
+        conversation_id: conversation.to_owned(),
         message_id: id,
-        member_ids: vec![],
-        conversation_id: Some(conversation.to_owned()),
     }
 }
 
 /// Queues a stored outbound text's send job.
-pub async fn enqueue(send_queue: &dyn Queue, job: &SendJob) -> Result<(), ConversationError> {
+pub async fn enqueue(
+    send_queue: &dyn Queue,
+    job: &ConversationReply,
+) -> Result<(), ConversationError> {
     let body =
         serde_json::to_string(job).map_err(|e| TableError::backend("encode a send job", e))?;
     send_queue
@@ -84,7 +86,7 @@ pub async fn queue(
     outbound: Outbound,
 ) -> Result<Item, ConversationError> {
     let church = outbound.job.church_id;
-    let conversation = outbound.job.conversation_id.clone().unwrap_or_default();
+    let conversation = outbound.job.conversation_id.clone();
     let content = outbound.item["content"].as_str().unwrap_or_default();
     let now = outbound.item["createdAt"].as_str().unwrap_or_default();
     let update = Update::default()

@@ -229,6 +229,6 @@ mod tests {
         let body = serde_json::to_string(&job).unwrap();
         assert!(body.contains(r#""cleanup":"groupMemberships""#), "{body}");
         assert_eq!(serde_json::from_str::<CleanupJob>(&body).unwrap(), job);
-        assert!(serde_json::from_str::<crate::messaging::send::FanoutJob>(&body).is_err());
+        assert!(serde_json::from_str::<crate::messaging::jobs::FanoutJob>(&body).is_err());
     }
 }

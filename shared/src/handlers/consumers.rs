@@ -1,43 +1,28 @@
-//! The SQS consumers of the broadcast pipeline: each record is one job;
-//! failed jobs are reported (`ReportBatchItemFailures`) so only they come
-//! back after their visibility timeout, and poison ends in the DLQ.
+//! The SQS consumers of the broadcast pipeline: each record is one job,
+//! run through the one batch loop ([`batch::each_record`]); what each
+//! consumer counts as a retry is its own.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+mod batch;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use tokio::sync::Semaphore;
-use tracing::Instrument;
 
 use crate::app::App;
 use crate::conversations::media::{self, CopyDeps, MediaJob};
 use crate::directory::cleanup::{self, CleanupJob, Scope};
-use crate::messaging::fanout::{self, SendJob};
-use crate::messaging::send::FanoutJob;
+use crate::messaging::fanout;
+use crate::messaging::jobs::{FanoutJob, SendJob};
 use crate::messaging::sender::{Outcome, Sender, backoff};
 use crate::metrics::{Tally, Timing};
 use crate::ports::queue::{MAX_DELAY, OutgoingMessage};
-use crate::registry::EventError;
+pub use batch::RECORDS_IN_FLIGHT;
+use batch::{Handled, Job, each_record};
 
-fn failure(record: &SqsMessage) -> BatchItemFailure {
-    let mut failure = BatchItemFailure::default();
-    failure.item_identifier = record.message_id.clone().unwrap_or_default();
-    failure
-}
-
-fn respond(failures: Vec<BatchItemFailure>) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures;
-    response
-}
-
-/// The record's job, or `None` (logged) when it is unreadable: it fails
-/// every receive and ends in the dead-letter queue.
-fn job_of<T: serde::de::DeserializeOwned>(record: &SqsMessage, kind: &str) -> Option<T> {
-    match serde_json::from_str(record.body.as_deref().unwrap_or_default()) {
-        Ok(job) => Some(job),
-        Err(e) => {
-            tracing::error!(error = %e, kind, "unreadable job; it will reach the DLQ");
-            None
-        }
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    /// On Lambda the init already refuses to start without them (`App::require`).
+    #[error("the send consumer needs TELNYX_API_KEY, DATA_KEY and PHONE_HASH_KEY")]
+    SenderUnconfigured,
 }
 
 /// What the fan-out queue carries: pages of a broadcast's audience, and
@@ -49,78 +34,98 @@ enum FanoutQueueJob {
     Broadcast(FanoutJob),
 }
 
-/// The fan-out consumer.
-pub async fn fanout(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, EventError> {
-    let mut failures = Vec::new();
-    for record in &event.records {
-        let Some(job) = job_of::<FanoutQueueJob>(record, "fan-out") else {
-            failures.push(failure(record));
-            continue;
-        };
-        let failed = match job {
+impl Job for FanoutQueueJob {
+    const KIND: &'static str = "fan-out";
+    fn span(&self) -> tracing::Span {
+        match self {
             FanoutQueueJob::Broadcast(job) => {
-                let span = tracing::info_span!("fanout", church_id = %job.church_id, message_id = %job.message_id);
-                let now = app.clock.now().to_rfc3339();
-                fanout::step(
-                    app.table.as_ref(),
-                    app.send_queue.as_ref(),
-                    app.fanout_queue.as_ref(),
-                    job,
-                    &now,
-                )
-                .instrument(span)
-                .await
-                .map_err(|e| e.to_string())
+                tracing::info_span!("fanout", church_id = %job.church_id, message_id = %job.message_id)
             }
             FanoutQueueJob::Cleanup(job) => {
-                let span = tracing::info_span!("cleanup", church_id = %job.church_id);
-                let scope = Scope {
-                    table: app.table.as_ref(),
-                    church: job.church_id,
-                    now: app.clock.now(),
-                };
-                cleanup::step(&scope, app.fanout_queue.as_ref(), &job)
-                    .instrument(span)
-                    .await
-                    .map_err(|e| e.to_string())
+                tracing::info_span!("cleanup", church_id = %job.church_id)
             }
-        };
-        if let Err(e) = failed {
-            tracing::error!(error = %e, "fan-out queue job failed; retried");
-            failures.push(failure(record));
         }
     }
-    Ok(respond(failures))
+}
+
+impl Job for MediaJob {
+    const KIND: &'static str = "media";
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!("media", church_id = %self.church_id, message_id = %self.message_id)
+    }
+}
+
+impl Job for SendJob {
+    const KIND: &'static str = "send";
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!("send", church_id = %self.church_id(), message_id = %self.message_id())
+    }
+}
+
+/// The fan-out consumer.
+pub async fn fanout(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, ConsumerError> {
+    Ok(each_record(&event, |_, job| fanout_record(app, job)).await)
+}
+
+async fn fanout_record(app: &App, job: FanoutQueueJob) -> Handled {
+    let failed = match job {
+        FanoutQueueJob::Broadcast(job) => {
+            let now = app.clock.now().to_rfc3339();
+            fanout::step(
+                app.table.as_ref(),
+                app.send_queue.as_ref(),
+                app.fanout_queue.as_ref(),
+                job,
+                &now,
+            )
+            .await
+            .map_err(|e| e.to_string())
+        }
+        FanoutQueueJob::Cleanup(job) => {
+            let scope = Scope {
+                table: app.table.as_ref(),
+                church: job.church_id,
+                now: app.clock.now(),
+            };
+            cleanup::step(&scope, app.fanout_queue.as_ref(), &job)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    };
+    match failed {
+        Ok(()) => Handled::Done,
+        Err(e) => {
+            tracing::error!(error = %e, "fan-out queue job failed; retried");
+            Handled::Retry
+        }
+    }
 }
 
 /// The media consumer: copies inbound MMS files into the bucket.
-pub async fn media(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, EventError> {
+pub async fn media(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, ConsumerError> {
     let deps = CopyDeps {
         table: app.table.as_ref(),
         blobs: app.blobs.as_ref(),
         http: &app.http,
     };
-    let mut failures = Vec::new();
-    for record in &event.records {
-        let Some(job) = job_of::<MediaJob>(record, "media") else {
-            failures.push(failure(record));
-            continue;
-        };
-        let span =
-            tracing::info_span!("media", church_id = %job.church_id, message_id = %job.message_id);
-        if let Err(e) = media::copy(&deps, &job).instrument(span).await {
-            tracing::warn!(church_id = %job.church_id, message_id = %job.message_id, error = %e, "media copy failed; retried");
-            failures.push(failure(record));
+    let deps = &deps;
+    Ok(each_record(&event, |_, job: MediaJob| async move {
+        match media::copy(deps, &job).await {
+            Ok(_) => Handled::Done,
+            Err(e) => {
+                tracing::warn!(church_id = %job.church_id, message_id = %job.message_id, error = %e, "media copy failed; retried");
+                Handled::Retry
+            }
         }
-    }
-    Ok(respond(failures))
+    })
+    .await)
 }
 
 /// The send consumer: the batch's jobs run at once, sharing one cap on
 /// carrier requests in flight.
-pub async fn send(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, EventError> {
+pub async fn send(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, ConsumerError> {
     let (Some(carrier), Ok(vault)) = (app.carrier.as_deref(), app.vault()) else {
-        return Err("the send consumer needs TELNYX_API_KEY, DATA_KEY and PHONE_HASH_KEY".into());
+        return Err(ConsumerError::SenderUnconfigured);
     };
     let in_flight = Semaphore::new(app.config.send_concurrency);
     let booking = tokio::sync::Mutex::new(());
@@ -140,27 +145,13 @@ pub async fn send(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, EventE
         booking: &booking,
         metrics: &metrics,
     };
-    let failures = futures_util::future::join_all(
-        event
-            .records
-            .iter()
-            .map(|record| send_record(app, &sender, record)),
-    )
-    .await;
+    let response = each_record(&event, |record, job| send_record(app, &sender, record, job)).await;
     metrics.flush(app.emits_metrics);
-    Ok(respond(failures.into_iter().flatten().collect()))
+    Ok(response)
 }
 
-/// One send job; `Some` when it must come back.
-async fn send_record(
-    app: &App,
-    sender: &Sender<'_>,
-    record: &SqsMessage,
-) -> Option<BatchItemFailure> {
-    let body = record.body.as_deref().unwrap_or_default();
-    let Some(job) = job_of::<SendJob>(record, "send") else {
-        return Some(failure(record));
-    };
+/// One send job.
+async fn send_record(app: &App, sender: &Sender<'_>, record: &SqsMessage, job: SendJob) -> Handled {
     let attempt = record
         .attributes
         .get("ApproximateReceiveCount")
@@ -179,38 +170,38 @@ async fn send_record(
             std::time::Duration::from_millis(lag.max(0) as u64),
         );
     }
-    let span =
-        tracing::info_span!("send", church_id = %job.church_id, message_id = %job.message_id);
-    match sender.step(&job, attempt).instrument(span).await {
-        Ok(Outcome::Done) => None,
+    let (church_id, message_id) = (job.church_id(), job.message_id());
+    match sender.run(&job, attempt).await {
+        Ok(Outcome::Done) => Handled::Done,
         Ok(Outcome::Retry { count, after }) => {
             let delay = backoff(attempt, after);
-            tracing::warn!(church_id = %job.church_id, message_id = %job.message_id, recipients = count, attempt, delay_ms = delay.as_millis() as u64, "retryable carrier errors; the job comes back");
+            tracing::warn!(%church_id, %message_id, recipients = count, attempt, delay_ms = delay.as_millis() as u64, "retryable carrier errors; the job comes back");
             // Sooner than the queue's visibility timeout, with backoff and jitter.
             if let Some(receipt) = record.receipt_handle.as_deref()
                 && let Err(e) = app.send_queue.change_visibility(receipt, delay).await
             {
                 tracing::warn!(error = %e, "could not shorten the retry delay; the visibility timeout applies");
             }
-            Some(failure(record))
+            Handled::Retry
         }
         Ok(Outcome::Later(wait)) => {
             // The number is booked ahead: a fresh copy comes back when it is
             // free (so waiting never counts towards the DLQ), and this
             // consumer moves on to other churches' work.
             let jitter = std::time::Duration::from_millis(rand::random_range(0..1_000));
+            let body = record.body.as_deref().unwrap_or_default();
             let copy = OutgoingMessage::new(body).delayed((wait + jitter).min(MAX_DELAY));
             match app.send_queue.send_batch(vec![copy]).await {
-                Ok(()) => None,
+                Ok(()) => Handled::Done,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not defer the job; it comes back after its visibility timeout");
-                    Some(failure(record))
+                    Handled::Retry
                 }
             }
         }
         Err(e) => {
-            tracing::error!(church_id = %job.church_id, message_id = %job.message_id, error = %e, "send step failed; retried");
-            Some(failure(record))
+            tracing::error!(%church_id, %message_id, error = %e, "send step failed; retried");
+            Handled::Retry
         }
     }
 }

@@ -112,7 +112,8 @@ pub async fn upload_url(app: &App, req: Request) -> HttpResult {
 /// `POST /api/messages/send`
 pub async fn send(app: &App, req: Request) -> HttpResult {
     use crate::domain::{BranchId, GroupId, MemberId};
-    use crate::messaging::send::{self as sending, Audience, SendError, SendRequest};
+    use crate::messaging::jobs::Audience;
+    use crate::messaging::send::{self as sending, SendError, SendRequest};
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]

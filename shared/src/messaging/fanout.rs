@@ -10,12 +10,10 @@
 //! church's message: the fan-out waits (a delayed continuation) until the
 //! sender has caught up, and everyone else's jobs slot in between.
 
-use serde::{Deserialize, Serialize};
-
+use super::jobs::{Audience, FanoutJob, RecipientBatch, SendJob};
 use super::model::{NewRecipient, Status, add_recipients, message_key, recipient_key, status_of};
-use super::send::{Audience, FanoutJob};
 use crate::directory::members::{MemberRecord, members_of_rows};
-use crate::domain::{ChurchId, MemberId, MessageId};
+use crate::domain::{ChurchId, MemberId};
 use crate::keys;
 use crate::ports::queue::{OutgoingMessage, Queue, QueueError};
 use crate::ports::table::{Cursor, Index, Item, Query, SortCond, Table, TableError, Update};
@@ -45,17 +43,6 @@ fn counter(item: &Item, attr: &str) -> i64 {
     item.get(attr)
         .and_then(serde_json::Value::as_i64)
         .unwrap_or(0)
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SendJob {
-    pub church_id: ChurchId,
-    pub message_id: MessageId,
-    pub member_ids: Vec<MemberId>,
-    /// A conversation's outbound text instead of broadcast recipients.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conversation_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -223,12 +210,11 @@ pub async fn step(
     let jobs = to_send
         .chunks(recipients_per_job(mps))
         .map(|ids| {
-            serde_json::to_string(&SendJob {
+            serde_json::to_string(&SendJob::Recipients(RecipientBatch {
                 church_id: job.church_id,
                 message_id: job.message_id,
                 member_ids: ids.to_vec(),
-                conversation_id: None,
-            })
+            }))
             .map(OutgoingMessage::new)
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -1,8 +1,10 @@
-//! Broadcasts: the send use case (O(1) whatever the audience), the fan-out
-//! that expands an audience a page at a time, the sender that moves each
-//! recipient through its state machine, and delivery receipts.
+//! Broadcasts: the send use case (O(1) whatever the audience), the jobs
+//! its queues carry, the fan-out that expands an audience a page at a time,
+//! the sender that moves each recipient (and each conversation reply)
+//! through its state machine, and delivery receipts.
 
 pub mod fanout;
+pub mod jobs;
 pub mod media;
 pub mod model;
 pub mod pacing;

@@ -3,38 +3,17 @@
 //! for 10 recipients or 100,000: `totalRecipients` comes from counters.
 
 use chrono::Duration;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::jobs::{Audience, FanoutJob};
 use super::model::message_key;
 use crate::directory::members::Ctx;
 use crate::directory::plans;
-use crate::domain::{BranchId, GroupId, MediaId, MemberId, MessageId, MessageText};
+use crate::domain::{MediaId, MessageId, MessageText};
 use crate::keys;
 use crate::ports::queue::{OutgoingMessage, Queue, QueueError};
 use crate::ports::table::{Cond, Key, TableError, TxOp, Update};
-
-/// Who a broadcast goes to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
-pub enum Audience {
-    All,
-    Branch { id: BranchId },
-    Group { id: GroupId },
-    Members { ids: Vec<MemberId> },
-}
-
-/// A page of fan-out work: which audience part, and where in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FanoutJob {
-    pub church_id: crate::domain::ChurchId,
-    pub message_id: MessageId,
-    pub audiences: Vec<Audience>,
-    pub index: usize,
-    pub cursor: Option<String>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {

@@ -74,9 +74,20 @@ pub struct SimConfig {
     pub webhook_attempts: u32,
 }
 
+/// What the `TELNYX_SIM_*` variables change of a [`SimConfig`]'s defaults
+/// (read with the rest of the configuration, `config.rs`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SimulatorSettings {
+    pub mps: Option<u32>,
+    pub latency: Option<Latency>,
+    pub failure_rate: Option<f64>,
+    pub delivery_failure_rate: Option<f64>,
+    pub webhook_attempts: Option<u32>,
+}
+
 impl SimConfig {
     /// Applies the `TELNYX_SIM_*` settings over the defaults.
-    pub fn with_settings(mut self, settings: &crate::config::SimulatorSettings) -> Self {
+    pub fn with_settings(mut self, settings: &SimulatorSettings) -> Self {
         if let Some(mps) = settings.mps {
             self.mps_per_from = mps;
         }

@@ -1,0 +1,315 @@
+//! A broadcast's recipient batch: the recipients are read in one batch;
+//! the ones still `queued` get their slots on the sending number, and are
+//! claimed, sent and recorded in as few transactions as fit.
+
+use serde_json::{Value, json};
+
+use super::verdict::{Sent, Verdict};
+use super::{Addressee, MEDIA_URL_TTL, Outcome, SendStepError, Sender, text_of};
+use crate::directory::members::MemberRecord;
+use crate::domain::{BranchId, MemberId, PhoneNumber};
+use crate::keys;
+use crate::messaging::jobs::RecipientBatch;
+use crate::messaging::model::{
+    Move, Status, message_key, recipient_key, status_of, transition, transitions,
+};
+use crate::messaging::pacing::{self, Reservation};
+use crate::ports::blobs::BlobKey;
+use crate::ports::carrier::OutboundMessage;
+use crate::ports::table::{TableError, TxOp};
+
+/// What a job needs of its message and church, read once.
+struct Broadcast {
+    text: String,
+    church_name: String,
+    from: Option<PhoneNumber>,
+    mps: u32,
+    media_urls: Vec<String>,
+}
+
+/// One queued recipient of the job, with its member (if still there).
+struct Pending {
+    member_id: MemberId,
+    branch: Option<BranchId>,
+    member: Option<MemberRecord>,
+}
+
+/// Recipient moves per transaction: with the message, day and branch
+/// counters, within DynamoDB's 100 items.
+const MOVES_PER_TRANSACTION: usize = 40;
+
+fn merge(text: &str, member: &MemberRecord, church_name: &str) -> String {
+    text.replace("{firstName}", &member.first_name)
+        .replace("{lastName}", &member.last_name)
+        .replace("{churchName}", church_name)
+}
+
+/// Recipients settled without the carrier (and why), `None` for the ones to send to.
+fn settled_without_carrier(
+    r: &Pending,
+    broadcast: &Broadcast,
+) -> Option<(Status, Option<&'static str>)> {
+    match (&r.member, &broadcast.from) {
+        (_, None) => Some((Status::Failed, Some("no_sending_number"))),
+        (None, _) => Some((Status::Failed, Some("member_deleted"))),
+        (Some(m), _) if !m.opt_in_sms => Some((Status::OptedOut, None)),
+        _ => None,
+    }
+}
+
+impl Sender<'_> {
+    /// Applies a transition; `false` when its condition no longer holds.
+    async fn apply(&self, ops: Vec<TxOp>) -> Result<bool, TableError> {
+        match self.table.transact(ops).await {
+            Ok(()) => Ok(true),
+            Err(TableError::TransactionCancelled { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn move_to(
+        &self,
+        job: &RecipientBatch,
+        recipient: &Pending,
+        from: Status,
+        to: Status,
+        set: Vec<(&str, Value)>,
+    ) -> Result<bool, TableError> {
+        self.apply(transition(
+            job.church_id,
+            job.message_id,
+            recipient.member_id,
+            recipient.branch,
+            from,
+            to,
+            set,
+            &self.now(),
+        ))
+        .await
+    }
+
+    async fn broadcast(&self, job: &RecipientBatch) -> Result<Option<Broadcast>, SendStepError> {
+        let message = self
+            .table
+            .get(&message_key(job.church_id, job.message_id))
+            .await?;
+        let profile = self.table.get(&keys::church_profile(job.church_id)).await?;
+        let (Some(message), Some(profile)) = (message, profile) else {
+            return Ok(None);
+        };
+        let mut media_urls = Vec::new();
+        for key in message
+            .get("mediaKeys")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            let Ok(key) = BlobKey::parse(key) else {
+                continue;
+            };
+            media_urls.push(self.blobs.presign_get(&key, MEDIA_URL_TTL).await?);
+        }
+        Ok(Some(Broadcast {
+            text: text_of(&message, "content"),
+            church_name: text_of(&profile, "name"),
+            from: PhoneNumber::parse(&text_of(&profile, "telnyxPhoneNumber")).ok(),
+            mps: pacing::mps_of(Some(&profile)),
+            media_urls,
+        }))
+    }
+
+    /// The job's recipients still `queued`; abandoned claims become `uncertain`.
+    async fn pending(&self, job: &RecipientBatch) -> Result<Vec<Pending>, TableError> {
+        let recipient_keys: Vec<_> = job
+            .member_ids
+            .iter()
+            .map(|m| recipient_key(job.message_id, *m))
+            .collect();
+        let member_keys: Vec<_> = job
+            .member_ids
+            .iter()
+            .map(|m| keys::member(job.church_id, *m))
+            .collect();
+        let recipients = self.table.get_many(&recipient_keys).await?;
+        let members = self.table.get_many(&member_keys).await?;
+        let mut pending = Vec::new();
+        for ((member_id, recipient), member) in job.member_ids.iter().zip(recipients).zip(members) {
+            let Some(recipient) = recipient else { continue };
+            let entry = Pending {
+                member_id: *member_id,
+                branch: BranchId::parse(&text_of(&recipient, "branchId")).ok(),
+                member: member.map(MemberRecord::from_item).transpose()?,
+            };
+            match status_of(&recipient) {
+                Some(Status::Queued) => pending.push(entry),
+                Some(Status::Sending) if self.abandoned(&recipient) => {
+                    // The run died after claiming it: the carrier may have it.
+                    self.move_to(job, &entry, Status::Sending, Status::Uncertain, vec![])
+                        .await?;
+                }
+                _ => {}
+            }
+        }
+        Ok(pending)
+    }
+
+    /// Applies `moves` in as few transactions as fit; which of them held
+    /// (a move whose recipient left its `from` state, to a racing run, fails
+    /// alone: the batch is then retried one move at a time).
+    async fn apply_all(
+        &self,
+        job: &RecipientBatch,
+        moves: Vec<Move<'_>>,
+    ) -> Result<Vec<bool>, TableError> {
+        let mut held = Vec::with_capacity(moves.len());
+        let mut moves = moves.into_iter().peekable();
+        while moves.peek().is_some() {
+            let chunk: Vec<Move<'_>> = moves.by_ref().take(MOVES_PER_TRANSACTION).collect();
+            let n = chunk.len();
+            let singles: Vec<Move<'_>> = chunk.iter().map(Move::clone).collect();
+            if self
+                .apply(transitions(
+                    job.church_id,
+                    job.message_id,
+                    chunk,
+                    &self.now(),
+                ))
+                .await?
+            {
+                held.extend(std::iter::repeat_n(true, n));
+                continue;
+            }
+            for one in singles {
+                held.push(
+                    self.apply(transitions(
+                        job.church_id,
+                        job.message_id,
+                        vec![one],
+                        &self.now(),
+                    ))
+                    .await?,
+                );
+            }
+        }
+        Ok(held)
+    }
+
+    /// Sends what is still queued of a broadcast's recipient batch;
+    /// `attempt` is the SQS receive count.
+    pub async fn step(&self, job: &RecipientBatch, attempt: u32) -> Result<Outcome, SendStepError> {
+        let Some(broadcast) = self.broadcast(job).await? else {
+            tracing::warn!(message_id = %job.message_id, "send job for a missing message or church; dropped");
+            return Ok(Outcome::Done);
+        };
+        let pending = self.pending(job).await?;
+        let settled = |r: &Pending| settled_without_carrier(r, &broadcast);
+        let sendable = pending.iter().filter(|r| settled(r).is_none()).count();
+        let slots = match &broadcast.from {
+            Some(from) if sendable > 0 => self.book(from, broadcast.mps, sendable).await?,
+            _ => Reservation::Later(std::time::Duration::ZERO),
+        };
+        if let (Reservation::Later(wait), true) = (slots, sendable > 0) {
+            return Ok(Outcome::Later(wait));
+        }
+        // Claims and settlements: one transaction for the job.
+        let now = self.now();
+        let moves = pending
+            .iter()
+            .map(|r| match settled(r) {
+                Some((to, code)) => Move {
+                    member: r.member_id,
+                    branch: r.branch,
+                    from: Status::Queued,
+                    to,
+                    set: code
+                        .map(|c| vec![("errorCode", json!(c))])
+                        .unwrap_or_default(),
+                },
+                None => Move {
+                    member: r.member_id,
+                    branch: r.branch,
+                    from: Status::Queued,
+                    to: Status::Sending,
+                    set: vec![("attempts", json!(attempt)), ("claimedAt", json!(now))],
+                },
+            })
+            .collect();
+        let held = self.apply_all(job, moves).await?;
+        let claimed: Vec<&Pending> = pending
+            .iter()
+            .zip(held)
+            .filter(|(r, held)| *held && settled(r).is_none())
+            .map(|(r, _)| r)
+            .collect();
+        let sends: Vec<_> = claimed
+            .iter()
+            .enumerate()
+            .map(|(i, recipient)| self.send_one(job, &broadcast, recipient, slots.slot(i), attempt))
+            .collect();
+        let mut verdicts = futures_util::future::join_all(sends).await;
+        self.settle_early(&mut verdicts).await?;
+        // What the carrier said: one transaction for the job.
+        let mut retry = 0;
+        let mut after = None;
+        let mut moves = Vec::with_capacity(verdicts.len());
+        for (recipient, verdict) in claimed.iter().zip(verdicts) {
+            if let Some(at_least) = verdict.retry_after {
+                retry += 1;
+                after = after.max(Some(at_least));
+            }
+            moves.push(Move {
+                member: recipient.member_id,
+                branch: recipient.branch,
+                from: Status::Sending,
+                to: verdict.to,
+                set: verdict.set,
+            });
+        }
+        self.apply_all(job, moves).await?;
+        Ok(if retry > 0 {
+            Outcome::Retry {
+                count: retry,
+                after,
+            }
+        } else {
+            Outcome::Done
+        })
+    }
+
+    /// Sends one claimed recipient at its slot; where it moves next.
+    async fn send_one(
+        &self,
+        job: &RecipientBatch,
+        broadcast: &Broadcast,
+        recipient: &Pending,
+        slot: Option<chrono::DateTime<chrono::Utc>>,
+        attempt: u32,
+    ) -> Verdict {
+        let (Some(member), Some(from)) = (&recipient.member, &broadcast.from) else {
+            return Verdict::failed("member_deleted");
+        };
+        let to = self
+            .vault
+            .open(&member.phone_sealed)
+            .ok()
+            .and_then(|p| PhoneNumber::parse(&p).ok());
+        let Some(to) = to else {
+            return Verdict::failed("unreadable_phone");
+        };
+        let outbound = OutboundMessage {
+            from: from.clone(),
+            to,
+            text: merge(&broadcast.text, member, &broadcast.church_name),
+            media_urls: broadcast.media_urls.clone(),
+            webhook_url: self.webhook_url.clone(),
+        };
+        let addressee = Addressee {
+            church: job.church_id,
+            member: Some(recipient.member_id),
+            conversation: None,
+        };
+        self.deliver(&outbound, slot, addressee, attempt, Sent::Recipient)
+            .await
+    }
+}
