@@ -13,7 +13,7 @@ pub const MAX_CHARACTERS: usize = 1_600;
 /// Telnyx refuses more parts than this.
 pub const MAX_SEGMENTS: usize = 10;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Encoding {
     Gsm7,

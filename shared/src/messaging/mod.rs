@@ -3,6 +3,7 @@
 //! the sender that moves each recipient (and each conversation reply)
 //! through its state machine, and delivery receipts.
 
+pub mod entities;
 pub mod fanout;
 pub mod jobs;
 pub mod media;

@@ -1,0 +1,360 @@
+//! The messaging side's stored things: a broadcast (`Message`), each of
+//! its `Recipient`s, the church's figures per day and per branch, uploaded
+//! media, accepted send requests and early receipts. Their attributes are
+//! named here and in `model` (the recipient state machine), nowhere else.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::model::Status;
+use crate::domain::{BranchId, ChurchId, Encoding, MediaId, MemberId, MessageId};
+use crate::keys;
+use crate::ports::table::{Cond, Index, Key, TxOp, Update};
+use crate::store::Entity;
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// How many of a message's recipients are in each state (one counter per
+/// state on the message, moved in the same transaction as the recipient).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusCounts {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub queued_count: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sending_count: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sent_count: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub delivered_count: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_count: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub opted_out_count: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub uncertain_count: i64,
+}
+
+impl StatusCounts {
+    pub fn of(&self, status: Status) -> i64 {
+        match status {
+            Status::Queued => self.queued_count,
+            Status::Sending => self.sending_count,
+            Status::Sent => self.sent_count,
+            Status::Delivered => self.delivered_count,
+            Status::Failed => self.failed_count,
+            Status::OptedOut => self.opted_out_count,
+            Status::Uncertain => self.uncertain_count,
+        }
+    }
+
+    /// Recipients that reached a final state.
+    pub fn settled(&self) -> i64 {
+        Status::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+            .map(|s| self.of(s))
+            .sum()
+    }
+}
+
+/// Where a broadcast is as a whole (its recipients have their own states).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageState {
+    Queued,
+    Sending,
+    /// Not queued at all (the fan-out queue refused it).
+    Failed,
+}
+
+impl MessageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageState::Queued => "queued",
+            MessageState::Sending => "sending",
+            MessageState::Failed => "failed",
+        }
+    }
+}
+
+/// A broadcast: what was sent to whom, and its recipients' counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: MessageId,
+    pub church_id: ChurchId,
+    pub content: String,
+    pub target_type: String,
+    #[serde(default)]
+    pub target_ids: Vec<String>,
+    /// The audience's size when it was sent (before fan-out counts it).
+    pub total_recipients: i64,
+    pub status: MessageState,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
+    pub segments: u32,
+    pub encoding: Encoding,
+    /// Recipients written so far by the fan-out.
+    #[serde(default)]
+    pub recipients: i64,
+    /// The fan-out wrote every recipient.
+    #[serde(default)]
+    pub fanned_out: bool,
+    #[serde(default)]
+    pub media_ids: Vec<MediaId>,
+    /// Where its files are in the bucket (read by the sender).
+    #[serde(default)]
+    pub media_keys: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(flatten)]
+    pub counts: StatusCounts,
+}
+
+impl Entity for Message {
+    const KIND: Option<&'static str> = Some("message");
+    fn key(&self) -> Key {
+        keys::message(self.church_id, self.id)
+    }
+}
+
+impl Message {
+    /// The update that marks a message as being sent (its first recipients).
+    pub fn started(now: &str) -> Update {
+        Update::default()
+            .set("status", MessageState::Sending.as_str())
+            .set("sentAt", now)
+    }
+
+    /// Only while it is still queued: the first batch's start wins.
+    pub fn still_queued() -> Cond {
+        Cond::eq("status", MessageState::Queued.as_str())
+    }
+
+    pub fn fanned_out() -> Update {
+        Update::default().set("fannedOut", true)
+    }
+
+    /// The fan-out queue refused it: nothing will send it.
+    pub fn not_queued() -> Update {
+        Update::default()
+            .set("status", MessageState::Failed.as_str())
+            .set("error", "could not be queued")
+    }
+
+    /// `n` more recipients written by the fan-out.
+    pub fn counted(n: i64) -> Update {
+        Update::default().add("recipients", n)
+    }
+}
+
+/// One member's copy of a broadcast, in the message's own partition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recipient {
+    pub church_id: ChurchId,
+    pub message_id: MessageId,
+    pub member_id: MemberId,
+    pub branch_id: Option<BranchId>,
+    pub first_name: String,
+    pub last_name: String,
+    pub status: Status,
+    #[serde(default)]
+    pub attempts: u32,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier_id: Option<String>,
+}
+
+/// The kind of thing a carrier id points back to (the carrier index's sort key).
+pub const RECIPIENT_KIND: &str = "RCPT";
+pub const THREAD_MESSAGE_KIND: &str = "CMSG";
+
+impl Entity for Recipient {
+    const KIND: Option<&'static str> = Some("recipient");
+    fn key(&self) -> Key {
+        keys::recipient(self.message_id, self.member_id)
+    }
+    fn index_keys(&self) -> Vec<(Index, String, String)> {
+        self.carrier_id
+            .iter()
+            .map(|id| {
+                (
+                    Index::Gsi1,
+                    keys::carrier_message(id),
+                    RECIPIENT_KIND.to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A church's figures: one UTC day's (`DAY#`), or a branch's (`BRANCHSTATS#`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Figures {
+    /// Broadcasts created (days only).
+    pub messages: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    pub opted_out: i64,
+}
+
+impl Entity for Figures {
+    const KIND: Option<&'static str> = None;
+    /// Only ever written by counter updates (`model`), read by key.
+    fn key(&self) -> Key {
+        Key::default()
+    }
+}
+
+impl Figures {
+    /// The day's attribute counting broadcasts created.
+    pub fn message_created() -> Update {
+        Update::default().add("messages", 1)
+    }
+
+    /// The counter a recipient's move into `to` bumps, if any.
+    pub(super) fn attribute(to: Status) -> Option<&'static str> {
+        match to {
+            Status::Sent => Some("sent"),
+            Status::Delivered => Some("delivered"),
+            Status::Failed => Some("failed"),
+            Status::OptedOut => Some("optedOut"),
+            _ => None,
+        }
+    }
+}
+
+/// A file uploaded for an MMS, before any message uses it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaUpload {
+    #[serde(skip)]
+    key: Key,
+    pub id: MediaId,
+    pub blob_key: String,
+    pub content_type: String,
+    pub size: u64,
+    pub created_at: String,
+}
+
+impl Entity for MediaUpload {
+    const KIND: Option<&'static str> = Some("media");
+    fn key(&self) -> Key {
+        self.key.clone()
+    }
+    fn keyed(mut self, key: Key) -> Self {
+        self.key = key;
+        self
+    }
+}
+
+impl MediaUpload {
+    pub fn new(
+        church: ChurchId,
+        id: MediaId,
+        blob_key: &str,
+        content_type: &str,
+        size: u64,
+        created_at: &str,
+    ) -> Self {
+        Self {
+            key: keys::media(church, id),
+            id,
+            blob_key: blob_key.to_owned(),
+            content_type: content_type.to_owned(),
+            size,
+            created_at: created_at.to_owned(),
+        }
+    }
+}
+
+/// A send request already accepted, under its `Idempotency-Key`: the same
+/// body answers the same message; another body is refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AcceptedSend {
+    #[serde(skip)]
+    key: Key,
+    pub body_hash: String,
+    pub answer: Value,
+    pub ttl: i64,
+}
+
+impl Entity for AcceptedSend {
+    const KIND: Option<&'static str> = None;
+    fn key(&self) -> Key {
+        self.key.clone()
+    }
+    fn keyed(mut self, key: Key) -> Self {
+        self.key = key;
+        self
+    }
+}
+
+impl AcceptedSend {
+    pub fn new(church: ChurchId, key_hash: &str, body_hash: String, answer: Value, ttl: i64) -> Self {
+        Self {
+            key: keys::idempotency(church, key_hash),
+            body_hash,
+            answer,
+            ttl,
+        }
+    }
+
+    /// Stored unless a live one holds the key (an expired one is replaced).
+    pub fn claim(&self, now_unix: i64) -> Result<TxOp, crate::ports::table::TableError> {
+        let expired = Cond::Lt(crate::ports::table::TTL.into(), serde_json::json!(now_unix));
+        TxOp::put(self, Some(Cond::Or(vec![Cond::NotExists, expired])))
+    }
+}
+
+/// What a carrier's final receipt said, kept until its send is recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinalState {
+    pub error_code: Option<String>,
+}
+
+/// Receipts that arrived before their send was recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EarlyReceipt {
+    pub delivered: Option<FinalState>,
+    pub failed: Option<FinalState>,
+}
+
+impl Entity for EarlyReceipt {
+    const KIND: Option<&'static str> = None;
+    /// Only ever written by [`EarlyReceipt::record`], read by key.
+    fn key(&self) -> Key {
+        Key::default()
+    }
+}
+
+impl EarlyReceipt {
+    /// The furthest state it records, and a failure's code.
+    pub fn furthest(&self) -> Option<(Status, Option<String>)> {
+        match (&self.delivered, &self.failed) {
+            (Some(d), _) => Some((Status::Delivered, d.error_code.clone())),
+            (None, Some(f)) => Some((Status::Failed, f.error_code.clone())),
+            (None, None) => None,
+        }
+    }
+
+    /// The update recording a final receipt `to` (delivered or failed).
+    pub fn record(to: Status, error_code: Option<String>, ttl: i64) -> Update {
+        let state = serde_json::to_value(FinalState { error_code }).unwrap_or_default();
+        Update::default()
+            .set(to.as_str(), state)
+            .set(crate::ports::table::TTL, ttl)
+    }
+}
