@@ -11,7 +11,8 @@ use shared::catalog::Catalog;
 use shared::local::LocalStack;
 use shared::messaging::fanout;
 use shared::messaging::jobs::{FanoutJob, RecipientBatch};
-use shared::messaging::model::{Status, carrier_index, recipient_key, transition};
+use shared::keys;
+use shared::messaging::model::{Mark, Status, transition};
 use shared::messaging::sender::{Outcome, Sender};
 use shared::ports::Queue;
 use shared::ports::carrier::OutboundMessage;
@@ -145,7 +146,10 @@ async fn a_crash_after_the_carriers_200_ends_uncertain_and_racing_consumers_send
         None,
         Status::Queued,
         Status::Sending,
-        vec![("claimedAt", json!(long_ago))],
+        vec![Mark::Claimed {
+            attempt: 1,
+            at: long_ago,
+        }],
         &now,
     );
     app.table.transact(claim).await.unwrap();
@@ -188,7 +192,7 @@ async fn a_crash_after_the_carriers_200_ends_uncertain_and_racing_consumers_send
     assert_eq!(emf[0]["CarrierLatency"].as_array().unwrap().len(), 2);
     let status = |m| async move {
         app.table
-            .get(&recipient_key(message_id, m))
+            .get(&keys::recipient(message_id, m))
             .await
             .unwrap()
             .unwrap()["status"]
@@ -209,12 +213,12 @@ async fn a_crash_after_the_carriers_200_ends_uncertain_and_racing_consumers_send
     // Receipts for member 1: finalized first, then a late `sent`, then a replay.
     let recipient = app
         .table
-        .get(&recipient_key(message_id, job.member_ids[1]))
+        .get(&keys::recipient(message_id, job.member_ids[1]))
         .await
         .unwrap()
         .unwrap();
     let carrier_id = recipient["carrierId"].as_str().unwrap().to_owned();
-    assert_eq!(recipient["gsi1pk"], carrier_index(&carrier_id));
+    assert_eq!(recipient["gsi1pk"], keys::carrier_message(&carrier_id));
     let post = |event_id: &str, event_type: &str, status: &str, age: i64| {
         let event = json!({"data": {"event_type": event_type, "id": event_id, "record_type": "event",
             "payload": {"id": carrier_id, "to": [{"phone_number": "+12025550201", "status": status}]}}, "meta": {"attempt": 1}});

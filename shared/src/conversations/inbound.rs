@@ -5,24 +5,27 @@
 //! confirmation goes back through the send queue — unless Telnyx already
 //! auto-responded.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub use super::Deps;
 use super::ConversationError;
 use super::keywords::{Keyword, classify};
 use super::media::MediaJob;
 use super::model::{
-    activity, by_status, consent_key, conversation_key, count_move, inbound_key, kept_refiling,
-    message_key, phone_conversation_key, refile,
+    Consent, Conversation, ConversationStatus, Delivery, Direction, InboundApplied, MediaState, Received as Got,
+    ThreadMessage, kept_refiling,
 };
+use super::opening::open_conversation;
 use super::replies::{self, Outbound};
-use crate::crypto::Vault;
 use crate::directory::members::MemberRecord;
+use crate::directory::model::{ChurchProfile, PhoneClaim};
 use crate::directory::profile::church_for_number;
-use crate::domain::{ChurchId, MessageId, PhoneNumber};
+use crate::domain::{ChurchId, ConversationId, MessageId, PhoneNumber};
 use crate::keys;
-use crate::ports::queue::Queue;
-use crate::ports::table::{Cond, Item, Table, TableError, TxOp, Update};
+use crate::messaging::model::Status;
+use crate::ports::table::{TableError, TxOp};
+use crate::store::{Entities, Transaction, TransactionError};
 
 /// An inbound text as Telnyx describes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,7 +70,7 @@ pub enum Received {
     /// Appended to the conversation; the keyword, if the text was one.
     Appended {
         church: ChurchId,
-        conversation: String,
+        conversation: ConversationId,
         keyword: Option<Keyword>,
     },
     /// Already applied (Telnyx delivers at least once).
@@ -79,73 +82,22 @@ pub enum Received {
     UnknownNumber,
 }
 
-pub struct Deps<'a> {
-    pub table: &'a dyn Table,
-    pub send_queue: &'a dyn Queue,
-    /// Inbound files to copy into the bucket.
-    pub media_queue: &'a dyn Queue,
-    pub vault: &'a Vault,
-}
-
-fn id_of(item: &Item) -> String {
-    item.get("id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// The phone's conversation at this church, opened if it has none.
-pub async fn open_conversation(
-    deps: &Deps<'_>,
-    church: ChurchId,
-    phone: &PhoneNumber,
-    phone_hash: &str,
-    member: Option<&MemberRecord>,
-    now: &str,
-) -> Result<Item, TableError> {
-    let claim = phone_conversation_key(church, phone_hash);
-    for _ in 0..2 {
-        if let Some(found) = super::inbox::of_phone(deps.table, church, phone_hash).await? {
-            return Ok(found);
-        }
-        let id = MessageId::generate().to_string();
-        let key = conversation_key(church, &id);
-        let item = json!({
-            "pk": key.pk, "sk": key.sk, "type": "conversation", "id": id, "churchId": church,
-            "memberId": member.map(|m| m.id), "unknown": member.is_none(),
-            "phoneSealed": deps.vault.seal(phone.as_e164()), "phoneHash": phone_hash,
-            "status": "open", "unreadCount": 0, "messageCount": 0, "lastMessage": null, "lastMessageAt": now,
-            "createdAt": now, "updatedAt": now, "optInSms": true,
-            "gsi2pk": by_status(church, "open"), "gsi2sk": activity(now, &id),
-        });
-        let ops = vec![
-            TxOp::put_new(json!({ "pk": claim.pk, "sk": claim.sk, "conversationId": id })),
-            TxOp::put_new(item.clone()),
-            count_move(church, None, "open"),
-        ];
-        match deps.table.transact(ops).await {
-            Ok(()) => return Ok(item.as_object().cloned().unwrap_or_default()),
-            // Opened meanwhile by a concurrent delivery: read it.
-            Err(TableError::TransactionCancelled { .. }) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(TableError::Invalid(
-        "the conversation could not be opened".into(),
-    ))
+/// The parts of applying an inbound text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The record that the text was applied, and the text on the thread:
+    /// there already means a duplicate delivery.
+    Text,
+    /// The conversation, still filed as it was read: changed means refile.
+    Conversation,
+    /// The status counters' move, consent records, the member's opt-out and
+    /// the keyword's confirmation.
+    FollowUps,
 }
 
 /// What the church answers a keyword with.
-fn confirmation(keyword: Keyword, profile: Option<&Item>) -> String {
-    let field = |name: &str| {
-        profile
-            .and_then(|p| p.get(name))
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
-    let name = field("name").unwrap_or_else(|| "This church".into());
+fn confirmation(keyword: Keyword, profile: Option<&ChurchProfile>) -> String {
+    let name = profile.map_or_else(|| "This church".into(), ChurchProfile::display_name);
     match keyword {
         Keyword::OptOut => format!(
             "{name}: you are unsubscribed and will receive no more messages. Reply START to resubscribe."
@@ -153,10 +105,9 @@ fn confirmation(keyword: Keyword, profile: Option<&Item>) -> String {
         Keyword::OptIn => format!(
             "{name}: you are subscribed again. Msg & data rates may apply. Reply HELP for help, STOP to opt out."
         ),
-        Keyword::Help => field("helpReply").unwrap_or_else(|| {
-            let contact = field("brandPhoneNumber")
-                .or_else(|| field("website"))
-                .or_else(|| field("email"))
+        Keyword::Help => profile.and_then(ChurchProfile::help_reply).unwrap_or_else(|| {
+            let contact = profile
+                .and_then(ChurchProfile::contact)
                 .map(|c| format!(" Contact: {c}."))
                 .unwrap_or_default();
             format!("{name}: church messages.{contact} Msg & data rates may apply. Reply STOP to opt out.")
@@ -179,13 +130,36 @@ pub async fn receive(
     Err(kept_refiling().into())
 }
 
+/// The member whose phone this is at `church`, if any.
+async fn member_of(
+    deps: &Deps<'_>,
+    church: ChurchId,
+    phone_hash: &str,
+) -> Result<Option<MemberRecord>, TableError> {
+    let claim: Option<PhoneClaim> = deps
+        .table
+        .load(&keys::phone_claim(church, phone_hash))
+        .await?;
+    match claim {
+        Some(claim) => {
+            deps.table
+                .load(&keys::member(church, claim.member_id))
+                .await
+        }
+        None => Ok(None),
+    }
+}
+
 async fn apply_once(
     deps: &Deps<'_>,
     inbound: &Inbound,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Received, ConversationError> {
     let table = deps.table;
-    if let Some(seen) = table.get(&inbound_key(&inbound.carrier_id)).await? {
+    if let Some(seen) = table
+        .load::<InboundApplied>(&keys::inbound(&inbound.carrier_id))
+        .await?
+    {
         resume(deps, &seen).await?;
         return Ok(Received::Duplicate);
     }
@@ -195,23 +169,7 @@ async fn apply_once(
     };
     let stamp = now.to_rfc3339();
     let phone_hash = deps.vault.phone_hash(&inbound.from);
-    let member = match table.get(&keys::phone_claim(church, &phone_hash)).await? {
-        Some(claim) => {
-            let id = claim
-                .get("memberId")
-                .and_then(Value::as_str)
-                .and_then(|m| crate::domain::MemberId::parse(m).ok());
-            match id {
-                Some(id) => table
-                    .get(&keys::member(church, id))
-                    .await?
-                    .map(MemberRecord::from_item)
-                    .transpose()?,
-                None => None,
-            }
-        }
-        None => None,
-    };
+    let member = member_of(deps, church, &phone_hash).await?;
     let conv = open_conversation(
         deps,
         church,
@@ -221,39 +179,45 @@ async fn apply_once(
         &stamp,
     )
     .await?;
-    let conv_id = id_of(&conv);
     let keyword = classify(&inbound.text);
     let message_id = MessageId::generate();
-    let message = message_key(&conv_id, message_id);
-    let member_name = member.as_ref().map(|m| {
-        format!("{} {}", m.first_name, m.last_name)
-            .trim()
-            .to_owned()
-    });
-    let mut item = json!({
-        "pk": message.pk, "sk": message.sk, "type": "conversation_message", "id": message_id,
-        "conversationId": conv_id, "churchId": church, "content": inbound.text, "direction": "inbound",
-        "memberName": member_name, "deliveryStatus": "received", "carrierId": inbound.carrier_id,
-        "createdAt": stamp,
-    });
     let media = super::media::pending(&inbound.media);
     let media_job = (!media.is_empty()).then(|| MediaJob {
         church_id: church,
-        conversation_id: conv_id.clone(),
+        conversation_id: conv.id,
         message_id,
     });
-    if !media.is_empty() {
-        item["media"] = Value::Array(media);
-        item["mediaState"] = json!("copying");
-    }
+    let text = ThreadMessage {
+        id: message_id,
+        conversation_id: conv.id,
+        church_id: church,
+        content: inbound.text.clone(),
+        direction: Direction::Inbound,
+        member_name: member.as_ref().map(|m| {
+            format!("{} {}", m.first_name, m.last_name)
+                .trim()
+                .to_owned()
+        }),
+        delivery_status: Delivery::Inbound(Got::Received),
+        carrier_id: Some(inbound.carrier_id.clone()),
+        compliance: None,
+        created_at: stamp.clone(),
+        media_state: (!media.is_empty()).then_some(MediaState::Copying),
+        media,
+        reply_to_id: None,
+        reactions: Vec::new(),
+        reactions_version: None,
+        claimed_at: None,
+    };
     // The keyword's confirmation is stored with the text, so a crash before
     // it is queued is repaired when Telnyx delivers the event again.
     let confirmation = match keyword.filter(|_| !inbound.autoresponded) {
         Some(keyword) => {
-            let profile = table.get(&keys::church_profile(church)).await?;
+            let profile: Option<ChurchProfile> =
+                table.load(&ChurchProfile::key_of(church)).await?;
             Some(Outbound::new(
                 church,
-                &conv_id,
+                conv.id,
                 message_id.successor(),
                 &confirmation(keyword, profile.as_ref()),
                 true,
@@ -263,83 +227,67 @@ async fn apply_once(
         }
         None => None,
     };
-    let seen = inbound_key(&inbound.carrier_id);
-    let was = conv
-        .get("status")
-        .and_then(Value::as_str)
-        .unwrap_or("open")
-        .to_owned();
     let added = 1 + i64::from(confirmation.is_some());
-    let mut ops = vec![
-        TxOp::put_new(json!({
-            "pk": seen.pk, "sk": seen.sk, "ttl": now.timestamp() + 7 * 86_400,
-            "churchId": church, "conversationId": conv_id, "messageId": message_id,
-            "hasMedia": media_job.is_some(),
-            "confirmationId": confirmation.as_ref().map(|c| c.job.message_id),
-        })),
-        TxOp::put_new(item.clone()),
-    ];
-    // A new text reopens a closed or archived conversation (op 2; if an
-    // admin refiles it meanwhile, this runs again).
-    ops.extend(refile(
-        church,
-        &conv_id,
-        &was,
-        "open",
-        &stamp,
-        Update::default()
-            .add("unreadCount", 1)
-            .add("messageCount", added)
-            .set("lastMessage", inbound.text.as_str())
-            .set("lastMessageAt", stamp.as_str())
-            .set("updatedAt", stamp.as_str()),
-    ));
+    let seen = InboundApplied::new(
+        &inbound.carrier_id,
+        now.timestamp() + 7 * 86_400,
+        &conv,
+        message_id,
+        media_job.is_some(),
+        confirmation.as_ref().map(|c| c.job.message_id),
+    );
+    let opt_in = match keyword {
+        Some(Keyword::OptOut) => Some(false),
+        Some(Keyword::OptIn) => Some(true),
+        Some(Keyword::Help) | None => None,
+    };
+    // A new text reopens a closed or archived conversation (if an admin
+    // refiles it meanwhile, this runs again); a keyword records the phone's
+    // consent at this church, for a non-member too.
+    let mut update = Conversation::appended(&inbound.text, &stamp, added, 1);
+    if let Some(opt_in) = opt_in {
+        update = Conversation::consent(update, opt_in);
+    }
+    let mut refile = conv
+        .refile(ConversationStatus::Open, &stamp, update)
+        .into_iter();
+    let mut applying = Transaction::new()
+        .with(Part::Text, TxOp::create(&seen)?)
+        .with(Part::Text, TxOp::create(&text)?);
+    if let Some(filed) = refile.next() {
+        applying.add(Part::Conversation, filed);
+    }
+    applying.add_all(Part::FollowUps, refile);
     if let Some(keyword) = keyword {
-        let consent = consent_key(church, &phone_hash, &stamp, message_id);
-        let record = json!({
-            "pk": consent.pk, "sk": consent.sk, "type": "consent", "action": keyword.as_str(),
-            "keyword": inbound.text.trim(), "source": "sms", "at": stamp, "carrierId": inbound.carrier_id,
-            "memberId": member.as_ref().map(|m| m.id), "conversationId": conv_id,
-        });
-        ops.push(TxOp::put_new(record));
-        let opt_in = match keyword {
-            Keyword::OptOut => Some(false),
-            Keyword::OptIn => Some(true),
-            Keyword::Help => None,
-        };
-        if let Some(opt_in) = opt_in {
-            if let Some(member) = &member {
-                let update = if opt_in {
-                    Update::default()
-                        .set("optInSms", true)
-                        .remove("optOutSource")
-                } else {
-                    Update::default()
-                        .set("optInSms", false)
-                        .set("optOutSource", "keyword")
-                };
-                ops.push(TxOp::Update {
-                    key: keys::member(church, member.id),
-                    update: update.set("updatedAt", stamp.as_str()),
-                    cond: Some(Cond::Exists),
-                });
-            }
-            // The phone's consent at this church, for texts to a non-member too.
-            if let Some(TxOp::Update { update, .. }) = ops.get_mut(2) {
-                *update = std::mem::take(update).set("optInSms", opt_in);
-            }
+        let consent = Consent::texted(
+            church,
+            &phone_hash,
+            message_id,
+            keyword.as_str(),
+            inbound.text.trim(),
+            &stamp,
+            &inbound.carrier_id,
+            member.as_ref().map(|m| m.id),
+            conv.id,
+        );
+        applying.add(Part::FollowUps, TxOp::create(&consent)?);
+        if let (Some(opt_in), Some(member)) = (opt_in, &member) {
+            applying.add(
+                Part::FollowUps,
+                crate::directory::members::keyword_consent(church, member.id, opt_in, &stamp),
+            );
         }
     }
     if let Some(confirmation) = &confirmation {
-        ops.push(confirmation.put());
+        applying.add(Part::FollowUps, confirmation.put()?);
     }
-    match table.transact(ops).await {
+    match applying.commit(table).await {
         Ok(()) => {}
-        Err(TableError::TransactionCancelled { failed }) if failed == [2] => {
+        Err(TransactionError::Cancelled(parts)) if parts == [Part::Conversation] => {
             return Ok(Received::Refiled);
         }
-        Err(TableError::TransactionCancelled { .. }) => return Ok(Received::Duplicate),
-        Err(e) => return Err(e.into()),
+        Err(TransactionError::Cancelled(_)) => return Ok(Received::Duplicate),
+        Err(TransactionError::Table(e)) => return Err(e.into()),
     }
     if let Some(job) = &media_job {
         job.enqueue(deps.media_queue).await?;
@@ -347,7 +295,7 @@ async fn apply_once(
     if let Some(confirmation) = &confirmation {
         replies::enqueue(deps.send_queue, &confirmation.job).await?;
     }
-    tracing::info!(church_id = %church, conversation_id = %conv_id, keyword = keyword.map(Keyword::as_str), "inbound text appended");
+    tracing::info!(church_id = %church, conversation_id = %conv.id, keyword = keyword.map(Keyword::as_str), "inbound text appended");
     if keyword.is_none()
         && let Some(group) = super::welcome::group_for(deps, church, &inbound.text).await?
     {
@@ -360,7 +308,7 @@ async fn apply_once(
     }
     Ok(Received::Appended {
         church,
-        conversation: conv_id,
+        conversation: conv.id,
         keyword,
     })
 }
@@ -369,33 +317,29 @@ async fn apply_once(
 /// died before answering. Whatever that run stored but may not have queued
 /// is queued again; the consumers act on each once (the sender claims a
 /// message with a conditional write, the copy skips finished files).
-async fn resume(deps: &Deps<'_>, seen: &Item) -> Result<(), ConversationError> {
-    let text = |attr: &str| seen.get(attr).and_then(Value::as_str);
-    let (Some(church), Some(conversation)) = (
-        text("churchId").and_then(|c| ChurchId::parse(c).ok()),
-        text("conversationId"),
-    ) else {
-        return Ok(());
+async fn resume(deps: &Deps<'_>, seen: &InboundApplied) -> Result<(), ConversationError> {
+    let (church, conversation) = (seen.church_id, seen.conversation_id);
+    let message = |id: MessageId| async move {
+        deps.table
+            .load::<ThreadMessage>(&keys::thread_message(conversation, id))
+            .await
     };
-    let state_of = |id: MessageId, attr: &'static str| async move {
-        let item = deps.table.get(&message_key(conversation, id)).await?;
-        Ok::<_, TableError>(
-            item.and_then(|i| i.get(attr).and_then(Value::as_str).map(str::to_owned)),
-        )
-    };
-    if seen.get("hasMedia").and_then(Value::as_bool) == Some(true)
-        && let Some(id) = text("messageId").and_then(|m| MessageId::parse(m).ok())
-        && state_of(id, "mediaState").await?.as_deref() == Some("copying")
+    if seen.has_media
+        && message(seen.message_id)
+            .await?
+            .is_some_and(|m| m.media_state == Some(MediaState::Copying))
     {
         let job = MediaJob {
             church_id: church,
-            conversation_id: conversation.to_owned(),
-            message_id: id,
+            conversation_id: conversation,
+            message_id: seen.message_id,
         };
         job.enqueue(deps.media_queue).await?;
     }
-    if let Some(id) = text("confirmationId").and_then(|m| MessageId::parse(m).ok())
-        && state_of(id, "deliveryStatus").await?.as_deref() == Some("queued")
+    if let Some(id) = seen.confirmation_id
+        && message(id)
+            .await?
+            .is_some_and(|m| m.delivery_status == Delivery::Outbound(Status::Queued))
     {
         replies::enqueue(deps.send_queue, &replies::job(church, conversation, id)).await?;
     }

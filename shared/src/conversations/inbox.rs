@@ -1,21 +1,22 @@
 //! The church's inbox: conversations by last activity, a thread newest
 //! first, marking read, and the open / closed / archived status.
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
 
 use super::ConversationError;
 use super::model::{
-    STATUSES, by_status, conversation_key, conversation_view, kept_refiling, message_key,
-    message_view, messages_partition, phone_conversation_key, refile, reply_preview,
-    status_counter,
+    Conversation, ConversationStatus, PhoneConversation, ThreadMessage, kept_refiling,
 };
 use crate::crypto::Vault;
-use crate::domain::{ChurchId, MemberId, MessageId};
+use crate::directory::members::MemberRecord;
+use crate::directory::model::ChurchCounters;
+use crate::domain::{ChurchId, ConversationId, MemberId, MessageId};
 use crate::keys;
 use crate::ports::blobs::Blobs;
-use crate::ports::table::{
-    Cond, Cursor, Index, Item, Key, Query, Table, TableError, Update, window,
-};
+use crate::ports::table::{Cond, Cursor, Index, Key, Query, Table, TableError, window};
+use crate::store::{Entities, TransactionError, all_from};
 
 /// One page of a listing, the total behind it and where the next page starts.
 pub struct Listed {
@@ -24,47 +25,51 @@ pub struct Listed {
     pub next: Option<String>,
 }
 
+/// A conversation as the inbox shows it; `member` is who it is with (its
+/// phone opened).
+fn conversation_view(conv: &Conversation, member: Value) -> Value {
+    json!({
+        "id": conv.id,
+        "memberId": conv.member_id,
+        "member": member,
+        "status": conv.status,
+        "unreadCount": conv.unread_count,
+        "lastMessage": conv.last_message,
+        "lastMessageAt": conv.last_message_at,
+        "createdAt": conv.created_at,
+        "updatedAt": conv.updated_at,
+        "unknown": conv.unknown,
+    })
+}
+
 /// The conversations as the inbox shows them, with who each is with
 /// (their members read in one batch).
 async fn views(
     table: &dyn Table,
     vault: &Vault,
     church: ChurchId,
-    convs: &[Item],
+    convs: &[Conversation],
 ) -> Result<Vec<Value>, TableError> {
-    let member_id = |conv: &Item| {
-        conv.get("memberId")
-            .and_then(Value::as_str)
-            .and_then(|m| MemberId::parse(m).ok())
-    };
-    let mut ids: Vec<MemberId> = convs.iter().filter_map(member_id).collect();
+    let mut ids: Vec<MemberId> = convs.iter().filter_map(|c| c.member_id).collect();
     ids.sort();
     ids.dedup();
     let keys: Vec<Key> = ids.iter().map(|id| keys::member(church, *id)).collect();
-    let members: std::collections::HashMap<MemberId, Item> = ids
+    let members: HashMap<MemberId, MemberRecord> = ids
         .into_iter()
-        .zip(table.get_many(&keys).await?)
-        .filter_map(|(id, item)| item.map(|item| (id, item)))
+        .zip(table.load_many::<MemberRecord>(&keys).await?)
+        .filter_map(|(id, member)| member.map(|m| (id, m)))
         .collect();
     Ok(convs
         .iter()
         .map(|conv| {
-            let id = member_id(conv);
-            let member = id.and_then(|id| members.get(&id));
-            let name = |attr: &str| member.and_then(|m| m.get(attr)).cloned();
-            let phone = conv
-                .get("phoneSealed")
-                .and_then(Value::as_str)
-                .and_then(|s| vault.open(s).ok());
+            let member = conv.member_id.and_then(|id| members.get(&id));
             let shown = json!({
-                "id": id,
-                "firstName": name("firstName").unwrap_or_else(|| json!("Unknown")),
-                "lastName": name("lastName").unwrap_or_else(|| json!("")),
-                "phone": phone,
+                "id": conv.member_id,
+                "firstName": member.map_or("Unknown", |m| m.first_name.as_str()),
+                "lastName": member.map_or("", |m| m.last_name.as_str()),
+                "phone": vault.open(&conv.phone_sealed).ok(),
             });
-            let mut view = conversation_view(conv, shown);
-            view["unknown"] = conv.get("unknown").cloned().unwrap_or(json!(false));
-            view
+            conversation_view(conv, shown)
         })
         .collect())
 }
@@ -76,15 +81,16 @@ pub async fn list(
     table: &dyn Table,
     vault: &Vault,
     church: ChurchId,
-    status: &str,
+    status: ConversationStatus,
     page: Window,
 ) -> Result<Listed, TableError> {
-    let total = table
-        .get(&keys::church_counters(church))
-        .await?
-        .and_then(|c| c.get(&status_counter(status)).and_then(Value::as_u64))
-        .unwrap_or(0);
-    let query = Query::partition(by_status(church, status))
+    let counters: Option<ChurchCounters> = table.load(&ChurchCounters::key_of(church)).await?;
+    let total = counters.map_or(0, |c| {
+        c.get(crate::directory::model::Counter::Conversations(
+            status.as_str(),
+        ))
+    });
+    let query = Query::partition(keys::conversations_by_status(church, status.as_str()))
         .index(Index::Gsi2)
         .keys_only()
         .descending()
@@ -92,9 +98,18 @@ pub async fn list(
     let skip = if page.cursor.is_some() { 0 } else { page.skip };
     let (found, next) = window(table, query, skip, page.limit).await?;
     let keys = found.iter().map(Key::of).collect::<Result<Vec<_>, _>>()?;
-    let convs: Vec<Item> = table.get_many(&keys).await?.into_iter().flatten().collect();
+    let convs: Vec<Conversation> = table
+        .load_many::<Conversation>(&keys)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
     let items = views(table, vault, church, &convs).await?;
-    Ok(Listed { items, total, next })
+    Ok(Listed {
+        items,
+        total: total.max(0) as u64,
+        next,
+    })
 }
 
 /// Which part of a list to read.
@@ -105,41 +120,36 @@ pub struct Window {
     pub cursor: Option<String>,
 }
 
-async fn conversation(
+/// The church's conversation `id`.
+pub async fn get(
     table: &dyn Table,
     church: ChurchId,
-    id: &str,
-) -> Result<Item, ConversationError> {
+    id: ConversationId,
+) -> Result<Conversation, ConversationError> {
     table
-        .get(&conversation_key(church, id))
+        .load(&keys::conversation(church, id))
         .await?
         .ok_or(ConversationError::NotFound)
 }
 
-/// A page of thread items as the inbox shows them: media through
+/// A page of thread messages as the inbox shows them: media through
 /// presigned links, and the preview of each replied-to message.
 pub async fn shown_messages(
     table: &dyn Table,
     blobs: &dyn Blobs,
-    conversation: &str,
-    items: &[Item],
+    messages: &[ThreadMessage],
 ) -> Result<Vec<Value>, ConversationError> {
-    let mut shown = Vec::with_capacity(items.len());
-    for item in items {
-        let media = super::media::shown(blobs, item).await?;
-        let reply_to = match item
-            .get("replyToId")
-            .and_then(Value::as_str)
-            .and_then(|r| MessageId::parse(r).ok())
-        {
+    let mut shown = Vec::with_capacity(messages.len());
+    for message in messages {
+        let media = super::media::shown(blobs, message).await?;
+        let reply_to = match message.reply_to_id {
             Some(id) => table
-                .get(&message_key(conversation, id))
+                .load::<ThreadMessage>(&keys::thread_message(message.conversation_id, id))
                 .await?
-                .map(|m| reply_preview(&m))
-                .unwrap_or(Value::Null),
+                .map_or(Value::Null, |m| m.preview()),
             None => Value::Null,
         };
-        shown.push(message_view(item, &media, reply_to));
+        shown.push(message.view(&media, reply_to));
     }
     Ok(shown)
 }
@@ -150,24 +160,20 @@ pub async fn thread(
     blobs: &dyn Blobs,
     vault: &Vault,
     church: ChurchId,
-    id: &str,
+    id: ConversationId,
     skip: usize,
     limit: usize,
 ) -> Result<(Value, Listed), ConversationError> {
-    let conv = conversation(table, church, id).await?;
-    let total = conv
-        .get("messageCount")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    let query = Query::partition(messages_partition(id)).descending();
+    let conv = get(table, church, id).await?;
+    let query = Query::partition(keys::thread(id)).descending();
     let (page, _) = window(table, query, skip, limit).await?;
-    let items = shown_messages(table, blobs, id, &page).await?;
+    let items = shown_messages(table, blobs, &all_from(page)?).await?;
     let shown = views(table, vault, church, std::slice::from_ref(&conv)).await?;
     Ok((
         shown.into_iter().next().unwrap_or_default(),
         Listed {
             items,
-            total,
+            total: conv.message_count.max(0) as u64,
             next: None,
         },
     ))
@@ -178,42 +184,43 @@ pub async fn of_phone(
     table: &dyn Table,
     church: ChurchId,
     phone_hash: &str,
-) -> Result<Option<Item>, TableError> {
-    let Some(claim) = table
-        .get(&phone_conversation_key(church, phone_hash))
-        .await?
-    else {
-        return Ok(None);
-    };
-    let id = claim
-        .get("conversationId")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    table.get(&conversation_key(church, id)).await
+) -> Result<Option<Conversation>, TableError> {
+    let claim: Option<PhoneConversation> = table
+        .load(&keys::phone_conversation(church, phone_hash))
+        .await?;
+    match claim {
+        Some(claim) => {
+            table
+                .load(&keys::conversation(church, claim.conversation_id))
+                .await
+        }
+        None => Ok(None),
+    }
 }
 
 /// One message of the church's conversation, if it is there.
 pub async fn message(
     table: &dyn Table,
     church: ChurchId,
-    conversation_id: &str,
+    conversation: ConversationId,
     id: MessageId,
-) -> Result<Item, ConversationError> {
-    conversation(table, church, conversation_id).await?;
+) -> Result<ThreadMessage, ConversationError> {
+    get(table, church, conversation).await?;
     table
-        .get(&message_key(conversation_id, id))
+        .load(&keys::thread_message(conversation, id))
         .await?
         .ok_or(ConversationError::MessageNotFound)
 }
 
 /// Marks every message of the conversation read.
-pub async fn read(table: &dyn Table, church: ChurchId, id: &str) -> Result<(), ConversationError> {
+pub async fn read(
+    table: &dyn Table,
+    church: ChurchId,
+    id: ConversationId,
+) -> Result<(), ConversationError> {
+    let key = keys::conversation(church, id);
     match table
-        .update(
-            &conversation_key(church, id),
-            Update::default().set("unreadCount", 0),
-            Some(Cond::Exists),
-        )
+        .update(&key, Conversation::read(), Some(Cond::Exists))
         .await
     {
         Ok(_) => Ok(()),
@@ -222,34 +229,21 @@ pub async fn read(table: &dyn Table, church: ChurchId, id: &str) -> Result<(), C
     }
 }
 
-/// Moves the conversation to `status` (one of `STATUSES`, checked by the
-/// caller), and one conversation between the status counters.
+/// Moves the conversation to `status`, and one conversation between the
+/// status counters.
 pub async fn set_status(
     table: &dyn Table,
     church: ChurchId,
-    id: &str,
-    status: &str,
+    id: ConversationId,
+    status: ConversationStatus,
     now: &str,
 ) -> Result<(), ConversationError> {
-    debug_assert!(STATUSES.contains(&status));
     for _ in 0..3 {
-        let conv = conversation(table, church, id).await?;
-        let was = conv
-            .get("status")
-            .and_then(Value::as_str)
-            .unwrap_or("open")
-            .to_owned();
-        let last = conv
-            .get("lastMessageAt")
-            .and_then(Value::as_str)
-            .unwrap_or(now);
-        let ops = refile(
-            church,
-            id,
-            &was,
+        let conv = get(table, church, id).await?;
+        let ops = conv.refile(
             status,
-            last,
-            Update::default().set("updatedAt", now),
+            &conv.last_message_at,
+            Conversation::changed_at(now),
         );
         match table.transact(ops).await {
             Ok(()) => return Ok(()),
@@ -261,7 +255,21 @@ pub async fn set_status(
     Err(kept_refiling().into())
 }
 
-/// The conversation as the inbox shows it (for a reply's answer).
-pub async fn get(table: &dyn Table, church: ChurchId, id: &str) -> Result<Item, ConversationError> {
-    conversation(table, church, id).await
+/// The conversation as the inbox shows it, with who it is with.
+pub async fn shown(
+    table: &dyn Table,
+    vault: &Vault,
+    church: ChurchId,
+    id: ConversationId,
+) -> Result<Value, ConversationError> {
+    let conv = get(table, church, id).await?;
+    let shown = views(table, vault, church, std::slice::from_ref(&conv)).await?;
+    Ok(shown.into_iter().next().unwrap_or_default())
+}
+
+/// A refile's cancellation: the conversation moved under it.
+impl<P: std::fmt::Debug> From<TransactionError<P>> for ConversationError {
+    fn from(e: TransactionError<P>) -> Self {
+        ConversationError::Table(e.into())
+    }
 }

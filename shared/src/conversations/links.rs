@@ -4,14 +4,14 @@
 //! or unlink from here — so the inbox never names the wrong person, and a
 //! STOP the phone texted before it was a member still holds.
 
-use serde_json::{Value, json};
-
-use crate::domain::{ChurchId, MemberId};
-use crate::ports::table::{Cond, Key, Table, TableError, TxOp, Update};
+use super::model::Conversation;
+use crate::domain::{ChurchId, ConversationId, MemberId};
+use crate::ports::table::{Table, TableError, TxOp};
 
 /// A phone's conversation with the church.
 pub struct PhoneConversation {
-    key: Key,
+    id: ConversationId,
+    church: ChurchId,
     /// The phone texted STOP (and not START since) at this church.
     pub texted_stop: bool,
 }
@@ -22,35 +22,22 @@ pub async fn find(
     church: ChurchId,
     phone_hash: &str,
 ) -> Result<Option<PhoneConversation>, TableError> {
-    let Some(conversation) = super::inbox::of_phone(table, church, phone_hash).await? else {
-        return Ok(None);
-    };
-    Ok(Some(PhoneConversation {
-        key: Key::of(&conversation)?,
-        texted_stop: conversation.get("optInSms").and_then(Value::as_bool) == Some(false),
+    let found = super::inbox::of_phone(table, church, phone_hash).await?;
+    Ok(found.map(|conversation| PhoneConversation {
+        id: conversation.id,
+        church,
+        texted_stop: conversation.texted_stop(),
     }))
 }
 
 impl PhoneConversation {
     /// The conversation is now with `member`.
     pub fn link(&self, member: MemberId, now: &str) -> TxOp {
-        self.set(json!(member), now)
+        Conversation::link(self.church, self.id, Some(member), now)
     }
 
     /// The conversation's member is gone: it is with an unknown phone again.
     pub fn unlink(&self, now: &str) -> TxOp {
-        self.set(Value::Null, now)
-    }
-
-    fn set(&self, member: Value, now: &str) -> TxOp {
-        let unknown = member.is_null();
-        TxOp::Update {
-            key: self.key.clone(),
-            update: Update::default()
-                .set("memberId", member)
-                .set("unknown", unknown)
-                .set("updatedAt", now),
-            cond: Some(Cond::Exists),
-        }
+        Conversation::link(self.church, self.id, None, now)
     }
 }

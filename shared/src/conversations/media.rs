@@ -20,12 +20,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::ConversationError;
-use super::model::message_key;
-use crate::domain::{ChurchId, MessageId};
+use super::model::{MediaState, ThreadMessage};
+use crate::domain::{ChurchId, ConversationId, MessageId};
+use crate::keys;
 use crate::messaging::media::{MAX_CONVERSATION_FILE_BYTES, MAX_MEDIA_PER_MESSAGE, MediaKind};
 use crate::ports::blobs::{Blob, BlobError, BlobKey, Blobs};
 use crate::ports::queue::{OutgoingMessage, Queue};
-use crate::ports::table::{Cond, Item, Table, TableError, Update};
+use crate::ports::table::{Cond, Table, TableError};
+use crate::store::Entities;
 use crate::telnyx::media::{FetchError, fetch};
 
 /// How long a thread's media links work (the inbox re-reads the thread).
@@ -36,7 +38,7 @@ const SHOWN_FOR: Duration = Duration::from_secs(3600);
 #[serde(rename_all = "camelCase")]
 pub struct MediaJob {
     pub church_id: ChurchId,
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     pub message_id: MessageId,
 }
 
@@ -74,7 +76,7 @@ pub fn stored(key: &BlobKey, content_type: &str, size: u64, name: &str) -> Value
 /// Where a conversation's file lives in the bucket.
 pub fn blob_key(
     church: ChurchId,
-    conversation: &str,
+    conversation: ConversationId,
     message: MessageId,
     n: usize,
 ) -> Result<BlobKey, TableError> {
@@ -109,13 +111,6 @@ fn with_extension(name: &str, content_type: &str) -> String {
     }
 }
 
-fn entries(item: &Item) -> Vec<Value> {
-    item.get("media")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-}
-
 fn str_of<'a>(entry: &'a Value, attr: &str) -> Option<&'a str> {
     entry.get(attr).and_then(Value::as_str)
 }
@@ -129,18 +124,18 @@ fn stored_key(entry: &Value) -> Option<BlobKey> {
 
 /// The files of a message as the thread shows them: stored ones through a
 /// presigned URL, pending ones through Telnyx's link until the copy lands.
-pub async fn shown(blobs: &dyn Blobs, item: &Item) -> Result<Vec<Value>, BlobError> {
+pub async fn shown(blobs: &dyn Blobs, message: &ThreadMessage) -> Result<Vec<Value>, BlobError> {
     let mut shown = Vec::new();
-    for entry in entries(item) {
-        let url = match (stored_key(&entry), str_of(&entry, "state")) {
+    for entry in &message.media {
+        let url = match (stored_key(entry), str_of(entry, "state")) {
             (Some(key), _) => blobs.presign_get(&key, SHOWN_FOR).await?,
-            (None, Some("pending")) => match str_of(&entry, "url") {
+            (None, Some("pending")) => match str_of(entry, "url") {
                 Some(url) => url.to_owned(),
                 None => continue,
             },
             _ => continue,
         };
-        let kind = str_of(&entry, "contentType")
+        let kind = str_of(entry, "contentType")
             .and_then(MediaKind::of)
             .map(MediaKind::as_str);
         shown.push(json!({
@@ -154,11 +149,11 @@ pub async fn shown(blobs: &dyn Blobs, item: &Item) -> Result<Vec<Value>, BlobErr
 /// Presigned links to a message's stored files, for the carrier to fetch.
 pub async fn carrier_urls(
     blobs: &dyn Blobs,
-    item: &Item,
+    message: &ThreadMessage,
     ttl: Duration,
 ) -> Result<Vec<String>, BlobError> {
     let mut urls = Vec::new();
-    for key in entries(item).iter().filter_map(stored_key) {
+    for key in message.media.iter().filter_map(stored_key) {
         urls.push(blobs.presign_get(&key, ttl).await?);
     }
     Ok(urls)
@@ -209,7 +204,7 @@ async fn copy_one(
     if MediaKind::of(&content_type).is_none() {
         return Ok(refused("type"));
     }
-    let key = blob_key(job.church_id, &job.conversation_id, job.message_id, n)?;
+    let key = blob_key(job.church_id, job.conversation_id, job.message_id, n)?;
     let size = fetched.bytes.len() as u64;
     deps.blobs
         .put(
@@ -227,15 +222,15 @@ async fn copy_one(
 /// Copies a message's pending files into the bucket. Runs any number of
 /// times: stored files are not fetched again, and a finished message is left alone.
 pub async fn copy(deps: &CopyDeps<'_>, job: &MediaJob) -> Result<(), ConversationError> {
-    let key = message_key(&job.conversation_id, job.message_id);
-    let Some(item) = deps.table.get(&key).await? else {
+    let key = keys::thread_message(job.conversation_id, job.message_id);
+    let Some(message) = deps.table.load::<ThreadMessage>(&key).await? else {
         tracing::warn!(message_id = %job.message_id, "media job for a missing message; dropped");
         return Ok(());
     };
-    if item.get("mediaState").and_then(Value::as_str) != Some("copying") {
+    if message.media_state != Some(MediaState::Copying) {
         return Ok(());
     }
-    let mut media = entries(&item);
+    let mut media = message.media;
     let mut retry = None;
     for (n, entry) in media.iter_mut().enumerate() {
         if str_of(entry, "state") != Some("pending") {
@@ -248,14 +243,16 @@ pub async fn copy(deps: &CopyDeps<'_>, job: &MediaJob) -> Result<(), Conversatio
             }
         }
     }
-    let state = if retry.is_some() { "copying" } else { "done" };
+    let state = if retry.is_some() {
+        MediaState::Copying
+    } else {
+        MediaState::Done
+    };
     // Progress is kept even when a file must be tried again.
     deps.table
         .update(
             &key,
-            Update::default()
-                .set("media", Value::Array(media))
-                .set("mediaState", state),
+            ThreadMessage::media_copied(media, state),
             Some(Cond::Exists),
         )
         .await?;

@@ -8,14 +8,26 @@ pub mod keywords;
 pub mod links;
 pub mod media;
 pub mod model;
+pub mod opening;
 pub mod reactions;
 pub mod replies;
 pub mod welcome;
 
+use crate::crypto::Vault;
+use crate::ports::Queue;
 use crate::ports::blobs::BlobError;
 use crate::ports::queue::QueueError;
 use crate::ports::table::TableError;
 use crate::telnyx::media::FetchError;
+
+/// What applying texts to conversations needs.
+pub struct Deps<'a> {
+    pub table: &'a dyn crate::ports::table::Table,
+    pub send_queue: &'a dyn Queue,
+    /// Inbound files to copy into the bucket.
+    pub media_queue: &'a dyn Queue,
+    pub vault: &'a Vault,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConversationError {

@@ -3,184 +3,555 @@
 //! other members.
 //!
 //! ```text
-//! CHURCH#c / CONV#id           the conversation (GSI2: CONVS#c#status, by last activity)
-//! CHURCH#c / CONVPHONE#hmac    which conversation a phone has (created once)
-//! CONV#id  / CMSG#ulid         its messages, oldest first
-//! INBOUND#telnyx-id / INBOUND  an inbound text already applied (Telnyx retries)
-//! CHURCH#c / CONSENT#hmac#time every keyword a phone texted: proof of consent
+//! CHURCH#c / CONV#id           Conversation (GSI2: CONVS#c#status, by last activity)
+//! CHURCH#c / CONVPHONE#hmac    PhoneConversation: which conversation a phone has
+//! CONV#id  / CMSG#ulid         ThreadMessage: its messages, oldest first
+//! INBOUND#telnyx-id / INBOUND  InboundApplied: an inbound text already applied
+//! CHURCH#c / CONSENT#hmac#time Consent: every keyword a phone texted
+//! CHURCH#c / WELCOME#g#m       WelcomeSent: a group's welcome, sent once
 //! CHURCH#c / COUNTERS          conversations_<status>: the inbox's totals
 //! ```
 //!
 //! A conversation carries `messageCount`, so a thread's total is read too.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::domain::{ChurchId, MessageId};
+use crate::directory::model::{Counter, Counters};
+use crate::domain::{ChurchId, ConversationId, MemberId, MessageId};
 use crate::keys;
 use crate::messaging::model::Status;
-use crate::ports::table::{Item, Key};
+use crate::ports::table::{Cond, Index, Key, TableError, TxOp, Update};
+use crate::store::Entity;
 
-pub const STATUSES: [&str; 3] = ["open", "closed", "archived"];
+/// Where a conversation is filed in the inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationStatus {
+    Open,
+    Closed,
+    Archived,
+}
 
-/// The church counter holding how many conversations are in `status`, so
-/// the inbox's `total` is read, never counted.
-pub fn status_counter(status: &str) -> String {
-    format!("conversations_{status}")
+impl ConversationStatus {
+    pub const ALL: [ConversationStatus; 3] = [
+        ConversationStatus::Open,
+        ConversationStatus::Closed,
+        ConversationStatus::Archived,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationStatus::Open => "open",
+            ConversationStatus::Closed => "closed",
+            ConversationStatus::Archived => "archived",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// The church counter of conversations filed here.
+    fn counter(self) -> Counter<'static> {
+        Counter::Conversations(self.as_str())
+    }
+}
+
+/// One phone's texts with one church.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub church_id: ChurchId,
+    /// The member the phone belongs to; `None` for a phone nobody added.
+    pub member_id: Option<MemberId>,
+    #[serde(default)]
+    pub unknown: bool,
+    pub phone_sealed: String,
+    pub phone_hash: String,
+    pub status: ConversationStatus,
+    #[serde(default)]
+    pub unread_count: i64,
+    #[serde(default)]
+    pub message_count: i64,
+    pub last_message: Option<String>,
+    pub last_message_at: String,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The phone's consent at this church (`false` once it texted STOP),
+    /// for a phone that is not a member too.
+    #[serde(default = "consenting")]
+    pub opt_in_sms: bool,
+}
+
+fn consenting() -> bool {
+    true
+}
+
+impl Entity for Conversation {
+    const KIND: Option<&'static str> = Some("conversation");
+    fn key(&self) -> Key {
+        keys::conversation(self.church_id, self.id)
+    }
+    fn index_keys(&self) -> Vec<(Index, String, String)> {
+        vec![(
+            Index::Gsi2,
+            keys::conversations_by_status(self.church_id, self.status.as_str()),
+            keys::conversation_activity(&self.last_message_at, self.id),
+        )]
+    }
+}
+
+impl Conversation {
+    /// The phone texted STOP (and not START since) at this church.
+    pub fn texted_stop(&self) -> bool {
+        !self.opt_in_sms
+    }
+
+    /// The conversation is now with `member` (`None`: an unknown phone again).
+    pub fn link(church: ChurchId, id: ConversationId, member: Option<MemberId>, now: &str) -> TxOp {
+        TxOp::Update {
+            key: keys::conversation(church, id),
+            update: Update::default()
+                .set("memberId", json!(member))
+                .set("unknown", member.is_none())
+                .set("updatedAt", now),
+            cond: Some(Cond::Exists),
+        }
+    }
+
+    /// A change of the conversation itself, at `now`.
+    pub fn changed_at(now: &str) -> Update {
+        Update::default().set("updatedAt", now)
+    }
+
+    /// The carrier reported the phone's STOP (Telnyx 40300).
+    pub fn carrier_opt_out() -> Update {
+        Update::default()
+            .set("optInSms", false)
+            .set("optOutSource", "carrier")
+    }
+
+    /// Marks every message read.
+    pub fn read() -> Update {
+        Update::default().set("unreadCount", 0)
+    }
+
+    /// The phone's consent at this church changed (a keyword, or the carrier).
+    pub fn consent(update: Update, opt_in: bool) -> Update {
+        update.set("optInSms", opt_in)
+    }
+
+    /// A new message on the thread: counted, shown as the last, and the
+    /// conversation moved to the top of its list.
+    pub fn appended(text: &str, at: &str, messages: i64, unread: i64) -> Update {
+        let mut update = Update::default()
+            .add("messageCount", messages)
+            .set("lastMessage", text)
+            .set("lastMessageAt", at)
+            .set("updatedAt", at);
+        if unread != 0 {
+            update = update.add("unreadCount", unread);
+        }
+        update
+    }
+
+    /// Files the conversation under `to` with `update`'s other changes,
+    /// if it is still under the status it was read with: the conversation's
+    /// write, then the counters' move when the status changes. A caller
+    /// whose condition fails reads the conversation again.
+    pub fn refile(&self, to: ConversationStatus, last_activity: &str, update: Update) -> Vec<TxOp> {
+        let mut ops = vec![TxOp::Update {
+            key: self.key(),
+            update: update
+                .set("status", to.as_str())
+                .set(
+                    "gsi2pk",
+                    keys::conversations_by_status(self.church_id, to.as_str()),
+                )
+                .set("gsi2sk", keys::conversation_activity(last_activity, self.id)),
+            cond: Some(Cond::And(vec![
+                Cond::Exists,
+                Cond::eq("status", self.status.as_str()),
+            ])),
+        }];
+        if self.status != to {
+            ops.push(count_move(self.church_id, Some(self.status), to));
+        }
+        ops
+    }
+
+    /// The update moving the conversation to the top of its list, for an
+    /// outbound text (its status unchanged).
+    pub fn touched(id: ConversationId, text: &str, at: &str) -> Update {
+        Self::appended(text, at, 1, 0).set("gsi2sk", keys::conversation_activity(at, id))
+    }
 }
 
 /// Moves one conversation between status counters (`from` is `None` for a new one).
-pub fn count_move(church: ChurchId, from: Option<&str>, to: &str) -> crate::ports::table::TxOp {
-    let mut update = crate::ports::table::Update::default().add(&status_counter(to), 1);
-    if let Some(from) = from {
-        update = update.add(&status_counter(from), -1);
-    }
-    crate::ports::table::TxOp::Update {
-        key: keys::church_counters(church),
-        update,
-        cond: None,
-    }
-}
-
-/// Files conversation `id` under `to`, with `update`'s other changes, if
-/// it is still under `was` (the status just read): the conversation's
-/// write first, then the counters' move when the status changes. A caller
-/// whose condition fails reads the conversation again.
-pub fn refile(
+pub fn count_move(
     church: ChurchId,
-    id: &str,
-    was: &str,
-    to: &str,
-    last_activity: &str,
-    update: crate::ports::table::Update,
-) -> Vec<crate::ports::table::TxOp> {
-    use crate::ports::table::{Cond, TxOp};
-    let mut ops = vec![TxOp::Update {
-        key: conversation_key(church, id),
-        update: update
-            .set("status", to)
-            .set("gsi2pk", by_status(church, to))
-            .set("gsi2sk", activity(last_activity, id)),
-        cond: Some(Cond::And(vec![Cond::Exists, Cond::eq("status", was)])),
-    }];
-    if was != to {
-        ops.push(count_move(church, Some(was), to));
+    from: Option<ConversationStatus>,
+    to: ConversationStatus,
+) -> TxOp {
+    let mut counters = Counters::default().add(to.counter(), 1);
+    if let Some(from) = from {
+        counters = counters.add(from.counter(), -1);
     }
-    ops
+    counters.op(church)
 }
 
 /// The error when a conversation's status kept changing under a refile.
-pub fn kept_refiling() -> crate::ports::table::TableError {
-    crate::ports::table::TableError::Invalid("the conversation kept changing status".into())
+pub fn kept_refiling() -> TableError {
+    TableError::Invalid("the conversation kept changing status".into())
 }
 
-pub fn conversation_key(church: ChurchId, id: &str) -> Key {
-    Key::new(keys::church(church), format!("CONV#{id}"))
+/// Which conversation a phone has with a church (put once with it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhoneConversation {
+    #[serde(skip)]
+    key: Key,
+    pub conversation_id: ConversationId,
 }
 
-pub fn phone_conversation_key(church: ChurchId, phone_hash: &str) -> Key {
-    Key::new(keys::church(church), format!("CONVPHONE#{phone_hash}"))
-}
-
-pub fn messages_partition(conversation: &str) -> String {
-    format!("CONV#{conversation}")
-}
-
-pub fn message_key(conversation: &str, message: MessageId) -> Key {
-    Key::new(messages_partition(conversation), format!("CMSG#{message}"))
-}
-
-pub fn inbound_key(carrier_id: &str) -> Key {
-    Key::new(format!("INBOUND#{carrier_id}"), "INBOUND")
-}
-
-pub fn consent_key(church: ChurchId, phone_hash: &str, at: &str, id: MessageId) -> Key {
-    Key::new(
-        keys::church(church),
-        format!("CONSENT#{phone_hash}#{at}#{id}"),
-    )
-}
-
-/// GSI2 partition listing a church's conversations in one status.
-pub fn by_status(church: ChurchId, status: &str) -> String {
-    format!("CONVS#{church}#{status}")
-}
-
-/// GSI2 sort key: newest activity last (lists read it backwards).
-pub fn activity(at: &str, id: &str) -> String {
-    format!("{at}#{id}")
-}
-
-fn text(item: &Item, attr: &str) -> Value {
-    item.get(attr).cloned().unwrap_or(Value::Null)
-}
-
-/// A conversation as the inbox shows it; `phone` is already opened.
-pub fn conversation_view(item: &Item, member: Value) -> Value {
-    json!({
-        "id": text(item, "id"),
-        "memberId": text(item, "memberId"),
-        "member": member,
-        "status": text(item, "status"),
-        "unreadCount": item.get("unreadCount").and_then(Value::as_i64).unwrap_or(0),
-        "lastMessage": text(item, "lastMessage"),
-        "lastMessageAt": text(item, "lastMessageAt"),
-        "createdAt": text(item, "createdAt"),
-        "updatedAt": text(item, "updatedAt"),
-    })
-}
-
-/// A conversation message as the thread shows it. `media` is what
-/// [`super::media::shown`] answers (the first file fills the frontend's
-/// single `mediaUrl`; *(ext)* `media` lists them all); `reply_to` is the
-/// preview of the message it answers, or null.
-pub fn message_view(item: &Item, media: &[Value], reply_to: Value) -> Value {
-    let first = |attr: &str| {
-        media
-            .first()
-            .map(|m| m[attr].clone())
-            .unwrap_or(Value::Null)
-    };
-    json!({
-        "id": text(item, "id"),
-        "conversationId": text(item, "conversationId"),
-        "content": text(item, "content"),
-        "direction": text(item, "direction"),
-        "memberName": text(item, "memberName"),
-        "deliveryStatus": delivery_status(item),
-        "deliveryState": text(item, "deliveryStatus"),
-        "mediaUrl": first("url"),
-        "mediaType": first("type"),
-        "mediaName": first("name"),
-        "mediaSizeBytes": first("sizeBytes"),
-        "media": media,
-        "channel": if media.is_empty() { "sms" } else { "mms" },
-        "replyToId": text(item, "replyToId"),
-        "replyTo": reply_to,
-        "reactions": item.get("reactions").cloned().unwrap_or(json!([])),
-        "createdAt": text(item, "createdAt"),
-    })
-}
-
-/// An outbound message's state in the frontend's words (`pending`,
-/// `delivered`, `failed`); an inbound one has none. The precise state
-/// (`queued` … `opted_out`, `uncertain`) is *(ext)* `deliveryState`.
-fn delivery_status(item: &Item) -> Value {
-    let state = item.get("deliveryStatus").and_then(Value::as_str);
-    match state.and_then(Status::parse) {
-        Some(Status::Delivered) => json!("delivered"),
-        Some(Status::Failed | Status::OptedOut) => json!("failed"),
-        Some(Status::Queued | Status::Sending | Status::Sent | Status::Uncertain) => {
-            json!("pending")
-        }
-        None => Value::Null,
+impl Entity for PhoneConversation {
+    const KIND: Option<&'static str> = None;
+    fn key(&self) -> Key {
+        self.key.clone()
+    }
+    fn keyed(mut self, key: Key) -> Self {
+        self.key = key;
+        self
     }
 }
 
-/// The preview of a replied-to message, as `replyTo` shows it.
-pub fn reply_preview(item: &Item) -> Value {
-    json!({
-        "id": text(item, "id"),
-        "content": text(item, "content"),
-        "direction": text(item, "direction"),
-    })
+impl PhoneConversation {
+    pub fn new(church: ChurchId, phone_hash: &str, conversation_id: ConversationId) -> Self {
+        Self {
+            key: keys::phone_conversation(church, phone_hash),
+            conversation_id,
+        }
+    }
+}
+
+/// Which way a thread message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+/// An inbound text is `received`; an outbound one moves through the
+/// recipient state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Delivery {
+    Outbound(Status),
+    Inbound(Received),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Received {
+    Received,
+}
+
+impl Delivery {
+    pub fn outbound(self) -> Option<Status> {
+        match self {
+            Delivery::Outbound(s) => Some(s),
+            Delivery::Inbound(_) => None,
+        }
+    }
+}
+
+/// Whether an inbound message's files are still being copied into the bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaState {
+    Copying,
+    Done,
+}
+
+/// One text of a conversation, either way. Its files (`media`) are the
+/// entries `media.rs` owns; its reactions are the list `reactions.rs` owns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadMessage {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub church_id: ChurchId,
+    pub content: String,
+    pub direction: Direction,
+    pub member_name: Option<String>,
+    pub delivery_status: Delivery,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier_id: Option<String>,
+    /// A compliance text (a STOP confirmation) reaches an opted-out phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compliance: Option<bool>,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_state: Option<MediaState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to_id: Option<MessageId>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reactions_version: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<String>,
+}
+
+impl Entity for ThreadMessage {
+    const KIND: Option<&'static str> = Some("conversation_message");
+    fn key(&self) -> Key {
+        keys::thread_message(self.conversation_id, self.id)
+    }
+}
+
+impl ThreadMessage {
+    /// The update moving an outbound text to `to`, if it is still `from`.
+    pub fn moved(from: Status, to: Status, now: &str) -> (Update, Cond) {
+        (
+            Update::default()
+                .set("deliveryStatus", to.as_str())
+                .set("updatedAt", now),
+            Cond::eq("deliveryStatus", from.as_str()),
+        )
+    }
+
+    /// Its files after a copy, and whether any is still to be copied.
+    pub fn media_copied(media: Vec<Value>, state: MediaState) -> Update {
+        Update::default()
+            .set("media", Value::Array(media))
+            .set(
+                "mediaState",
+                serde_json::to_value(state).unwrap_or(Value::Null),
+            )
+    }
+
+    /// Its reactions, if nobody changed them since `version` was read.
+    pub fn react(reactions: Vec<Value>, version: Option<i64>) -> (Update, Cond) {
+        let version = version.unwrap_or(0);
+        let unchanged = if version == 0 {
+            Cond::AttrNotExists("reactionsVersion".into())
+        } else {
+            Cond::eq("reactionsVersion", version)
+        };
+        (
+            Update::default()
+                .set("reactions", Value::Array(reactions))
+                .set("reactionsVersion", version + 1),
+            Cond::And(vec![Cond::Exists, unchanged]),
+        )
+    }
+
+    /// An outbound message's state in the frontend's words (`pending`,
+    /// `delivered`, `failed`); an inbound one has none. The precise state
+    /// (`queued` … `opted_out`, `uncertain`) is *(ext)* `deliveryState`.
+    fn frontend_status(&self) -> Value {
+        match self.delivery_status.outbound() {
+            Some(Status::Delivered) => json!("delivered"),
+            Some(Status::Failed | Status::OptedOut) => json!("failed"),
+            Some(Status::Queued | Status::Sending | Status::Sent | Status::Uncertain) => {
+                json!("pending")
+            }
+            None => Value::Null,
+        }
+    }
+
+    /// As the thread shows it. `media` is what [`super::media::shown`]
+    /// answers (the first file fills the frontend's single `mediaUrl`;
+    /// *(ext)* `media` lists them all); `reply_to` is the preview of the
+    /// message it answers, or null.
+    pub fn view(&self, media: &[Value], reply_to: Value) -> Value {
+        let first = |attr: &str| {
+            media
+                .first()
+                .map(|m| m[attr].clone())
+                .unwrap_or(Value::Null)
+        };
+        json!({
+            "id": self.id,
+            "conversationId": self.conversation_id,
+            "content": self.content,
+            "direction": self.direction,
+            "memberName": self.member_name,
+            "deliveryStatus": self.frontend_status(),
+            "deliveryState": self.delivery_status,
+            "mediaUrl": first("url"),
+            "mediaType": first("type"),
+            "mediaName": first("name"),
+            "mediaSizeBytes": first("sizeBytes"),
+            "media": media,
+            "channel": if media.is_empty() { "sms" } else { "mms" },
+            "replyToId": self.reply_to_id,
+            "replyTo": reply_to,
+            "reactions": self.reactions,
+            "createdAt": self.created_at,
+        })
+    }
+
+    /// The preview of a replied-to message, as `replyTo` shows it.
+    pub fn preview(&self) -> Value {
+        json!({
+            "id": self.id,
+            "content": self.content,
+            "direction": self.direction,
+        })
+    }
+}
+
+/// An inbound text already applied (Telnyx delivers at least once), with
+/// the follow-ups a retry re-queues.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundApplied {
+    #[serde(skip)]
+    key: Key,
+    pub ttl: i64,
+    pub church_id: ChurchId,
+    pub conversation_id: ConversationId,
+    pub message_id: MessageId,
+    #[serde(default)]
+    pub has_media: bool,
+    pub confirmation_id: Option<MessageId>,
+}
+
+impl Entity for InboundApplied {
+    const KIND: Option<&'static str> = None;
+    fn key(&self) -> Key {
+        self.key.clone()
+    }
+    fn keyed(mut self, key: Key) -> Self {
+        self.key = key;
+        self
+    }
+}
+
+impl InboundApplied {
+    pub fn new(
+        carrier_id: &str,
+        ttl: i64,
+        conversation: &Conversation,
+        message_id: MessageId,
+        has_media: bool,
+        confirmation_id: Option<MessageId>,
+    ) -> Self {
+        Self {
+            key: keys::inbound(carrier_id),
+            ttl,
+            church_id: conversation.church_id,
+            conversation_id: conversation.id,
+            message_id,
+            has_media,
+            confirmation_id,
+        }
+    }
+}
+
+/// A keyword a phone texted (STOP, START, HELP): the proof of consent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Consent {
+    #[serde(skip)]
+    key: Key,
+    pub action: String,
+    pub keyword: String,
+    pub source: String,
+    pub at: String,
+    pub carrier_id: String,
+    pub member_id: Option<MemberId>,
+    pub conversation_id: ConversationId,
+}
+
+impl Entity for Consent {
+    const KIND: Option<&'static str> = Some("consent");
+    fn key(&self) -> Key {
+        self.key.clone()
+    }
+    fn keyed(mut self, key: Key) -> Self {
+        self.key = key;
+        self
+    }
+}
+
+impl Consent {
+    /// `action` (`opt_out`, `opt_in`, `help`) texted as `keyword` by the phone.
+    #[allow(clippy::too_many_arguments)]
+    pub fn texted(
+        church: ChurchId,
+        phone_hash: &str,
+        message: MessageId,
+        action: &str,
+        keyword: &str,
+        at: &str,
+        carrier_id: &str,
+        member_id: Option<MemberId>,
+        conversation_id: ConversationId,
+    ) -> Self {
+        Self {
+            key: keys::consent(church, phone_hash, at, message),
+            action: action.to_owned(),
+            keyword: keyword.to_owned(),
+            source: "sms".into(),
+            at: at.to_owned(),
+            carrier_id: carrier_id.to_owned(),
+            member_id,
+            conversation_id,
+        }
+    }
+}
+
+/// A group's welcome sent to a member: put once, so it is sent once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WelcomeSent {
+    #[serde(skip)]
+    key: Key,
+    pub at: String,
+}
+
+impl Entity for WelcomeSent {
+    const KIND: Option<&'static str> = None;
+    fn key(&self) -> Key {
+        self.key.clone()
+    }
+    fn keyed(mut self, key: Key) -> Self {
+        self.key = key;
+        self
+    }
+}
+
+impl WelcomeSent {
+    pub fn new(
+        church: ChurchId,
+        group: crate::domain::GroupId,
+        member: MemberId,
+        at: &str,
+    ) -> Self {
+        Self {
+            key: keys::welcome_sent(church, group, member),
+            at: at.to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_message_reads_its_delivery_either_way() {
+        let inbound: Delivery = serde_json::from_value(json!("received")).unwrap();
+        assert_eq!(inbound.outbound(), None);
+        let outbound: Delivery = serde_json::from_value(json!("opted_out")).unwrap();
+        assert_eq!(outbound.outbound(), Some(Status::OptedOut));
+        assert!(serde_json::from_value::<Delivery>(json!("lost")).is_err());
+    }
 }

@@ -8,9 +8,10 @@
 use serde_json::{Value, json};
 
 use super::ConversationError;
-use super::model::message_key;
-use crate::domain::{ChurchId, MessageId};
-use crate::ports::table::{Cond, Table, TableError, Update};
+use super::model::ThreadMessage;
+use crate::domain::{ChurchId, ConversationId, MessageId};
+use crate::keys;
+use crate::ports::table::{Table, TableError};
 
 /// The emoji the inbox offers, as the frontend sends them.
 pub const EMOJI: [&str; 6] = ["❤️", "👍", "👎", "😂", "😮", "😢"];
@@ -34,37 +35,23 @@ pub fn parse_emoji(raw: &str) -> Option<&'static str> {
 async fn change<T>(
     table: &dyn Table,
     church: ChurchId,
-    conversation: &str,
+    conversation: ConversationId,
     id: MessageId,
     change: impl Fn(&mut Vec<Value>) -> (T, bool),
 ) -> Result<T, ConversationError> {
     for _ in 0..ATTEMPTS {
-        let item = super::inbox::message(table, church, conversation, id).await?;
-        let mut reactions = item
-            .get("reactions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let message = super::inbox::message(table, church, conversation, id).await?;
+        let mut reactions = message.reactions;
         let (answer, changed) = change(&mut reactions);
         if !changed {
             return Ok(answer);
         }
-        let version = item
-            .get("reactionsVersion")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        let unchanged = if version == 0 {
-            Cond::AttrNotExists("reactionsVersion".into())
-        } else {
-            Cond::eq("reactionsVersion", version)
-        };
+        let (update, unchanged) = ThreadMessage::react(reactions, message.reactions_version);
         match table
             .update(
-                &message_key(conversation, id),
-                Update::default()
-                    .set("reactions", Value::Array(reactions))
-                    .set("reactionsVersion", version + 1),
-                Some(Cond::And(vec![Cond::Exists, unchanged])),
+                &keys::thread_message(conversation, id),
+                update,
+                Some(unchanged),
             )
             .await
         {
@@ -84,7 +71,7 @@ fn is_churchs(reaction: &Value, emoji: &str) -> bool {
 pub async fn add(
     table: &dyn Table,
     church: ChurchId,
-    conversation: &str,
+    conversation: ConversationId,
     id: MessageId,
     emoji: &'static str,
     now: &str,
@@ -106,7 +93,7 @@ pub async fn add(
 pub async fn remove(
     table: &dyn Table,
     church: ChurchId,
-    conversation: &str,
+    conversation: ConversationId,
     id: MessageId,
     emoji: &'static str,
 ) -> Result<bool, ConversationError> {

@@ -1,21 +1,24 @@
 //! Outbound texts of a conversation (an admin's reply, a keyword's
-//! confirmation): stored `queued` on the thread, then sent by the send
-//! consumer like any broadcast recipient — paced on the church's number,
-//! claimed with a conditional write, never twice — and moved forward by
-//! Telnyx's receipts.
+//! confirmation, a welcome): stored `queued` on the thread, then sent by
+//! the send consumer like any broadcast recipient — paced on the church's
+//! number, claimed with a conditional write, never twice — and moved
+//! forward by Telnyx's receipts.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::ConversationError;
-use super::model::{activity, conversation_key, message_key};
-use crate::domain::{ChurchId, MessageId};
+use super::model::{Conversation, Delivery, Direction, ThreadMessage};
+use crate::domain::{ChurchId, ConversationId, MessageId};
+use crate::keys;
 use crate::messaging::jobs::ConversationReply;
+use crate::messaging::model::Status;
+use crate::ports::blobs::{Blob, Blobs};
 use crate::ports::queue::{OutgoingMessage, Queue};
-use crate::ports::table::{Cond, Item, Table, TableError, TxOp, Update};
+use crate::ports::table::{Cond, Table, TableError, TxOp};
 
-/// An outbound text before it is stored: its thread item and its send job.
+/// An outbound text before it is stored: its thread message and its send job.
 pub struct Outbound {
-    pub item: Value,
+    pub message: ThreadMessage,
     pub job: ConversationReply,
 }
 
@@ -24,43 +27,48 @@ impl Outbound {
     /// phone; `media` is the message's `media` list (files already stored).
     pub fn new(
         church: ChurchId,
-        conversation: &str,
+        conversation: ConversationId,
         id: MessageId,
         content: &str,
         compliance: bool,
         media: Vec<Value>,
         now: &str,
     ) -> Self {
-        let key = message_key(conversation, id);
-        let mut item = json!({
-            "pk": key.pk, "sk": key.sk, "type": "conversation_message", "id": id, "conversationId": conversation,
-            "churchId": church, "content": content, "direction": "outbound", "memberName": null,
-            "deliveryStatus": "queued", "compliance": compliance, "createdAt": now,
-        });
-        if !media.is_empty() {
-            item["media"] = Value::Array(media);
-        }
+        let message = ThreadMessage {
+            id,
+            conversation_id: conversation,
+            church_id: church,
+            content: content.to_owned(),
+            direction: Direction::Outbound,
+            member_name: None,
+            delivery_status: Delivery::Outbound(Status::Queued),
+            carrier_id: None,
+            compliance: Some(compliance),
+            created_at: now.to_owned(),
+            media,
+            media_state: None,
+            reply_to_id: None,
+            reactions: Vec::new(),
+            reactions_version: None,
+            claimed_at: None,
+        };
         Self {
-            item,
+            message,
             job: job(church, conversation, id),
         }
     }
 
     /// The write that stores it (in the caller's transaction).
-    pub fn put(&self) -> TxOp {
-        TxOp::put_new(self.item.clone())
-    }
-
-    pub fn into_item(self) -> Item {
-        self.item.as_object().cloned().unwrap_or_default()
+    pub fn put(&self) -> Result<TxOp, TableError> {
+        TxOp::create(&self.message)
     }
 }
 
 /// The send job of a conversation's outbound text `id`.
-pub fn job(church: ChurchId, conversation: &str, id: MessageId) -> ConversationReply {
+pub fn job(church: ChurchId, conversation: ConversationId, id: MessageId) -> ConversationReply {
     ConversationReply {
         church_id: church,
-        conversation_id: conversation.to_owned(),
+        conversation_id: conversation,
         message_id: id,
     }
 }
@@ -84,22 +92,17 @@ pub async fn queue(
     table: &dyn Table,
     send_queue: &dyn Queue,
     outbound: Outbound,
-) -> Result<Item, ConversationError> {
-    let church = outbound.job.church_id;
-    let conversation = outbound.job.conversation_id.clone();
-    let content = outbound.item["content"].as_str().unwrap_or_default();
-    let now = outbound.item["createdAt"].as_str().unwrap_or_default();
-    let update = Update::default()
-        .add("messageCount", 1)
-        .set("lastMessage", content)
-        .set("lastMessageAt", now)
-        .set("updatedAt", now)
-        .set("gsi2sk", activity(now, &conversation));
+) -> Result<ThreadMessage, ConversationError> {
+    let message = &outbound.message;
     let ops = vec![
-        outbound.put(),
+        outbound.put()?,
         TxOp::Update {
-            key: conversation_key(church, &conversation),
-            update,
+            key: keys::conversation(message.church_id, message.conversation_id),
+            update: Conversation::touched(
+                message.conversation_id,
+                &message.content,
+                &message.created_at,
+            ),
             cond: Some(Cond::Exists),
         },
     ];
@@ -109,5 +112,74 @@ pub async fn queue(
         Err(e) => return Err(e.into()),
     }
     enqueue(send_queue, &outbound.job).await?;
-    Ok(outbound.into_item())
+    Ok(outbound.message)
+}
+
+/// The conversation an admin replies in.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyTarget {
+    pub church: ChurchId,
+    pub conversation: ConversationId,
+}
+
+/// An admin's reply, answering `reply_to` (a message of this conversation)
+/// if given.
+pub async fn reply(
+    table: &dyn Table,
+    send_queue: &dyn Queue,
+    ReplyTarget {
+        church,
+        conversation,
+    }: ReplyTarget,
+    content: &str,
+    reply_to: Option<MessageId>,
+    now: &str,
+) -> Result<ThreadMessage, ConversationError> {
+    // Another church's (or no) conversation is a 404 from this check or
+    // from the store's conditional write: nothing to read first.
+    if let Some(id) = reply_to {
+        super::inbox::message(table, church, conversation, id).await?;
+    }
+    let mut outbound = Outbound::new(
+        church,
+        conversation,
+        MessageId::generate(),
+        content,
+        false,
+        vec![],
+        now,
+    );
+    outbound.message.reply_to_id = reply_to;
+    queue(table, send_queue, outbound).await
+}
+
+/// A file an admin sends in a reply, already checked.
+pub struct ReplyFile {
+    pub blob: Blob,
+    pub name: String,
+}
+
+/// An admin's reply with a file: the file is stored in the bucket first,
+/// then the text is queued like any reply.
+pub async fn reply_with_file(
+    table: &dyn Table,
+    blobs: &dyn Blobs,
+    send_queue: &dyn Queue,
+    ReplyTarget {
+        church,
+        conversation,
+    }: ReplyTarget,
+    content: &str,
+    file: ReplyFile,
+    now: &str,
+) -> Result<ThreadMessage, ConversationError> {
+    super::inbox::get(table, church, conversation).await?;
+    let message = MessageId::generate();
+    let key = super::media::blob_key(church, conversation, message, 0)?;
+    let size = file.blob.bytes.len() as u64;
+    let content_type = file.blob.content_type.clone();
+    blobs.put(&key, file.blob).await?;
+    let media = vec![super::media::stored(&key, &content_type, size, &file.name)];
+    let outbound = Outbound::new(church, conversation, message, content, false, media, now);
+    queue(table, send_queue, outbound).await
 }

@@ -3,17 +3,18 @@
 //! phone if needed), and every member joining a group with a welcome gets
 //! it once — whether they texted the keyword or an admin added them.
 
-use serde_json::{Value, json};
-
-use super::ConversationError;
-use super::inbound::{Deps, open_conversation};
+use super::model::WelcomeSent;
+use super::opening::open_conversation;
 use super::replies;
+use super::{ConversationError, Deps};
 use crate::directory::error::DirectoryError;
 use crate::directory::groups::{self, parse_keyword};
 use crate::directory::members::{self, Ctx, MemberRecord, NewMember};
 use crate::domain::{ChurchId, GroupId, MessageId, PhoneNumber};
 use crate::keys;
-use crate::ports::table::{Cond, Key, TableError};
+use crate::directory::model::{ChurchProfile, KeywordClaim};
+use crate::ports::table::{Cond, TableError};
+use crate::store::Entities;
 
 /// The consent wording 10DLC requires on a subscription confirmation.
 pub const CONSENT_WORDING: &str =
@@ -51,15 +52,11 @@ pub async fn group_for(
     let Ok(keyword) = parse_keyword(text) else {
         return Ok(None);
     };
-    Ok(deps
+    let claim: Option<KeywordClaim> = deps
         .table
-        .get(&keys::keyword_claim(church, &keyword))
-        .await?
-        .and_then(|c| {
-            c.get("groupId")
-                .and_then(Value::as_str)
-                .and_then(|g| GroupId::parse(g).ok())
-        }))
+        .load(&keys::keyword_claim(church, &keyword))
+        .await?;
+    Ok(claim.map(|c| c.group_id))
 }
 
 /// The texter joins `group`: made a member if they are not one (which
@@ -107,14 +104,8 @@ pub async fn welcome_once(
 ) -> Result<(), JoinError> {
     let ctx = ctx(deps, church, now);
     let group = groups::get(&ctx, group).await?;
-    let profile = deps.table.get(&keys::church_profile(church)).await?;
-    let church_welcome = profile
-        .as_ref()
-        .and_then(|p| p.get("welcomeMessage"))
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|w| !w.is_empty())
-        .map(str::to_owned);
+    let profile: Option<ChurchProfile> = deps.table.load(&ChurchProfile::key_of(church)).await?;
+    let church_welcome = profile.as_ref().and_then(ChurchProfile::welcome_message);
     let text = if group.welcome_message_enabled {
         group.welcome_message_text.clone().or(church_welcome)
     } else {
@@ -123,22 +114,9 @@ pub async fn welcome_once(
     let Some(text) = text else {
         return Ok(());
     };
-    let once = Key::new(
-        keys::church(church),
-        format!("WELCOME#{}#{}", group.id, member.id),
-    );
     let stamp = now.to_rfc3339();
-    match deps
-        .table
-        .put(
-            json!({ "pk": once.pk, "sk": once.sk, "at": stamp })
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-            Some(Cond::NotExists),
-        )
-        .await
-    {
+    let once = WelcomeSent::new(church, group.id, member.id, &stamp);
+    match deps.table.save(&once, Some(Cond::NotExists)).await {
         Ok(()) => {}
         Err(TableError::ConditionFailed) => return Ok(()),
         Err(e) => return Err(e.into()),
@@ -160,15 +138,10 @@ pub async fn welcome_once(
         &stamp,
     )
     .await?;
-    let conversation = conversation
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
     let text = format!("{} {CONSENT_WORDING}", text.trim());
     let outbound = replies::Outbound::new(
         church,
-        &conversation,
+        conversation.id,
         MessageId::generate(),
         &text,
         false,

@@ -157,6 +157,28 @@ pub(crate) fn leave_deleted_branch(church: ChurchId, member: MemberId, branch: B
     }
 }
 
+/// The member texted STOP (`opt_in` false) or START: only START undoes a STOP.
+pub(crate) fn keyword_consent(church: ChurchId, member: MemberId, opt_in: bool, now: &str) -> TxOp {
+    let update = crate::ports::table::Update::default();
+    let update = if opt_in {
+        update.set("optInSms", true).remove("optOutSource")
+    } else {
+        update.set("optInSms", false).set("optOutSource", "keyword")
+    };
+    TxOp::Update {
+        key: keys::member(church, member),
+        update: update.set("updatedAt", now),
+        cond: Some(Cond::Exists),
+    }
+}
+
+/// The carrier reported the member's STOP (Telnyx 40300).
+pub(crate) fn carrier_opt_out() -> crate::ports::table::Update {
+    crate::ports::table::Update::default()
+        .set("optInSms", false)
+        .set("optOutSource", "carrier")
+}
+
 /// The parts of a member's writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {

@@ -165,6 +165,8 @@ pub enum Counter<'a> {
     Groups,
     CoAdmins,
     MessagesSent,
+    /// Broadcasts created (the history's total).
+    MessagesCreated,
     /// Messages sent in one month (`2026-11`): the plan's monthly allowance.
     MessagesIn(&'a str),
     /// Conversations in one status (`open`, `closed`, `archived`).
@@ -179,6 +181,7 @@ impl Counter<'_> {
             Counter::Groups => "groups".into(),
             Counter::CoAdmins => "coAdmins".into(),
             Counter::MessagesSent => "messagesSent".into(),
+            Counter::MessagesCreated => "messagesCreated".into(),
             Counter::MessagesIn(month) => format!("messages#{month}"),
             Counter::Conversations(status) => format!("conversations_{status}"),
         }
@@ -235,6 +238,17 @@ impl Counters {
     /// `counter` is at most `most` before this change (room for a batch).
     pub fn at_most(mut self, counter: Counter<'_>, most: i64) -> Self {
         self.cond = Some(Cond::Le(counter.attribute(), json!(most)));
+        self
+    }
+
+    /// `counter` is at most `most` before this change, or not counted yet
+    /// (a month's first send).
+    pub fn allowance(mut self, counter: Counter<'_>, most: i64) -> Self {
+        let attribute = counter.attribute();
+        self.cond = Some(Cond::Or(vec![
+            Cond::Le(attribute.clone(), json!(most)),
+            Cond::AttrNotExists(attribute),
+        ]));
         self
     }
 

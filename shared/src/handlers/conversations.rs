@@ -9,10 +9,10 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::auth::caller::authenticate;
-use crate::conversations::model::STATUSES;
-use crate::conversations::replies::Outbound;
-use crate::conversations::{ConversationError, inbox, media, reactions, replies};
-use crate::domain::{ChurchId, MessageId, MessageText};
+use crate::conversations::model::{ConversationStatus, ThreadMessage};
+use crate::conversations::replies::{ReplyFile, ReplyTarget};
+use crate::conversations::{ConversationError, inbox, reactions, replies};
+use crate::domain::{ConversationId, MessageId, MessageText};
 use crate::error::{ApiError, FieldError};
 use crate::http::HttpResult;
 use crate::http::list::{PageRequest, query_param, respond};
@@ -21,9 +21,13 @@ use crate::http::response;
 use crate::messaging::media::{MAX_CONVERSATION_FILE_BYTES, MAX_MEDIA_BYTES, MediaKind};
 use crate::ports::blobs::Blob;
 
-fn conversation_id(req: &Request) -> Result<String, ApiError> {
-    super::members::path_id(req, "conversationId", "conversation", MessageId::parse)
-        .map(|id| id.to_string())
+fn conversation_id(req: &Request) -> Result<ConversationId, ApiError> {
+    super::members::path_id(
+        req,
+        "conversationId",
+        "conversation",
+        ConversationId::parse,
+    )
 }
 
 fn message_id(req: &Request) -> Result<MessageId, ApiError> {
@@ -40,31 +44,35 @@ fn fail(e: ConversationError) -> ApiError {
     }
 }
 
-fn status_field(raw: Option<String>, default: Option<&str>) -> Result<String, ApiError> {
-    let status = raw.or(default.map(str::to_owned)).unwrap_or_default();
-    if STATUSES.contains(&status.as_str()) {
-        Ok(status)
-    } else {
-        Err(ApiError::field(
+fn status_field(
+    raw: Option<String>,
+    default: Option<ConversationStatus>,
+) -> Result<ConversationStatus, ApiError> {
+    match raw {
+        None => default,
+        Some(raw) => ConversationStatus::parse(&raw),
+    }
+    .ok_or_else(|| {
+        ApiError::field(
             "status",
             "invalid_status",
             "status must be open, closed or archived",
-        ))
-    }
+        )
+    })
 }
 
 /// `GET /api/messages/conversations?page&limit&status` (default open).
 pub async fn list(app: &App, req: Request) -> HttpResult {
     let caller = authenticate(app, &req).await?;
     let page = PageRequest::from_query(&req)?;
-    let status = status_field(query_param(&req, "status"), Some("open"))?;
+    let status = status_field(query_param(&req, "status"), Some(ConversationStatus::Open))?;
     let vault = app.vault()?;
     let window = inbox::Window {
         skip: page.skip(),
         limit: page.limit as usize,
         cursor: page.table_cursor(vault)?,
     };
-    let listed = inbox::list(app.table.as_ref(), vault, caller.church_id, &status, window)
+    let listed = inbox::list(app.table.as_ref(), vault, caller.church_id, status, window)
         .await
         .map_err(ApiError::internal)?;
     let next = listed.next.map(|c| vault.sign_cursor(&c));
@@ -81,7 +89,7 @@ pub async fn thread(app: &App, req: Request) -> HttpResult {
         app.blobs.as_ref(),
         app.vault()?,
         caller.church_id,
-        &id,
+        id,
         page.skip(),
         page.limit as usize,
     )
@@ -98,50 +106,34 @@ pub async fn thread(app: &App, req: Request) -> HttpResult {
     )
 }
 
-/// The message `replyToId` names, checked to be in this conversation.
-async fn reply_to(
-    app: &App,
-    church: ChurchId,
-    conversation: &str,
-    raw: Option<&str>,
-) -> Result<Option<MessageId>, ApiError> {
-    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
-        return Ok(None);
-    };
-    let invalid = || {
-        ApiError::field(
-            "replyToId",
-            "invalid_id",
-            "replyToId must be a message of this conversation",
-        )
-    };
-    let id = MessageId::parse(raw).map_err(|_| invalid())?;
-    match inbox::message(app.table.as_ref(), church, conversation, id).await {
-        Ok(_) => Ok(Some(id)),
-        Err(ConversationError::MessageNotFound) => Err(invalid()),
-        Err(e) => Err(fail(e)),
+/// `replyToId`, if the body names one.
+fn reply_to_field(raw: Option<&str>) -> Result<Option<MessageId>, ApiError> {
+    match raw.map(str::trim).filter(|r| !r.is_empty()) {
+        None => Ok(None),
+        Some(raw) => MessageId::parse(raw)
+            .map(Some)
+            .map_err(|_| invalid_reply_to()),
     }
 }
 
-/// Stores and queues an admin's outbound message; answers it as the thread shows it.
-async fn send_reply(
-    app: &App,
-    church: ChurchId,
-    conversation: &str,
-    outbound: Outbound,
-) -> HttpResult {
-    let item = replies::queue(app.table.as_ref(), app.send_queue.as_ref(), outbound)
-        .await
-        .map_err(fail)?;
+fn invalid_reply_to() -> ApiError {
+    ApiError::field(
+        "replyToId",
+        "invalid_id",
+        "replyToId must be a message of this conversation",
+    )
+}
+
+/// An admin's queued message, answered as the thread shows it.
+async fn answer(app: &App, queued: ThreadMessage) -> HttpResult {
     let shown = inbox::shown_messages(
         app.table.as_ref(),
         app.blobs.as_ref(),
-        conversation,
-        std::slice::from_ref(&item),
+        std::slice::from_ref(&queued),
     )
     .await
     .map_err(fail)?;
-    tracing::info!(church_id = %church, conversation_id = %conversation, "reply queued");
+    tracing::info!(church_id = %queued.church_id, conversation_id = %queued.conversation_id, "reply queued");
     response::wrapped(StatusCode::CREATED, &shown.into_iter().next())
 }
 
@@ -158,21 +150,26 @@ pub async fn reply(app: &App, req: Request) -> HttpResult {
     let body: ReplyBody = body_of(&req)?;
     let content = MessageText::parse(body.content.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::field("content", "invalid_content", e.to_string()))?;
-    // Another church's (or no) conversation is a 404 from `reply_to`'s check
-    // or from the store's conditional write: nothing to read first.
-    let reply_to = reply_to(app, caller.church_id, &id, body.reply_to_id.as_deref()).await?;
+    let reply_to = reply_to_field(body.reply_to_id.as_deref())?;
+    let target = ReplyTarget {
+        church: caller.church_id,
+        conversation: id,
+    };
     let now = app.clock.now().to_rfc3339();
-    let mut outbound = Outbound::new(
-        caller.church_id,
-        &id,
-        MessageId::generate(),
+    let queued = replies::reply(
+        app.table.as_ref(),
+        app.send_queue.as_ref(),
+        target,
         content.as_str(),
-        false,
-        vec![],
+        reply_to,
         &now,
-    );
-    outbound.item["replyToId"] = json!(reply_to);
-    send_reply(app, caller.church_id, &id, outbound).await
+    )
+    .await
+    .map_err(|e| match e {
+        ConversationError::MessageNotFound => invalid_reply_to(),
+        other => fail(other),
+    })?;
+    answer(app, queued).await
 }
 
 /// The file of a reply-with-media, checked: a kind the inbox takes, and a
@@ -223,39 +220,36 @@ pub async fn reply_with_media(app: &App, req: Request) -> HttpResult {
         _ => String::new(),
     };
     let content_type = media_file(&form.file)?;
-    inbox::get(app.table.as_ref(), caller.church_id, &id)
-        .await
-        .map_err(fail)?;
-    let message = MessageId::generate();
-    let key = media::blob_key(caller.church_id, &id, message, 0).map_err(ApiError::internal)?;
-    let size = form.file.bytes.len() as u64;
     let name = form
         .file
         .file_name
         .clone()
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| "attachment".into());
-    app.blobs
-        .put(
-            &key,
-            Blob {
-                bytes: form.file.bytes,
-                content_type: content_type.clone(),
-            },
-        )
-        .await
-        .map_err(ApiError::internal)?;
+    let file = ReplyFile {
+        blob: Blob {
+            bytes: form.file.bytes,
+            content_type,
+        },
+        name,
+    };
+    let target = ReplyTarget {
+        church: caller.church_id,
+        conversation: id,
+    };
     let now = app.clock.now().to_rfc3339();
-    let outbound = Outbound::new(
-        caller.church_id,
-        &id,
-        message,
+    let queued = replies::reply_with_file(
+        app.table.as_ref(),
+        app.blobs.as_ref(),
+        app.send_queue.as_ref(),
+        target,
         &content,
-        false,
-        vec![media::stored(&key, &content_type, size, &name)],
+        file,
         &now,
-    );
-    send_reply(app, caller.church_id, &id, outbound).await
+    )
+    .await
+    .map_err(fail)?;
+    answer(app, queued).await
 }
 
 fn emoji_field(raw: Option<&str>, field: &str) -> Result<&'static str, ApiError> {
@@ -283,7 +277,7 @@ pub async fn react(app: &App, req: Request) -> HttpResult {
     let reaction = reactions::add(
         app.table.as_ref(),
         caller.church_id,
-        &id,
+        id,
         message,
         emoji,
         &now,
@@ -308,7 +302,7 @@ pub async fn unreact(app: &App, req: Request) -> HttpResult {
                 .into_owned()
         });
     let emoji = emoji_field(raw.as_deref(), "emoji")?;
-    reactions::remove(app.table.as_ref(), caller.church_id, &id, message, emoji)
+    reactions::remove(app.table.as_ref(), caller.church_id, id, message, emoji)
         .await
         .map_err(fail)?;
     response::json(StatusCode::OK, &json!({ "success": true }))
@@ -318,7 +312,7 @@ pub async fn unreact(app: &App, req: Request) -> HttpResult {
 pub async fn read(app: &App, req: Request) -> HttpResult {
     let caller = authenticate(app, &req).await?;
     let id = conversation_id(&req)?;
-    inbox::read(app.table.as_ref(), caller.church_id, &id)
+    inbox::read(app.table.as_ref(), caller.church_id, id)
         .await
         .map_err(fail)?;
     response::json(StatusCode::OK, &json!({ "success": true }))
@@ -335,7 +329,7 @@ pub async fn status(app: &App, req: Request) -> HttpResult {
     let body: StatusBody = body_of(&req)?;
     let status = status_field(body.status, None)?;
     let now = app.clock.now().to_rfc3339();
-    inbox::set_status(app.table.as_ref(), caller.church_id, &id, &status, &now)
+    inbox::set_status(app.table.as_ref(), caller.church_id, id, status, &now)
         .await
         .map_err(fail)?;
     response::json(StatusCode::OK, &json!({ "success": true }))

@@ -96,7 +96,7 @@ pub struct Message {
     pub created_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<String>,
-    pub segments: u32,
+    pub segments: usize,
     pub encoding: Encoding,
     /// Recipients written so far by the fan-out.
     #[serde(default)]
@@ -128,11 +128,6 @@ impl Message {
         Update::default()
             .set("status", MessageState::Sending.as_str())
             .set("sentAt", now)
-    }
-
-    /// Only while it is still queued: the first batch's start wins.
-    pub fn still_queued() -> Cond {
-        Cond::eq("status", MessageState::Queued.as_str())
     }
 
     pub fn fanned_out() -> Update {
@@ -170,6 +165,9 @@ pub struct Recipient {
     pub error_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carrier_id: Option<String>,
+    /// When a run claimed it (`sending`): an old claim is a dead run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<String>,
 }
 
 /// The kind of thing a carrier id points back to (the carrier index's sort key).
@@ -356,5 +354,26 @@ impl EarlyReceipt {
         Update::default()
             .set(to.as_str(), state)
             .set(crate::ports::table::TTL, ttl)
+    }
+}
+
+/// What a carrier id points back to: a broadcast's recipient or a
+/// conversation's outbound message (told apart by their `type`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Texted {
+    #[serde(rename = "recipient")]
+    Recipient(Recipient),
+    #[serde(rename = "conversation_message")]
+    ThreadMessage(crate::conversations::model::ThreadMessage),
+}
+
+impl Entity for Texted {
+    const KIND: Option<&'static str> = None;
+    fn key(&self) -> Key {
+        match self {
+            Texted::Recipient(r) => r.key(),
+            Texted::ThreadMessage(m) => m.key(),
+        }
     }
 }

@@ -11,12 +11,15 @@
 //! sender has caught up, and everyone else's jobs slot in between.
 
 use super::jobs::{Audience, FanoutJob, RecipientBatch, SendJob};
-use super::model::{NewRecipient, Status, add_recipients, message_key, recipient_key, status_of};
+use super::entities::{Message, Recipient};
+use super::model::{NewRecipient, Status, add_recipients};
 use crate::directory::members::{MemberRecord, members_of_rows};
+use crate::directory::model::ChurchProfile;
+use crate::store::{Entities, from_item};
 use crate::domain::{ChurchId, MemberId};
 use crate::keys;
 use crate::ports::queue::{OutgoingMessage, Queue, QueueError};
-use crate::ports::table::{Cursor, Index, Item, Query, SortCond, Table, TableError, Update};
+use crate::ports::table::{Cursor, Index, Item, Query, SortCond, Table, TableError};
 
 /// Audience members read per invocation.
 pub const PAGE: u32 = 200;
@@ -37,12 +40,6 @@ pub fn recipients_per_job(mps: u32) -> usize {
 /// Recipients of one broadcast allowed queued or sending at once.
 pub fn window(mps: u32) -> i64 {
     i64::from(mps * LEAD_SECONDS).max(2 * recipients_per_job(mps) as i64)
-}
-
-fn counter(item: &Item, attr: &str) -> i64 {
-    item.get(attr)
-        .and_then(serde_json::Value::as_i64)
-        .unwrap_or(0)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +112,7 @@ async fn add(
     let queued = |m: &&MemberRecord| m.opt_in_sms;
     let new: Vec<_> = members.iter().map(new_recipient).collect();
     match table
-        .transact(add_recipients(job.church_id, job.message_id, &new, now))
+        .transact(add_recipients(job.church_id, job.message_id, &new, now)?)
         .await
     {
         Ok(()) => return Ok(members.iter().filter(queued).map(|m| m.id).collect()),
@@ -127,7 +124,7 @@ async fn add(
     for member in members {
         let one = [new_recipient(member)];
         match table
-            .transact(add_recipients(job.church_id, job.message_id, &one, now))
+            .transact(add_recipients(job.church_id, job.message_id, &one, now)?)
             .await
         {
             Ok(()) if member.opt_in_sms => to_send.push(member.id),
@@ -136,8 +133,9 @@ async fn add(
             // after a run died before enqueuing its jobs. Still queued → it
             // goes in a job again (the sender's claim sends it once).
             Err(TableError::TransactionCancelled { .. }) => {
-                let existing = table.get(&recipient_key(job.message_id, member.id)).await?;
-                if existing.is_some_and(|r| status_of(&r) == Some(Status::Queued)) {
+                let key = keys::recipient(job.message_id, member.id);
+                let existing: Option<Recipient> = table.load(&key).await?;
+                if existing.is_some_and(|r| r.status == Status::Queued) {
                     to_send.push(member.id);
                 }
             }
@@ -155,15 +153,14 @@ pub async fn step(
     job: FanoutJob,
     now: &str,
 ) -> Result<(), FanoutError> {
-    let message = message_key(job.church_id, job.message_id);
-    let Some(stored) = table.get(&message).await? else {
+    let message = keys::message(job.church_id, job.message_id);
+    let Some(stored) = table.load::<Message>(&message).await? else {
         tracing::warn!(message_id = %job.message_id, "fan-out for a message that does not exist; dropped");
         return Ok(());
     };
-    let profile = table.get(&keys::church_profile(job.church_id)).await?;
-    let mps = super::pacing::mps_of(profile.as_ref());
-    let outstanding =
-        counter(&stored, Status::Queued.counter()) + counter(&stored, Status::Sending.counter());
+    let profile: Option<ChurchProfile> = table.load(&ChurchProfile::key_of(job.church_id)).await?;
+    let mps = profile.map_or(crate::directory::model::DEFAULT_MPS, |p| p.mps());
+    let outstanding = stored.counts.of(Status::Queued) + stored.counts.of(Status::Sending);
     if outstanding >= window(mps) {
         // The sender is behind: come back when about half the window is sent.
         let behind = (outstanding - window(mps) / 2).max(0) as f64 / f64::from(mps);
@@ -176,26 +173,23 @@ pub async fn step(
         return Ok(());
     }
     if job.index == 0 && job.cursor.is_none() {
-        table
-            .update(
-                &message,
-                Update::default()
-                    .set("status", "sending")
-                    .set("sentAt", now),
-                None,
-            )
-            .await?;
+        table.update(&message, Message::started(now), None).await?;
     }
     let Some(audience) = job.audiences.get(job.index) else {
-        table
-            .update(&message, Update::default().set("fannedOut", true), None)
-            .await?;
+        table.update(&message, Message::fanned_out(), None).await?;
         return Ok(());
     };
     let (members, next) = page(table, job.church_id, audience, job.cursor.clone()).await?;
     let members: Vec<MemberRecord> = members
         .into_iter()
-        .filter_map(|item| MemberRecord::from_item(item).ok())
+        .filter_map(|item| match from_item::<MemberRecord>(item) {
+            Ok(member) => Some(member),
+            // One unreadable member must not stop the broadcast to the rest.
+            Err(e) => {
+                tracing::warn!(error = %e, "audience member unreadable; skipped");
+                None
+            }
+        })
         .collect();
     // A page is a handful of transactions: all in flight at once.
     let writes: Vec<_> = members

@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{BranchId, ChurchId, GroupId, MemberId, MessageId};
+use crate::domain::{BranchId, ChurchId, ConversationId, GroupId, MemberId, MessageId};
 
 /// Who a broadcast goes to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +51,7 @@ pub struct RecipientBatch {
 #[serde(try_from = "SendWire", into = "SendWire")]
 pub struct ConversationReply {
     pub church_id: ChurchId,
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     pub message_id: MessageId,
 }
 
@@ -89,7 +89,7 @@ struct SendWire {
     message_id: MessageId,
     member_ids: Vec<MemberId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    conversation_id: Option<String>,
+    conversation_id: Option<ConversationId>,
 }
 
 impl From<SendWire> for SendJob {
@@ -173,6 +173,8 @@ mod tests {
 
     const CHURCH: &str = "01J9Z8Q4M6X2K7R3T5V8W1Y0AB";
     const MESSAGE: &str = "01J9Z8Q4M6X2K7R3T5V8W1Y0AC";
+    /// Conversations were always ULIDs (made as message ids before `ConversationId`).
+    const CONVERSATION: &str = "01J9Z8Q4M6X2K7R3T5V8W1Y0AD";
     const MEMBER: &str = "01J9Z8Q4M6X2K7R3T5V8W1Y0AD";
 
     fn parse(body: &str) -> SendJob {
@@ -204,14 +206,14 @@ mod tests {
     fn a_queued_reply_job_of_the_old_shape_is_a_conversation_reply() {
         // As conversations/replies wrote it: no recipients, a conversation.
         let body = format!(
-            r#"{{"churchId":"{CHURCH}","messageId":"{MESSAGE}","memberIds":[],"conversationId":"c-42"}}"#
+            r#"{{"churchId":"{CHURCH}","messageId":"{MESSAGE}","memberIds":[],"conversationId":"{CONVERSATION}"}}"#
         );
         let SendJob::Reply(reply) = parse(&body) else {
             panic!("a reply job read as a broadcast");
         };
         assert_eq!(reply.church_id.to_string(), CHURCH);
         assert_eq!(reply.message_id.to_string(), MESSAGE);
-        assert_eq!(reply.conversation_id, "c-42");
+        assert_eq!(reply.conversation_id.to_string(), CONVERSATION);
     }
 
     #[test]
@@ -223,7 +225,7 @@ mod tests {
         };
         let reply = ConversationReply {
             church_id: batch.church_id,
-            conversation_id: "c-42".into(),
+            conversation_id: ConversationId::parse(CONVERSATION).unwrap(),
             message_id: batch.message_id,
         };
         let written = |job: &SendJob| serde_json::to_value(job).unwrap();
@@ -233,7 +235,7 @@ mod tests {
         );
         assert_eq!(
             written(&SendJob::Reply(reply.clone())),
-            json!({ "churchId": CHURCH, "messageId": MESSAGE, "memberIds": [], "conversationId": "c-42" })
+            json!({ "churchId": CHURCH, "messageId": MESSAGE, "memberIds": [], "conversationId": CONVERSATION })
         );
         // Each kind alone writes the same as inside the enum, and reads back.
         assert_eq!(
@@ -258,7 +260,7 @@ mod tests {
     #[test]
     fn a_reply_is_never_read_as_a_recipient_batch_nor_the_reverse() {
         let reply = format!(
-            r#"{{"churchId":"{CHURCH}","messageId":"{MESSAGE}","memberIds":[],"conversationId":"c-42"}}"#
+            r#"{{"churchId":"{CHURCH}","messageId":"{MESSAGE}","memberIds":[],"conversationId":"{CONVERSATION}"}}"#
         );
         let batch = format!(r#"{{"churchId":"{CHURCH}","messageId":"{MESSAGE}","memberIds":[]}}"#);
         assert!(serde_json::from_str::<RecipientBatch>(&reply).is_err());

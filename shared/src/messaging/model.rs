@@ -12,11 +12,11 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
+use super::entities::{Figures, Recipient};
 use crate::domain::{BranchId, ChurchId, MemberId, MessageId};
 use crate::keys;
-use crate::ports::table::{Cond, Item, Key, TxOp, Update};
+use crate::ports::table::{Cond, TableError, TxOp, Update};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -78,21 +78,37 @@ impl Status {
     }
 }
 
-pub fn message_key(church: ChurchId, message: MessageId) -> Key {
-    Key::new(keys::church(church), format!("MSG#{message}"))
+/// What a move records on a text (a recipient or a thread message) besides
+/// its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mark {
+    /// The carrier's (or our own) reason it failed.
+    ErrorCode(String),
+    /// Claimed for sending on the `attempt`-th receive of its job, `at` then.
+    Claimed { attempt: u32, at: String },
+    /// The carrier accepted it under `id`; its receipts find it through the
+    /// carrier index, whose sort key says what it is (`RCPT` or `CMSG`).
+    Carrier { id: String, kind: &'static str },
 }
 
-pub fn recipients_partition(message: MessageId) -> String {
-    format!("MSG#{message}")
-}
+impl Mark {
+    fn onto(&self, update: Update) -> Update {
+        match self {
+            Mark::ErrorCode(code) => update.set("errorCode", code.as_str()),
+            Mark::Claimed { attempt, at } => update
+                .set("attempts", *attempt)
+                .set("claimedAt", at.as_str()),
+            Mark::Carrier { id, kind } => update
+                .set("carrierId", id.as_str())
+                .set("gsi1pk", keys::carrier_message(id))
+                .set("gsi1sk", *kind),
+        }
+    }
 
-pub fn recipient_key(message: MessageId, member: MemberId) -> Key {
-    Key::new(recipients_partition(message), format!("RCPT#{member}"))
-}
-
-/// GSI1 entry that finds a recipient from the carrier's message id.
-pub fn carrier_index(carrier_id: &str) -> String {
-    format!("CARRIER#{carrier_id}")
+    /// The update recording `marks` on a text.
+    pub fn all_onto(marks: &[Mark], update: Update) -> Update {
+        marks.iter().fold(update, |u, m| m.onto(u))
+    }
 }
 
 /// A member becoming a recipient of a message.
@@ -110,60 +126,43 @@ pub fn add_recipients(
     message: MessageId,
     new: &[NewRecipient<'_>],
     now: &str,
-) -> Vec<TxOp> {
+) -> Result<Vec<TxOp>, TableError> {
     let mut ops = Vec::with_capacity(new.len() + 3);
-    let mut figures = Figures::default();
+    let mut changes = Changes::default();
     for r in new {
-        let key = recipient_key(message, r.member);
-        let item = json!({
-            "pk": key.pk, "sk": key.sk, "type": "recipient", "churchId": church, "messageId": message, "memberId": r.member,
-            "branchId": r.branch, "firstName": r.names.0, "lastName": r.names.1, "status": r.status.as_str(), "attempts": 0, "updatedAt": now,
-        });
-        ops.push(TxOp::Put {
-            item: item.as_object().cloned().unwrap_or_default(),
-            cond: Some(Cond::NotExists),
-        });
-        figures.count("recipients", 1);
-        figures.enter(r.status, r.branch);
+        let recipient = Recipient {
+            church_id: church,
+            message_id: message,
+            member_id: r.member,
+            branch_id: r.branch,
+            first_name: r.names.0.to_owned(),
+            last_name: r.names.1.to_owned(),
+            status: r.status,
+            attempts: 0,
+            updated_at: now.to_owned(),
+            error_code: None,
+            carrier_id: None,
+            claimed_at: None,
+        };
+        ops.push(TxOp::create(&recipient)?);
+        changes.count("recipients", 1);
+        changes.enter(r.status, r.branch);
     }
-    ops.extend(figures.into_ops(church, message, now));
-    ops
-}
-
-/// The church's figures for one UTC day (`DAY#2026-11-25`): what the
-/// analytics routes read instead of scanning recipients.
-pub fn day_key(church: ChurchId, day: &str) -> Key {
-    Key::new(keys::church(church), format!("DAY#{day}"))
-}
-
-/// A branch's delivery figures, apart from the branch item so a deleted
-/// branch is never brought back by a late receipt.
-pub fn branch_stats_key(church: ChurchId, branch: BranchId) -> Key {
-    Key::new(keys::church(church), format!("BRANCHSTATS#{branch}"))
-}
-
-/// The daily and branch counter a move into `to` bumps, if any.
-fn stat(to: Status) -> Option<&'static str> {
-    match to {
-        Status::Sent => Some("sent"),
-        Status::Delivered => Some("delivered"),
-        Status::Failed => Some("failed"),
-        Status::OptedOut => Some("optedOut"),
-        _ => None,
-    }
+    ops.extend(changes.into_ops(church, message, now));
+    Ok(ops)
 }
 
 /// The counters a batch of moves changes, summed so each counter item is
 /// written once however many recipients move (a transaction may not name
 /// an item twice, and each item written costs a write unit).
 #[derive(Default)]
-struct Figures {
+struct Changes {
     message: BTreeMap<&'static str, i64>,
     day: BTreeMap<&'static str, i64>,
     branches: BTreeMap<BranchId, BTreeMap<&'static str, i64>>,
 }
 
-impl Figures {
+impl Changes {
     fn count(&mut self, attr: &'static str, by: i64) {
         *self.message.entry(attr).or_default() += by;
     }
@@ -171,7 +170,7 @@ impl Figures {
     /// A recipient entering `to`: its message counter, the church's day and the branch.
     fn enter(&mut self, to: Status, branch: Option<BranchId>) {
         self.count(to.counter(), 1);
-        if let Some(stat) = stat(to) {
+        if let Some(stat) = Figures::attribute(to) {
             *self.day.entry(stat).or_default() += 1;
             if let Some(branch) = branch {
                 *self
@@ -195,7 +194,7 @@ impl Figures {
         let counters = update(self.message);
         if !counters.is_empty() {
             ops.push(TxOp::Update {
-                key: message_key(church, message),
+                key: keys::message(church, message),
                 update: counters,
                 cond: Some(Cond::Exists),
             });
@@ -203,14 +202,14 @@ impl Figures {
         let day = update(self.day);
         if !day.is_empty() {
             ops.push(TxOp::Update {
-                key: day_key(church, now.get(..10).unwrap_or(now)),
+                key: keys::day(church, now.get(..10).unwrap_or(now)),
                 update: day,
                 cond: None,
             });
         }
         for (branch, counters) in self.branches {
             ops.push(TxOp::Update {
-                key: branch_stats_key(church, branch),
+                key: keys::branch_stats(church, branch),
                 update: update(counters),
                 cond: None,
             });
@@ -219,14 +218,14 @@ impl Figures {
     }
 }
 
-/// One recipient's move from `from` to `to`, with attributes to set on it.
+/// One recipient's move from `from` to `to`, with what to record on it.
 #[derive(Clone)]
-pub struct Move<'a> {
+pub struct Move {
     pub member: MemberId,
     pub branch: Option<BranchId>,
     pub from: Status,
     pub to: Status,
-    pub set: Vec<(&'a str, Value)>,
+    pub marks: Vec<Mark>,
 }
 
 /// Moves recipients, each only from its `from` state, with the message's
@@ -234,27 +233,24 @@ pub struct Move<'a> {
 pub fn transitions(
     church: ChurchId,
     message: MessageId,
-    moves: Vec<Move<'_>>,
+    moves: Vec<Move>,
     now: &str,
 ) -> Vec<TxOp> {
     let mut ops = Vec::with_capacity(moves.len() + 3);
-    let mut figures = Figures::default();
+    let mut changes = Changes::default();
     for m in moves {
-        let mut update = Update::default()
+        let update = Update::default()
             .set("status", m.to.as_str())
             .set("updatedAt", now);
-        for (attr, value) in m.set {
-            update = update.set(attr, value);
-        }
         ops.push(TxOp::Update {
-            key: recipient_key(message, m.member),
-            update,
+            key: keys::recipient(message, m.member),
+            update: Mark::all_onto(&m.marks, update),
             cond: Some(Cond::eq("status", m.from.as_str())),
         });
-        figures.count(m.from.counter(), -1);
-        figures.enter(m.to, m.branch);
+        changes.count(m.from.counter(), -1);
+        changes.enter(m.to, m.branch);
     }
-    ops.extend(figures.into_ops(church, message, now));
+    ops.extend(changes.into_ops(church, message, now));
     ops
 }
 
@@ -267,7 +263,7 @@ pub fn transition(
     branch: Option<BranchId>,
     from: Status,
     to: Status,
-    set: Vec<(&str, Value)>,
+    marks: Vec<Mark>,
     now: &str,
 ) -> Vec<TxOp> {
     transitions(
@@ -278,14 +274,22 @@ pub fn transition(
             branch,
             from,
             to,
-            set,
+            marks,
         }],
         now,
     )
 }
 
-pub fn status_of(item: &Item) -> Option<Status> {
-    item.get("status")
-        .and_then(Value::as_str)
-        .and_then(Status::parse)
+// Transitional names for the routes' modules until they read entities
+// (see keys.rs for the keys themselves).
+pub fn message_key(church: ChurchId, message: MessageId) -> crate::ports::table::Key {
+    keys::message(church, message)
+}
+
+pub fn recipients_partition(message: MessageId) -> String {
+    keys::recipients(message)
+}
+
+pub fn branch_stats_key(church: ChurchId, branch: BranchId) -> crate::ports::table::Key {
+    keys::branch_stats(church, branch)
 }

@@ -11,10 +11,34 @@
 //! waiting on one church while others have work.
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use crate::domain::PhoneNumber;
+use crate::keys;
 use crate::ports::table::{Cond, Key, Table, TableError};
+use crate::store::{Entities, Entity};
+
+/// A number's schedule: when it is free again (GCRA's theoretical arrival
+/// time, in Unix microseconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Pace {
+    #[serde(skip)]
+    key: Key,
+    tat: i64,
+    /// Idle numbers leave nothing behind.
+    ttl: i64,
+}
+
+impl Entity for Pace {
+    const KIND: Option<&'static str> = None;
+    fn key(&self) -> Key {
+        self.key.clone()
+    }
+    fn keyed(mut self, key: Key) -> Self {
+        self.key = key;
+        self
+    }
+}
 
 /// How far ahead a job may book its number and wait in the sender.
 pub const HORIZON: Duration = Duration::seconds(5);
@@ -63,18 +87,6 @@ pub fn book(
 /// The highest throughput a church may state (a short code's).
 pub const MAX_MPS: u32 = 1_000;
 
-/// The church's `sendingMps` (1, an unregistered long code's, when unset).
-pub fn mps_of(profile: Option<&crate::ports::table::Item>) -> u32 {
-    profile
-        .and_then(|p| p.get("sendingMps"))
-        .and_then(Value::as_u64)
-        .map_or(1, |m| m.clamp(1, u64::from(MAX_MPS)) as u32)
-}
-
-fn pace_key(number: &PhoneNumber) -> Key {
-    Key::new(format!("PACE#{}", number.as_e164()), "PACE")
-}
-
 /// The time one message occupies a number sending `mps` messages a second.
 pub fn interval(mps: u32) -> Duration {
     Duration::microseconds(1_000_000 / i64::from(mps.max(1)))
@@ -88,15 +100,13 @@ pub async fn reserve(
     n: usize,
     now: DateTime<Utc>,
 ) -> Result<Reservation, TableError> {
-    let key = pace_key(number);
+    let key = keys::pace(number);
     let step = interval(mps);
     for _ in 0..ATTEMPTS {
-        let stored = table.get(&key).await?;
+        let stored: Option<Pace> = table.load(&key).await?;
         let tat = stored
             .as_ref()
-            .and_then(|i| i.get("tat"))
-            .and_then(Value::as_i64)
-            .and_then(DateTime::from_timestamp_micros);
+            .and_then(|p| DateTime::from_timestamp_micros(p.tat));
         let (first, next) = match book(tat, now, step, n, HORIZON) {
             Ok(booked) => booked,
             Err(wait) => {
@@ -106,22 +116,16 @@ pub async fn reserve(
                 ));
             }
         };
-        let item = json!({
-            "pk": key.pk, "sk": key.sk, "tat": next.timestamp_micros(),
-            // Idle numbers leave nothing behind.
-            "ttl": next.timestamp() + 86_400,
-        });
-        let unchanged = match stored.as_ref().and_then(|i| i.get("tat")) {
-            Some(old) => Cond::Eq("tat".into(), old.clone()),
+        let pace = Pace {
+            key: key.clone(),
+            tat: next.timestamp_micros(),
+            ttl: next.timestamp() + 86_400,
+        };
+        let unchanged = match &stored {
+            Some(old) => Cond::eq("tat", old.tat),
             None => Cond::NotExists,
         };
-        match table
-            .put(
-                item.as_object().cloned().unwrap_or_default(),
-                Some(unchanged),
-            )
-            .await
-        {
+        match table.save(&pace, Some(unchanged)).await {
             Ok(()) => {
                 return Ok(Reservation::Slots {
                     first,

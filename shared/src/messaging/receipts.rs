@@ -13,35 +13,21 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::model::{Status, carrier_index, status_of, transition};
-use crate::domain::{ChurchId, MemberId, MessageId};
-use crate::ports::table::{Index, Item, Key, Query, Table, TableError, Update};
+use super::entities::{EarlyReceipt, Texted};
+use super::model::{Mark, Status, transition};
+use crate::conversations::model::ThreadMessage;
+use crate::keys;
+use crate::ports::table::{Index, Key, Query, Table, TableError};
+use crate::store::{Entities, from_item};
 
 /// How long an early receipt waits for its send to be recorded.
 const EARLY_TTL_SECS: i64 = 2 * 86_400;
 
-/// Receipts for a carrier id the sender has not recorded yet.
-pub fn early_key(carrier_id: &str) -> Key {
-    Key::new(format!("EARLY#{carrier_id}"), "RECEIPT")
-}
-
 /// What a carrier id's early receipts say: the furthest state, and a
 /// failure's code.
 pub type Early = (Status, Option<String>);
-
-fn furthest(item: &Item) -> Option<Early> {
-    let code = |state: &Value| {
-        state
-            .get("errorCode")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    [Status::Delivered, Status::Failed]
-        .into_iter()
-        .find_map(|s| item.get(s.as_str()).map(|state| (s, code(state))))
-}
 
 /// The early receipts of these carrier ids (one batched read).
 pub async fn early(
@@ -50,9 +36,10 @@ pub async fn early(
 ) -> Result<HashMap<String, Early>, TableError> {
     let mut found = HashMap::new();
     for chunk in carrier_ids.chunks(100) {
-        let keys: Vec<Key> = chunk.iter().map(|c| early_key(c)).collect();
-        for (id, item) in chunk.iter().zip(table.get_many(&keys).await?) {
-            if let Some(early) = item.as_ref().and_then(furthest) {
+        let keys: Vec<Key> = chunk.iter().map(|c| keys::early_receipt(c)).collect();
+        let receipts = table.load_many::<EarlyReceipt>(&keys).await?;
+        for (id, receipt) in chunk.iter().zip(receipts) {
+            if let Some(early) = receipt.as_ref().and_then(EarlyReceipt::furthest) {
                 found.insert(id.clone(), early);
             }
         }
@@ -121,61 +108,52 @@ pub async fn apply(
     }
     let page = table
         .query(
-            Query::partition(carrier_index(carrier_id))
+            Query::partition(keys::carrier_message(carrier_id))
                 .index(Index::Gsi1)
                 .limit(1),
         )
         .await?;
     let code = error_code(data);
-    let Some(recipient) = page.items.into_iter().next() else {
+    let Some(found) = page.items.into_iter().next() else {
         // Only a final state is worth keeping: the sender records `sent` itself.
         if to.is_terminal() {
-            let update = Update::default()
-                .set(to.as_str(), json!({ "errorCode": code }))
-                .set("ttl", now.timestamp() + EARLY_TTL_SECS);
-            table.update(&early_key(carrier_id), update, None).await?;
+            let ttl = now.timestamp() + EARLY_TTL_SECS;
+            let update = EarlyReceipt::record(to, code, ttl);
+            table
+                .update(&keys::early_receipt(carrier_id), update, None)
+                .await?;
         }
         return Ok(Applied::Unknown);
     };
-    if recipient.get("type").and_then(Value::as_str) == Some("conversation_message") {
-        return thread_message(table, &recipient, to, now).await;
-    }
-    let id = |k: &str| {
-        recipient
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
+    let recipient = match from_item::<Texted>(found) {
+        Ok(Texted::Recipient(recipient)) => recipient,
+        Ok(Texted::ThreadMessage(message)) => {
+            return thread_message(table, &message, to, now).await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "receipt for an unreadable text; ignored");
+            return Ok(Applied::Ignored);
+        }
     };
-    let (Ok(church), Ok(message), Ok(member)) = (
-        ChurchId::parse(&id("churchId")),
-        MessageId::parse(&id("messageId")),
-        MemberId::parse(&id("memberId")),
-    ) else {
-        return Ok(Applied::Ignored);
-    };
-    let branch = crate::domain::BranchId::parse(&id("branchId")).ok();
-    let Some(current) = status_of(&recipient) else {
-        return Ok(Applied::Ignored);
-    };
+    let current = recipient.status;
     // Only from a state this receipt may move it out of: anything else is
     // a replay, or late (a `sent` after `delivered`).
     if !sources(to).contains(&current) {
         return Ok(Applied::Ignored);
     }
-    let set = match (&code, to) {
-        (Some(code), Status::Failed) => vec![("errorCode", json!(code))],
+    let marks = match (code, to) {
+        (Some(code), Status::Failed) => vec![Mark::ErrorCode(code)],
         _ => vec![],
     };
     let moved = table
         .transact(transition(
-            church,
-            message,
-            member,
-            branch,
+            recipient.church_id,
+            recipient.message_id,
+            recipient.member_id,
+            recipient.branch_id,
             current,
             to,
-            set,
+            marks,
             &now.to_rfc3339(),
         ))
         .await;
@@ -191,22 +169,16 @@ pub async fn apply(
 /// moves forward only, like a recipient's.
 async fn thread_message(
     table: &dyn Table,
-    item: &crate::ports::table::Item,
+    message: &ThreadMessage,
     to: Status,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Applied, TableError> {
-    let current = item
-        .get("deliveryStatus")
-        .and_then(Value::as_str)
-        .and_then(Status::parse);
+    let current = message.delivery_status.outbound();
     let Some(current) = current.filter(|c| sources(to).contains(c)) else {
         return Ok(Applied::Ignored);
     };
-    let key = crate::ports::table::Key::of(item)?;
-    let update = crate::ports::table::Update::default()
-        .set("deliveryStatus", to.as_str())
-        .set("updatedAt", now.to_rfc3339());
-    let cond = crate::ports::table::Cond::eq("deliveryStatus", current.as_str());
+    let key = keys::thread_message(message.conversation_id, message.id);
+    let (update, cond) = ThreadMessage::moved(current, to, &now.to_rfc3339());
     match table.update(&key, update, Some(cond)).await {
         Ok(_) => Ok(Applied::Moved(to)),
         Err(TableError::ConditionFailed) => Ok(Applied::Ignored),

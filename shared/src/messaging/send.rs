@@ -6,14 +6,17 @@ use chrono::Duration;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::entities::{AcceptedSend, Figures, MediaUpload, Message, MessageState, StatusCounts};
 use super::jobs::{Audience, FanoutJob};
-use super::model::message_key;
+use crate::directory::branches::Branch;
+use crate::directory::groups::Group;
 use crate::directory::members::Ctx;
-use crate::directory::plans;
+use crate::directory::model::{ChurchCounters, ChurchProfile, Counter, Counters};
 use crate::domain::{MediaId, MessageId, MessageText};
 use crate::keys;
 use crate::ports::queue::{OutgoingMessage, Queue, QueueError};
-use crate::ports::table::{Cond, Key, TableError, TxOp, Update};
+use crate::ports::table::{TableError, TxOp};
+use crate::store::{Entities, Transaction, TransactionError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -49,20 +52,13 @@ async fn media_keys(ctx: &Ctx<'_>, media: &[MediaId]) -> Result<Vec<String>, Sen
     if media.is_empty() {
         return Ok(Vec::new());
     }
-    let wanted: Vec<_> = media
-        .iter()
-        .map(|m| Key::new(keys::church(ctx.church), format!("MEDIA#{m}")))
-        .collect();
+    let wanted: Vec<_> = media.iter().map(|m| keys::media(ctx.church, *m)).collect();
     let mut total = 0;
     let mut found = Vec::new();
-    for item in ctx.table.get_many(&wanted).await? {
-        let item = item.ok_or(SendError::UnknownMedia)?;
-        total += item.get("size").and_then(Value::as_u64).unwrap_or(0);
-        let key = item
-            .get("blobKey")
-            .and_then(Value::as_str)
-            .ok_or(SendError::UnknownMedia)?;
-        found.push(key.to_owned());
+    for upload in ctx.table.load_many::<MediaUpload>(&wanted).await? {
+        let upload = upload.ok_or(SendError::UnknownMedia)?;
+        total += upload.size;
+        found.push(upload.blob_key);
     }
     if total > super::media::MAX_MEDIA_BYTES {
         return Err(SendError::MediaTooLarge);
@@ -70,47 +66,50 @@ async fn media_keys(ctx: &Ctx<'_>, media: &[MediaId]) -> Result<Vec<String>, Sen
     Ok(found)
 }
 
-fn idempotency_key(ctx: &Ctx<'_>, key: &str) -> Key {
-    let hash = hex::encode(Sha256::digest(key.as_bytes()));
-    Key::new(keys::church(ctx.church), format!("IDEMP#{hash}"))
+fn key_hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-fn count(item: Option<&crate::ports::table::Item>, attr: &str) -> i64 {
-    item.and_then(|i| i.get(attr))
-        .and_then(Value::as_i64)
-        .unwrap_or(0)
-}
-
-/// Recipients the audience will reach, from counters (overlaps counted twice).
 async fn estimate(
     ctx: &Ctx<'_>,
     audiences: &[Audience],
-    counters: Option<&crate::ports::table::Item>,
+    counters: Option<&ChurchCounters>,
 ) -> Result<i64, SendError> {
     let mut total = 0;
     for audience in audiences {
         total += match audience {
-            Audience::All => count(counters, "members"),
+            Audience::All => counters.map_or(0, |c| c.get(Counter::Members)),
             Audience::Members { ids } => ids.len() as i64,
             Audience::Branch { id } => {
-                let item = ctx
+                let branch: Branch = ctx
                     .table
-                    .get(&keys::branch(ctx.church, *id))
+                    .load(&keys::branch(ctx.church, *id))
                     .await?
                     .ok_or(SendError::UnknownTarget("targetIds"))?;
-                count(Some(&item), "memberCount")
+                branch.member_count
             }
             Audience::Group { id } => {
-                let item = ctx
+                let group: Group = ctx
                     .table
-                    .get(&keys::group(ctx.church, *id))
+                    .load(&keys::group(ctx.church, *id))
                     .await?
                     .ok_or(SendError::UnknownTarget("targetIds"))?;
-                count(Some(&item), "memberCount")
+                group.member_count
             }
         };
     }
     Ok(total)
+}
+
+/// The parts of accepting a send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Message,
+    /// The month's count, within the plan's allowance.
+    Allowance,
+    Day,
+    /// The idempotency key's claim: held by another request.
+    Idempotency,
 }
 
 pub async fn send(
@@ -120,29 +119,23 @@ pub async fn send(
     body_for_hash: &str,
 ) -> Result<Value, SendError> {
     let body_hash = hex::encode(Sha256::digest(body_for_hash.as_bytes()));
-    if let Some(key) = &request.idempotency_key
-        && let Some(seen) = ctx.table.get(&idempotency_key(ctx, key)).await?
-    {
-        if seen.get("bodyHash").and_then(Value::as_str) != Some(body_hash.as_str()) {
-            return Err(SendError::IdempotencyMismatch);
+    if let Some(key) = &request.idempotency_key {
+        let claim = keys::idempotency(ctx.church, &key_hash(key));
+        if let Some(seen) = ctx.table.load::<AcceptedSend>(&claim).await? {
+            if seen.body_hash != body_hash {
+                return Err(SendError::IdempotencyMismatch);
+            }
+            return Ok(seen.answer);
         }
-        return Ok(seen.get("answer").cloned().unwrap_or(Value::Null));
     }
-    let wanted = [
-        keys::church_profile(ctx.church),
-        keys::church_counters(ctx.church),
-    ];
-    let mut found = ctx.table.get_many(&wanted).await?.into_iter();
-    let (profile, counters) = (found.next().flatten(), found.next().flatten());
-    if profile
-        .as_ref()
-        .and_then(|p| p.get("telnyxPhoneNumber"))
-        .and_then(Value::as_str)
-        .is_none()
-    {
+    let profile: Option<ChurchProfile> =
+        ctx.table.load(&ChurchProfile::key_of(ctx.church)).await?;
+    let counters: Option<ChurchCounters> =
+        ctx.table.load(&ChurchCounters::key_of(ctx.church)).await?;
+    let Some(profile) = profile.filter(|p| p.telnyx_phone_number.is_some()) else {
         return Err(SendError::NoSendingNumber);
-    }
-    let plan = plans::of_profile(profile.as_ref());
+    };
+    let plan = profile.plan();
     let total = estimate(ctx, &request.audiences, counters.as_ref()).await?;
     let media_keys = media_keys(ctx, &request.media).await?;
 
@@ -153,60 +146,62 @@ pub async fn send(
         "id": id, "content": request.content.as_str(), "targetType": request.target_type, "totalRecipients": total,
         "status": "queued", "createdAt": now, "segments": info.segments, "encoding": info.encoding,
     });
-    let key = message_key(ctx.church, id);
-    let mut message = json!({
-        "pk": key.pk, "sk": key.sk, "type": "message", "churchId": ctx.church, "targetIds": request.target_ids,
-        "recipients": 0, "fannedOut": false, "mediaIds": request.media, "mediaKeys": media_keys,
-    });
-    if let (Some(m), Some(a)) = (message.as_object_mut(), answer.as_object()) {
-        m.extend(a.clone());
+    let message = Message {
+        id,
+        church_id: ctx.church,
+        content: request.content.as_str().to_owned(),
+        target_type: request.target_type.clone(),
+        target_ids: request.target_ids.clone(),
+        total_recipients: total,
+        status: MessageState::Queued,
+        created_at: now.clone(),
+        sent_at: None,
+        segments: info.segments,
+        encoding: info.encoding,
+        recipients: 0,
+        fanned_out: false,
+        media_ids: request.media.clone(),
+        media_keys,
+        error: None,
+        counts: StatusCounts::default(),
+    };
+    let month = ctx.now.format("%Y-%m").to_string();
+    let mut counted = Counters::default()
+        .add(Counter::MessagesIn(&month), total)
+        .add(Counter::MessagesCreated, 1);
+    if let Some(limit) = plan.messages_per_month {
+        counted = counted.allowance(Counter::MessagesIn(&month), i64::from(limit) - total);
     }
-    let month = format!("messages#{}", ctx.now.format("%Y-%m"));
-    let within_plan = plan
-        .messages_per_month
-        .map(|l| Cond::Le(month.clone(), json!(i64::from(l) - total)));
-    let mut ops = vec![
-        TxOp::Put {
-            item: message.as_object().cloned().unwrap_or_default(),
-            cond: Some(Cond::NotExists),
-        },
-        TxOp::Update {
-            key: keys::church_counters(ctx.church),
-            update: Update::default()
-                .add(&month, total)
-                .add("messagesCreated", 1),
-            cond: within_plan.map(|c| Cond::Or(vec![c, Cond::AttrNotExists(month.clone())])),
-        },
-    ];
-    ops.push(TxOp::Update {
-        key: super::model::day_key(ctx.church, &now[..10]),
-        update: Update::default().add("messages", 1),
-        cond: None,
-    });
+    let mut accepting = Transaction::new()
+        .with(Part::Message, TxOp::create(&message)?)
+        .with(Part::Allowance, counted.op(ctx.church))
+        .with(
+            Part::Day,
+            TxOp::Update {
+                key: keys::day(ctx.church, &now[..10]),
+                update: Figures::message_created(),
+                cond: None,
+            },
+        );
     if let Some(limit) = plan.messages_per_month
         && total > i64::from(limit)
     {
         return Err(SendError::MonthlyLimit { limit });
     }
     if let Some(k) = &request.idempotency_key {
-        let claim = idempotency_key(ctx, k);
         let ttl = (ctx.now + Duration::hours(24)).timestamp();
-        let item = json!({ "pk": claim.pk, "sk": claim.sk, "bodyHash": body_hash, "answer": answer, "ttl": ttl });
-        let expired = Cond::Lt("ttl".into(), json!(ctx.now.timestamp()));
-        ops.push(TxOp::Put {
-            item: item.as_object().cloned().unwrap_or_default(),
-            cond: Some(Cond::Or(vec![Cond::NotExists, expired])),
-        });
+        let accepted = AcceptedSend::new(ctx.church, &key_hash(k), body_hash, answer.clone(), ttl);
+        accepting.add(Part::Idempotency, accepted.claim(ctx.now.timestamp())?);
     }
-    match ctx.table.transact(ops).await {
+    match accepting.commit(ctx.table).await {
         Ok(()) => {}
-        Err(TableError::TransactionCancelled { failed }) if failed.contains(&1) => {
+        Err(e) if e.failed(Part::Allowance) => {
             return Err(SendError::MonthlyLimit {
                 limit: plan.messages_per_month.unwrap_or(0),
             });
         }
-        Err(TableError::TransactionCancelled { .. }) => return Err(SendError::IdempotencyMismatch),
-        Err(e) => return Err(e.into()),
+        Err(TransactionError::Cancelled(_)) => return Err(SendError::IdempotencyMismatch),
+        Err(TransactionError::Table(e)) => return Err(e.into()),
     }
     let job = FanoutJob {
         church_id: ctx.church,
@@ -219,16 +214,10 @@ pub async fn send(
         serde_json::to_string(&job).map_err(|e| TableError::backend("encode a fan-out job", e))?;
     if let Err(e) = fanout.send_batch(vec![OutgoingMessage::new(body)]).await {
         // Without its job the message would wait forever: say so on it.
-        let _ = ctx
-            .table
-            .update(
-                &key,
-                Update::default()
-                    .set("status", "failed")
-                    .set("error", "could not be queued"),
-                None,
-            )
-            .await;
+        let key = keys::message(ctx.church, id);
+        if let Err(marking) = ctx.table.update(&key, Message::not_queued(), None).await {
+            tracing::warn!(error = %marking, "could not mark an unqueued message failed");
+        }
         return Err(e.into());
     }
     Ok(answer)

@@ -19,21 +19,20 @@ mod reply;
 mod verdict;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use super::jobs::SendJob;
-use super::model::Status;
+use super::model::{Mark, Status};
 use super::pacing::{self, Reservation};
 use super::receipts;
 use crate::crypto::Vault;
-use crate::domain::{ChurchId, MemberId, PhoneNumber};
+use crate::domain::{ChurchId, ConversationId, MemberId, PhoneNumber};
 use crate::keys;
 use crate::metrics::{Count, Tally, Timing};
 use crate::ports::blobs::{BlobError, Blobs};
 use crate::ports::carrier::{Carrier, CarrierError, OutboundMessage, SentMessage};
 use crate::ports::clock::Clock;
-use crate::ports::table::{Cond, Item, Table, TableError, Update};
+use crate::ports::table::{Cond, Table, TableError};
 pub use verdict::backoff;
 use verdict::{Sent, Verdict, verdict};
 
@@ -88,17 +87,10 @@ pub struct Sender<'a> {
 }
 
 /// Whose opt-out a carrier-reported STOP (40300) records.
-struct Addressee<'a> {
+struct Addressee {
     church: ChurchId,
     member: Option<MemberId>,
-    conversation: Option<&'a str>,
-}
-
-fn text_of(item: &Item, attr: &str) -> String {
-    item.get(attr)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
+    conversation: Option<ConversationId>,
 }
 
 impl Sender<'_> {
@@ -118,10 +110,10 @@ impl Sender<'_> {
     /// Whether a claimed (`sending`) item's claim is older than the lease: a
     /// younger one belongs to a run still sending (a duplicate delivery
     /// racing it), an older one to a run that died.
-    fn abandoned(&self, claimed: &Item) -> bool {
-        chrono::DateTime::parse_from_rfc3339(&text_of(claimed, "claimedAt"))
+    fn abandoned(&self, claimed_at: Option<&str>) -> bool {
+        claimed_at
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
             .map(|t| t.with_timezone(&chrono::Utc))
-            .ok()
             .is_none_or(|t| self.clock.now() - t > CLAIM_LEASE)
     }
 
@@ -142,7 +134,7 @@ impl Sender<'_> {
         &self,
         outbound: &OutboundMessage,
         slot: Option<DateTime<Utc>>,
-        to: Addressee<'_>,
+        to: Addressee,
         attempt: u32,
         kind: Sent,
     ) -> Verdict {
@@ -174,24 +166,18 @@ impl Sender<'_> {
     }
 
     /// The member texted STOP to the carrier (40300): honour it at this church.
-    async fn carrier_opt_out(&self, to: &Addressee<'_>) {
-        let stop = || {
-            Update::default()
-                .set("optInSms", false)
-                .set("optOutSource", "carrier")
-        };
-        let mut keys_to_update = Vec::new();
+    async fn carrier_opt_out(&self, to: &Addressee) {
+        let mut updates = Vec::new();
         if let Some(member) = to.member {
-            keys_to_update.push(keys::member(to.church, member));
+            let stop = crate::directory::members::carrier_opt_out();
+            updates.push((keys::member(to.church, member), stop));
         }
         if let Some(conversation) = to.conversation {
-            keys_to_update.push(crate::conversations::model::conversation_key(
-                to.church,
-                conversation,
-            ));
+            let stop = crate::conversations::model::Conversation::carrier_opt_out();
+            updates.push((keys::conversation(to.church, conversation), stop));
         }
-        for key in keys_to_update {
-            if let Err(e) = self.table.update(&key, stop(), Some(Cond::Exists)).await {
+        for (key, stop) in updates {
+            if let Err(e) = self.table.update(&key, stop, Some(Cond::Exists)).await {
                 tracing::warn!(error = %e, "could not record the carrier's opt-out");
             }
         }
@@ -216,7 +202,7 @@ impl Sender<'_> {
             };
             v.to = said;
             if let (Status::Failed, Some(code)) = (said, code) {
-                v.set.push(("errorCode", json!(code)));
+                v.marks.push(Mark::ErrorCode(code));
             }
         }
         Ok(())

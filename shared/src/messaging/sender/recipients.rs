@@ -2,18 +2,17 @@
 //! the ones still `queued` get their slots on the sending number, and are
 //! claimed, sent and recorded in as few transactions as fit.
 
-use serde_json::{Value, json};
-
 use super::verdict::{Sent, Verdict};
-use super::{Addressee, MEDIA_URL_TTL, Outcome, SendStepError, Sender, text_of};
+use super::{Addressee, MEDIA_URL_TTL, Outcome, SendStepError, Sender};
 use crate::directory::members::MemberRecord;
+use crate::directory::model::ChurchProfile;
 use crate::domain::{BranchId, MemberId, PhoneNumber};
 use crate::keys;
+use crate::messaging::entities::{Message, Recipient};
 use crate::messaging::jobs::RecipientBatch;
-use crate::messaging::model::{
-    Move, Status, message_key, recipient_key, status_of, transition, transitions,
-};
-use crate::messaging::pacing::{self, Reservation};
+use crate::messaging::model::{Mark, Move, Status, transition, transitions};
+use crate::messaging::pacing::Reservation;
+use crate::store::Entities;
 use crate::ports::blobs::BlobKey;
 use crate::ports::carrier::OutboundMessage;
 use crate::ports::table::{TableError, TxOp};
@@ -73,7 +72,7 @@ impl Sender<'_> {
         recipient: &Pending,
         from: Status,
         to: Status,
-        set: Vec<(&str, Value)>,
+        marks: Vec<Mark>,
     ) -> Result<bool, TableError> {
         self.apply(transition(
             job.church_id,
@@ -82,39 +81,36 @@ impl Sender<'_> {
             recipient.branch,
             from,
             to,
-            set,
+            marks,
             &self.now(),
         ))
         .await
     }
 
     async fn broadcast(&self, job: &RecipientBatch) -> Result<Option<Broadcast>, SendStepError> {
-        let message = self
+        let message: Option<Message> = self
             .table
-            .get(&message_key(job.church_id, job.message_id))
+            .load(&keys::message(job.church_id, job.message_id))
             .await?;
-        let profile = self.table.get(&keys::church_profile(job.church_id)).await?;
+        let profile: Option<ChurchProfile> = self
+            .table
+            .load(&ChurchProfile::key_of(job.church_id))
+            .await?;
         let (Some(message), Some(profile)) = (message, profile) else {
             return Ok(None);
         };
         let mut media_urls = Vec::new();
-        for key in message
-            .get("mediaKeys")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
+        for key in &message.media_keys {
             let Ok(key) = BlobKey::parse(key) else {
                 continue;
             };
             media_urls.push(self.blobs.presign_get(&key, MEDIA_URL_TTL).await?);
         }
         Ok(Some(Broadcast {
-            text: text_of(&message, "content"),
-            church_name: text_of(&profile, "name"),
-            from: PhoneNumber::parse(&text_of(&profile, "telnyxPhoneNumber")).ok(),
-            mps: pacing::mps_of(Some(&profile)),
+            church_name: profile.name.clone().unwrap_or_default(),
+            from: profile.sending_number(),
+            mps: profile.mps(),
+            text: message.content,
             media_urls,
         }))
     }
@@ -124,26 +120,26 @@ impl Sender<'_> {
         let recipient_keys: Vec<_> = job
             .member_ids
             .iter()
-            .map(|m| recipient_key(job.message_id, *m))
+            .map(|m| keys::recipient(job.message_id, *m))
             .collect();
         let member_keys: Vec<_> = job
             .member_ids
             .iter()
             .map(|m| keys::member(job.church_id, *m))
             .collect();
-        let recipients = self.table.get_many(&recipient_keys).await?;
-        let members = self.table.get_many(&member_keys).await?;
+        let recipients = self.table.load_many::<Recipient>(&recipient_keys).await?;
+        let members = self.table.load_many::<MemberRecord>(&member_keys).await?;
         let mut pending = Vec::new();
         for ((member_id, recipient), member) in job.member_ids.iter().zip(recipients).zip(members) {
             let Some(recipient) = recipient else { continue };
             let entry = Pending {
                 member_id: *member_id,
-                branch: BranchId::parse(&text_of(&recipient, "branchId")).ok(),
-                member: member.map(MemberRecord::from_item).transpose()?,
+                branch: recipient.branch_id,
+                member,
             };
-            match status_of(&recipient) {
-                Some(Status::Queued) => pending.push(entry),
-                Some(Status::Sending) if self.abandoned(&recipient) => {
+            match recipient.status {
+                Status::Queued => pending.push(entry),
+                Status::Sending if self.abandoned(recipient.claimed_at.as_deref()) => {
                     // The run died after claiming it: the carrier may have it.
                     self.move_to(job, &entry, Status::Sending, Status::Uncertain, vec![])
                         .await?;
@@ -160,14 +156,14 @@ impl Sender<'_> {
     async fn apply_all(
         &self,
         job: &RecipientBatch,
-        moves: Vec<Move<'_>>,
+        moves: Vec<Move>,
     ) -> Result<Vec<bool>, TableError> {
         let mut held = Vec::with_capacity(moves.len());
         let mut moves = moves.into_iter().peekable();
         while moves.peek().is_some() {
-            let chunk: Vec<Move<'_>> = moves.by_ref().take(MOVES_PER_TRANSACTION).collect();
+            let chunk: Vec<Move> = moves.by_ref().take(MOVES_PER_TRANSACTION).collect();
             let n = chunk.len();
-            let singles: Vec<Move<'_>> = chunk.iter().map(Move::clone).collect();
+            let singles: Vec<Move> = chunk.iter().map(Move::clone).collect();
             if self
                 .apply(transitions(
                     job.church_id,
@@ -222,8 +218,8 @@ impl Sender<'_> {
                     branch: r.branch,
                     from: Status::Queued,
                     to,
-                    set: code
-                        .map(|c| vec![("errorCode", json!(c))])
+                    marks: code
+                        .map(|c| vec![Mark::ErrorCode(c.to_owned())])
                         .unwrap_or_default(),
                 },
                 None => Move {
@@ -231,7 +227,10 @@ impl Sender<'_> {
                     branch: r.branch,
                     from: Status::Queued,
                     to: Status::Sending,
-                    set: vec![("attempts", json!(attempt)), ("claimedAt", json!(now))],
+                    marks: vec![Mark::Claimed {
+                        attempt,
+                        at: now.clone(),
+                    }],
                 },
             })
             .collect();
@@ -263,7 +262,7 @@ impl Sender<'_> {
                 branch: recipient.branch,
                 from: Status::Sending,
                 to: verdict.to,
-                set: verdict.set,
+                marks: verdict.marks,
             });
         }
         self.apply_all(job, moves).await?;

@@ -2,19 +2,19 @@
 //! call as a broadcast recipient, on the thread's message item (its
 //! `deliveryStatus`) instead of a recipient row.
 
-use serde_json::{Value, json};
-
 use super::verdict::Sent;
-use super::{Addressee, MEDIA_URL_TTL, Outcome, SendStepError, Sender, text_of};
-use crate::conversations::model::{conversation_key, message_key as thread_key};
+use super::{Addressee, MEDIA_URL_TTL, Outcome, SendStepError, Sender};
+use crate::conversations::model::{Conversation, ThreadMessage};
 use crate::directory::members::MemberRecord;
-use crate::domain::{MemberId, PhoneNumber};
+use crate::directory::model::ChurchProfile;
+use crate::domain::PhoneNumber;
 use crate::keys;
 use crate::messaging::jobs::ConversationReply;
-use crate::messaging::model::Status;
-use crate::messaging::pacing::{self, Reservation};
+use crate::messaging::model::{Mark, Status};
+use crate::messaging::pacing::Reservation;
 use crate::ports::carrier::OutboundMessage;
-use crate::ports::table::{Cond, Key, TableError, Update};
+use crate::ports::table::{Key, TableError};
+use crate::store::Entities;
 
 impl Sender<'_> {
     /// Moves the thread message `key` from `from` to `to`; `false` when it
@@ -24,15 +24,10 @@ impl Sender<'_> {
         key: &Key,
         from: Status,
         to: Status,
-        set: Vec<(&'static str, Value)>,
+        marks: Vec<Mark>,
     ) -> Result<bool, TableError> {
-        let mut update = Update::default()
-            .set("deliveryStatus", to.as_str())
-            .set("updatedAt", self.now());
-        for (attr, value) in set {
-            update = update.set(attr, value);
-        }
-        let unchanged = Cond::eq("deliveryStatus", from.as_str());
+        let (update, unchanged) = ThreadMessage::moved(from, to, &self.now());
+        let update = Mark::all_onto(&marks, update);
         match self.table.update(key, update, Some(unchanged)).await {
             Ok(_) => Ok(true),
             Err(TableError::ConditionFailed) => Ok(false),
@@ -47,22 +42,25 @@ impl Sender<'_> {
         job: &ConversationReply,
         attempt: u32,
     ) -> Result<Outcome, SendStepError> {
-        let conversation = job.conversation_id.as_str();
-        let key = thread_key(conversation, job.message_id);
-        let message = self.table.get(&key).await?;
-        let conv = self
+        let conversation = job.conversation_id;
+        let key = keys::thread_message(conversation, job.message_id);
+        let message: Option<ThreadMessage> = self.table.load(&key).await?;
+        let conv: Option<Conversation> = self
             .table
-            .get(&conversation_key(job.church_id, conversation))
+            .load(&keys::conversation(job.church_id, conversation))
             .await?;
-        let profile = self.table.get(&keys::church_profile(job.church_id)).await?;
+        let profile: Option<ChurchProfile> = self
+            .table
+            .load(&ChurchProfile::key_of(job.church_id))
+            .await?;
         let (Some(message), Some(conv), Some(profile)) = (message, conv, profile) else {
             tracing::warn!(message_id = %job.message_id, "reply job for a missing message; dropped");
             return Ok(Outcome::Done);
         };
-        match Status::parse(&text_of(&message, "deliveryStatus")) {
+        match message.delivery_status.outbound() {
             Some(Status::Queued) => {}
             Some(Status::Sending) => {
-                if self.abandoned(&message) {
+                if self.abandoned(message.claimed_at.as_deref()) {
                     self.move_message(&key, Status::Sending, Status::Uncertain, vec![])
                         .await?;
                 }
@@ -70,54 +68,43 @@ impl Sender<'_> {
             }
             _ => return Ok(Outcome::Done),
         }
-        let member_id = MemberId::parse(&text_of(&conv, "memberId")).ok();
-        let member = match member_id {
-            Some(id) => self
-                .table
-                .get(&keys::member(job.church_id, id))
-                .await?
-                .map(MemberRecord::from_item)
-                .transpose()?,
+        let member_id = conv.member_id;
+        let member: Option<MemberRecord> = match member_id {
+            Some(id) => self.table.load(&keys::member(job.church_id, id)).await?,
             None => None,
         };
         let opted_in = match &member {
             Some(m) => m.opt_in_sms,
-            None => conv
-                .get("optInSms")
-                .and_then(Value::as_bool)
-                .unwrap_or(true),
+            None => conv.opt_in_sms,
         };
-        let compliance = message
-            .get("compliance")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let compliance = message.compliance.unwrap_or(false);
         if !opted_in && !compliance {
             // Opted out: nothing but the one confirmation reaches them.
             self.move_message(&key, Status::Queued, Status::OptedOut, vec![])
                 .await?;
             return Ok(Outcome::Done);
         }
-        let from = PhoneNumber::parse(&text_of(&profile, "telnyxPhoneNumber")).ok();
+        let from = profile.sending_number();
         let to = self
             .vault
-            .open(&text_of(&conv, "phoneSealed"))
+            .open(&conv.phone_sealed)
             .ok()
             .and_then(|p| PhoneNumber::parse(&p).ok());
         let (Some(from), Some(to)) = (from, to) else {
-            let set = vec![("errorCode", json!("no_sending_number"))];
-            self.move_message(&key, Status::Queued, Status::Failed, set)
+            let marks = vec![Mark::ErrorCode("no_sending_number".into())];
+            self.move_message(&key, Status::Queued, Status::Failed, marks)
                 .await?;
             return Ok(Outcome::Done);
         };
-        let mps = pacing::mps_of(Some(&profile));
+        let mps = profile.mps();
         let slots = self.book(&from, mps, 1).await?;
         if let Reservation::Later(wait) = slots {
             return Ok(Outcome::Later(wait));
         }
-        let claim = vec![
-            ("attempts", json!(attempt)),
-            ("claimedAt", json!(self.now())),
-        ];
+        let claim = vec![Mark::Claimed {
+            attempt,
+            at: self.now(),
+        }];
         if !self
             .move_message(&key, Status::Queued, Status::Sending, claim)
             .await?
@@ -129,7 +116,7 @@ impl Sender<'_> {
         let outbound = OutboundMessage {
             from,
             to,
-            text: text_of(&message, "content"),
+            text: message.content.clone(),
             media_urls,
             webhook_url: self.webhook_url.clone(),
         };
@@ -150,7 +137,7 @@ impl Sender<'_> {
         let mut verdicts = [verdict];
         self.settle_early(&mut verdicts).await?;
         let [verdict] = verdicts;
-        self.move_message(&key, Status::Sending, verdict.to, verdict.set)
+        self.move_message(&key, Status::Sending, verdict.to, verdict.marks)
             .await?;
         Ok(match verdict.retry_after {
             Some(after) => Outcome::Retry {

@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
 use super::MAX_ATTEMPTS;
-use crate::messaging::model::{Status, carrier_index};
+use crate::messaging::entities::{RECIPIENT_KIND, THREAD_MESSAGE_KIND};
+use crate::messaging::model::{Mark, Status};
 use crate::ports::carrier::{CarrierError, SentMessage};
 
 /// What the carrier-id index entry of a sent text points at, so a receipt
@@ -20,8 +19,8 @@ pub enum Sent {
 impl Sent {
     fn index_kind(self) -> &'static str {
         match self {
-            Sent::Recipient => "RCPT",
-            Sent::ThreadMessage => "CMSG",
+            Sent::Recipient => RECIPIENT_KIND,
+            Sent::ThreadMessage => THREAD_MESSAGE_KIND,
         }
     }
 }
@@ -31,7 +30,7 @@ impl Sent {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
     pub to: Status,
-    pub set: Vec<(&'static str, Value)>,
+    pub marks: Vec<Mark>,
     pub retry_after: Option<Duration>,
 }
 
@@ -44,17 +43,17 @@ impl Verdict {
     fn settled(to: Status, code: &str) -> Self {
         Self {
             to,
-            set: vec![("errorCode", json!(code))],
+            marks: vec![Mark::ErrorCode(code.to_owned())],
             retry_after: None,
         }
     }
 
     /// The carrier's id, once it accepted the text.
     pub fn carrier_id(&self) -> Option<&str> {
-        self.set
-            .iter()
-            .find(|(attr, _)| *attr == "carrierId")
-            .and_then(|(_, id)| id.as_str())
+        self.marks.iter().find_map(|m| match m {
+            Mark::Carrier { id, .. } => Some(id.as_str()),
+            _ => None,
+        })
     }
 }
 
@@ -64,11 +63,10 @@ pub fn verdict(result: Result<SentMessage, CarrierError>, attempt: u32, kind: Se
     match result {
         Ok(sent) => Verdict {
             to: Status::Sent,
-            set: vec![
-                ("carrierId", json!(sent.carrier_id)),
-                ("gsi1pk", json!(carrier_index(&sent.carrier_id))),
-                ("gsi1sk", json!(kind.index_kind())),
-            ],
+            marks: vec![Mark::Carrier {
+                id: sent.carrier_id,
+                kind: kind.index_kind(),
+            }],
             retry_after: None,
         },
         Err(CarrierError::OptedOut) => Verdict::settled(Status::OptedOut, "40300"),
@@ -96,6 +94,7 @@ pub fn backoff(attempt: u32, at_least: Option<Duration>) -> Duration {
 #[cfg(test)]
 mod tests {
     use http::{HeaderMap, HeaderValue, StatusCode};
+    use serde_json::json;
 
     use super::*;
     use crate::telnyx::client::outcome;
@@ -112,10 +111,10 @@ mod tests {
     }
 
     fn error_code(v: &Verdict) -> Option<&str> {
-        v.set
-            .iter()
-            .find(|(attr, _)| *attr == "errorCode")
-            .and_then(|(_, c)| c.as_str())
+        v.marks.iter().find_map(|m| match m {
+            Mark::ErrorCode(code) => Some(code.as_str()),
+            _ => None,
+        })
     }
 
     #[test]
@@ -128,13 +127,15 @@ mod tests {
         assert_eq!(v.to, Status::Sent);
         assert_eq!(v.retry_after, None);
         assert_eq!(v.carrier_id(), Some(sent.carrier_id.as_str()));
-        assert!(
-            v.set
-                .contains(&("gsi1pk", json!(carrier_index(&sent.carrier_id))))
-        );
-        assert!(v.set.contains(&("gsi1sk", json!("CMSG"))));
-        let v = verdict(Ok(sent), 1, Sent::Recipient);
-        assert!(v.set.contains(&("gsi1sk", json!("RCPT"))));
+        let indexed_as = |v: &Verdict| {
+            v.marks.iter().find_map(|m| match m {
+                Mark::Carrier { id, kind } => Some((id.clone(), *kind)),
+                _ => None,
+            })
+        };
+        assert_eq!(indexed_as(&v), Some((sent.carrier_id.clone(), "CMSG")));
+        let v = verdict(Ok(sent.clone()), 1, Sent::Recipient);
+        assert_eq!(indexed_as(&v), Some((sent.carrier_id, "RCPT")));
     }
 
     #[test]
