@@ -316,6 +316,40 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "local")]
+    #[tokio::test]
+    async fn a_cancelled_transaction_names_the_parts_whose_conditions_failed() {
+        use crate::adapters::embedded::{EmbeddedTable, Store};
+
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum Part {
+            Claim,
+            Pew,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let table = EmbeddedTable::new(Store::open(dir.path()).unwrap());
+        let pew = Pew {
+            row: 1,
+            seat_name: "front".into(),
+        };
+        table.save(&pew, None).await.unwrap();
+        let claim = Key::new("CLAIM#front", "CLAIM");
+        let tx = Transaction::new()
+            .with(
+                Part::Claim,
+                TxOp::Check {
+                    key: claim,
+                    cond: Cond::NotExists,
+                },
+            )
+            .with(Part::Pew, TxOp::create(&pew).unwrap());
+        let err = tx.commit(&table).await.unwrap_err();
+        assert!(err.failed(Part::Pew), "{err:?}");
+        assert!(!err.failed(Part::Claim), "{err:?}");
+        let stored: Pew = table.load(&pew.key()).await.unwrap().unwrap();
+        assert_eq!(stored, pew);
+    }
+
     #[test]
     fn an_item_that_does_not_fit_names_the_entity_the_key_and_the_field() {
         let mut item = to_item(&Pew {

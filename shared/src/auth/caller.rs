@@ -75,6 +75,10 @@ pub async fn authenticate(app: &App, req: &Request) -> Result<Caller, ApiError> 
         .map_err(ApiError::internal)?
         .into_iter();
     let (session, profile) = (found.next().flatten(), found.next().flatten());
+    let profile = profile
+        .map(crate::store::from_item::<crate::directory::model::ChurchProfile>)
+        .transpose()
+        .map_err(ApiError::internal)?;
     if session.is_none() {
         return Err(unauthorized("session_revoked"));
     }

@@ -2,32 +2,28 @@
 //! minute in the table, shared by every Lambda instance, gone by TTL.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
-use crate::directory::plans;
+use super::model::Window;
+use crate::directory::model::ChurchProfile;
 use crate::domain::ChurchId;
-use crate::ports::table::{Item, Key, Table, TableError, Update};
-
-fn window_key(church: ChurchId, minute: i64) -> Key {
-    Key::new(format!("RATE#{church}"), format!("MINUTE#{minute}"))
-}
+use crate::keys;
+use crate::ports::table::{Table, TableError};
+use crate::store::from_item;
 
 /// Counts this request; `Some(seconds)` to wait when the church is over its plan's rate.
 pub async fn over_limit(
     table: &dyn Table,
     church: ChurchId,
-    profile: Option<&Item>,
+    profile: Option<&ChurchProfile>,
     now: DateTime<Utc>,
 ) -> Result<Option<u64>, TableError> {
-    let plan = plans::of_profile(profile);
+    let plan = profile.map_or(crate::directory::plans::STARTER, ChurchProfile::plan);
     let minute = now.timestamp().div_euclid(60);
-    let update = Update::default()
-        .add("requests", 1)
-        .set("ttl", (minute + 2) * 60);
+    let update = Window::requested((minute + 2) * 60);
     let counted = table
-        .update(&window_key(church, minute), update, None)
+        .update(&keys::request_window(church, minute), update, None)
         .await?;
-    let requests = counted.get("requests").and_then(Value::as_i64).unwrap_or(0);
+    let requests = from_item::<Window>(counted)?.requests;
     Ok((requests > i64::from(plan.requests_per_minute))
         .then(|| (60 - now.timestamp().rem_euclid(60)).max(1) as u64))
 }

@@ -3,12 +3,13 @@
 //! the token was stolen or replayed, so every session of the admin ends.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
+use super::model::Session;
 use super::tokens::{Claims, Role, TokenError, TokenKind, TokenSigner};
 use crate::domain::{AdminId, ChurchId};
 use crate::keys;
-use crate::ports::table::{Cond, Query, SortCond, Table, TableError, Update, query_all};
+use crate::ports::table::{Cond, Query, SortCond, Table, TableError, query_all};
+use crate::store::Entities;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenPair {
@@ -61,18 +62,16 @@ pub async fn start(
 ) -> Result<TokenPair, SessionError> {
     let sid = ulid::Ulid::new().to_string();
     let (tokens, refresh) = pair(signer, admin, church, role, &sid, now)?;
-    let key = keys::session(admin, &sid);
-    let item = json!({
-        "pk": key.pk, "sk": key.sk, "type": "session",
-        "churchId": church, "role": role, "jti": refresh.jti,
-        "createdAt": now.to_rfc3339(), "ttl": refresh.exp,
-    });
-    table
-        .put(
-            item.as_object().cloned().unwrap_or_default(),
-            Some(Cond::NotExists),
-        )
-        .await?;
+    let session = Session::new(
+        admin,
+        &sid,
+        church,
+        role,
+        refresh.jti,
+        now.to_rfc3339(),
+        refresh.exp,
+    );
+    table.save(&session, Some(Cond::NotExists)).await?;
     Ok(tokens)
 }
 
@@ -93,11 +92,7 @@ pub async fn rotate(
         now,
     )?;
     let key = keys::session(claims.sub, &claims.sid);
-    let expected = Cond::And(vec![Cond::Exists, Cond::eq("jti", claims.jti.clone())]);
-    let update = Update::default()
-        .set("jti", next.jti)
-        .set("ttl", next.exp)
-        .set("rotatedAt", now.to_rfc3339());
+    let (update, expected) = Session::rotate(&claims.jti, next.jti, next.exp, &now.to_rfc3339());
     match table.update(&key, update, Some(expected)).await {
         Ok(_) => Ok(tokens),
         Err(TableError::ConditionFailed) => {

@@ -5,8 +5,10 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use super::model::Window;
 use crate::keys;
-use crate::ports::table::{Key, Table, TableError, Update};
+use crate::ports::table::{Key, Table, TableError};
+use crate::store::Entities;
 
 pub const WINDOW_SECS: i64 = 15 * 60;
 /// Failures allowed per window for one email.
@@ -56,11 +58,8 @@ pub async fn blocked(
 ) -> Result<Option<u64>, TableError> {
     let window = window_of(now);
     for subject in subjects {
-        let failures = table
-            .get(&subject.key(window))
-            .await?
-            .and_then(|item| item.get("failures").and_then(serde_json::Value::as_i64))
-            .unwrap_or(0);
+        let counted: Option<Window> = table.load(&subject.key(window)).await?;
+        let failures = counted.map_or(0, |w| w.failures);
         if failures >= subject.limit {
             return Ok(Some((window + WINDOW_SECS - now.timestamp()).max(1) as u64));
         }
@@ -75,9 +74,7 @@ pub async fn record_failure(
 ) -> Result<(), TableError> {
     let window = window_of(now);
     for subject in subjects {
-        let update = Update::default()
-            .add("failures", 1)
-            .set("ttl", window + 2 * WINDOW_SECS);
+        let update = Window::failed(window + 2 * WINDOW_SECS);
         table.update(&subject.key(window), update, None).await?;
     }
     Ok(())

@@ -293,3 +293,55 @@ pub fn recipients_partition(message: MessageId) -> String {
 pub fn branch_stats_key(church: ChurchId, branch: BranchId) -> crate::ports::table::Key {
     keys::branch_stats(church, branch)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_accepted_text_is_indexed_by_its_carrier_id_for_its_receipts() {
+        let marked = Mark::all_onto(
+            &[Mark::Carrier {
+                id: "b0c7e8cb".into(),
+                kind: "RCPT",
+            }],
+            Update::default(),
+        );
+        assert!(marked.set.contains(&("carrierId".into(), "b0c7e8cb".into())));
+        assert!(marked.set.contains(&("gsi1pk".into(), "CARRIER#b0c7e8cb".into())));
+        assert!(marked.set.contains(&("gsi1sk".into(), "RCPT".into())));
+    }
+
+    #[test]
+    fn moving_recipients_counts_each_counter_item_once() {
+        let church = ChurchId::generate();
+        let message = MessageId::generate();
+        let branch = BranchId::generate();
+        let moves = (0..3)
+            .map(|_| Move {
+                member: MemberId::generate(),
+                branch: Some(branch),
+                from: Status::Sending,
+                to: Status::Delivered,
+                marks: vec![],
+            })
+            .collect();
+        let ops = transitions(church, message, moves, "2026-12-01T10:00:00Z");
+        // Three recipients, then the message, the day and the branch once each.
+        assert_eq!(ops.len(), 6);
+        let counters: Vec<_> = ops[3..].iter().map(|op| op.key().unwrap()).collect();
+        assert_eq!(
+            counters,
+            vec![
+                keys::message(church, message),
+                keys::day(church, "2026-12-01"),
+                keys::branch_stats(church, branch),
+            ]
+        );
+        let TxOp::Update { update, .. } = &ops[3] else {
+            panic!("the message's counters are an update");
+        };
+        assert!(update.add.contains(&("deliveredCount".into(), 3)));
+        assert!(update.add.contains(&("sendingCount".into(), -3)));
+    }
+}
