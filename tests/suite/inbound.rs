@@ -94,12 +94,43 @@ pub(crate) async fn texts_to(s: &Stack, from: &str, to: &str, n: usize) -> Vec<S
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn telnyx_inbound_fixtures_land_in_the_right_churchs_conversation() {
+/// Posts a Telnyx fixture, signed, after pointing its media links at the
+/// simulator (no traffic leaves this machine), which serves a file of the
+/// size and type described; checks it is answered 200.
+async fn post_fixture(s: &Stack, name: &str) {
+    let mut event = fixture(name);
+    for media in event["data"]["payload"]["media"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        let size = media["size"].as_u64().unwrap() as usize;
+        let content_type = media["content_type"].as_str().unwrap();
+        media["url"] = json!(
+            s.stack
+                .simulator
+                .as_ref()
+                .unwrap()
+                .handle()
+                .host_media(content_type, bytes::Bytes::from(vec![7u8; size]))
+        );
+    }
+    let answered = s.post_signed(&event, 0).await;
+    assert_eq!(answered.status(), StatusCode::OK, "{name}");
+}
+
+/// A church owning +1 773 555 0002, the number Telnyx's fixtures text.
+async fn church_of_the_fixtures() -> (Stack, Admin) {
     let s = Stack::start().await;
     let (a, _) = s
         .church_with_members("a@grace.example", "+17735550002", 50, 0)
         .await;
+    (s, a)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telnyx_inbound_fixtures_land_in_the_right_churchs_conversation() {
+    let (s, a) = church_of_the_fixtures().await;
     let (b, _) = s
         .church_with_members("b@hope.example", "+18445550001", 50, 0)
         .await;
@@ -112,49 +143,11 @@ async fn telnyx_inbound_fixtures_land_in_the_right_churchs_conversation() {
         ),
         ("message.received.mms.json", &a, "Check out this photo!"),
     ] {
-        let mut event = fixture(name);
-        // Telnyx's media links become the simulator's (no traffic leaves
-        // this machine), serving a file of the size and type described.
-        for media in event["data"]["payload"]["media"]
-            .as_array_mut()
-            .into_iter()
-            .flatten()
-        {
-            let size = media["size"].as_u64().unwrap() as usize;
-            let content_type = media["content_type"].as_str().unwrap();
-            media["url"] = json!(
-                s.stack
-                    .simulator
-                    .as_ref()
-                    .unwrap()
-                    .handle()
-                    .host_media(content_type, bytes::Bytes::from(vec![7u8; size]))
-            );
-        }
-        let answered = s.post_signed(&event, 0).await;
-        assert_eq!(answered.status(), StatusCode::OK, "{name}");
+        post_fixture(&s, name).await;
         let found = conversations(&s, admin, "open").await;
         let texts: Vec<&Value> = found.iter().map(|c| &c["lastMessage"]).collect();
         assert!(texts.contains(&&json!(text)), "{name}: {texts:?}");
     }
-    // The photo is copied into the bucket (then nothing changes any more).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !s
-        .dump()
-        .await
-        .iter()
-        .any(|i| i.get("mediaState") == Some(&json!("done")))
-    {
-        assert!(Instant::now() < deadline, "the MMS was never copied");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // The minimal form of the same Telnyx message is a replay: nothing new.
-    let before = s.dump().await;
-    let answered = s
-        .post_signed(&fixture("message.received.sms.minimal.json"), 0)
-        .await;
-    assert_eq!(answered.status(), StatusCode::OK);
-    assert_eq!(s.dump().await, before);
     // Church A has one conversation (one phone), never church B's text.
     let found = conversations(&s, &a, "open").await;
     assert_eq!(found.len(), 1);
@@ -166,9 +159,47 @@ async fn telnyx_inbound_fixtures_land_in_the_right_churchs_conversation() {
         messages["messages"][0]["content"], "Check out this photo!",
         "newest first"
     );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_telnyx_mms_photo_is_copied_into_the_bucket() {
+    let (s, a) = church_of_the_fixtures().await;
+    post_fixture(&s, "message.received.mms.json").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s
+        .dump()
+        .await
+        .iter()
+        .any(|i| i.get("mediaState") == Some(&json!("done")))
+    {
+        assert!(Instant::now() < deadline, "the MMS was never copied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let found = conversations(&s, &a, "open").await;
+    let messages = thread(&s, &a, found[0]["id"].as_str().unwrap()).await;
+    assert_eq!(messages["messages"][0]["content"], "Check out this photo!");
     assert_eq!(messages["messages"][0]["mediaType"], "image");
     assert_eq!(messages["messages"][0]["mediaSizeBytes"], 102_400);
-    // STOP that Telnyx already answered itself: recorded, not confirmed again.
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_minimal_form_of_a_received_text_is_a_replay_that_changes_nothing() {
+    let (s, _) = church_of_the_fixtures().await;
+    post_fixture(&s, "message.received.sms.json").await;
+    let before = s.dump().await;
+    let answered = s
+        .post_signed(&fixture("message.received.sms.minimal.json"), 0)
+        .await;
+    assert_eq!(answered.status(), StatusCode::OK);
+    assert_eq!(s.dump().await, before);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_telnyx_already_answered_is_recorded_but_not_confirmed_again() {
+    let (s, _) = church_of_the_fixtures().await;
     let mut stop = fixture("message.received.stop_autoresponse.json");
     stop["data"]["payload"]["from"]["phone_number"] = json!("+13125550009");
     stop["data"]["payload"]["to"][0]["phone_number"] = json!("+17735550002");
@@ -188,7 +219,12 @@ async fn telnyx_inbound_fixtures_land_in_the_right_churchs_conversation() {
             .is_empty(),
         "no second confirmation"
     );
-    // A text to a number no church owns is acknowledged and dropped.
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_to_a_number_no_church_owns_is_acknowledged_and_dropped() {
+    let (s, _) = church_of_the_fixtures().await;
     let before = s.dump().await;
     let mut stray = fixture("message.received.sms.openapi_example.json");
     stray["data"]["payload"]["id"] = json!("stray-1");
@@ -198,8 +234,13 @@ async fn telnyx_inbound_fixtures_land_in_the_right_churchs_conversation() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stop_opts_out_at_one_church_only_and_start_and_help_answer_once() {
+/// The phone that is member 0 of both churches A and B.
+const BOTH: &str = "+13035550000";
+
+/// Churches A (+1 202 555 0100) and B (+1 202 555 0199) with two members
+/// each, `BOTH` among them, which has texted "  stop " to A; A's texts to
+/// that phone once there is one (the confirmation).
+async fn stopped_at_a() -> (Stack, Admin, Admin, Vec<String>) {
     let s = Stack::start().await;
     let (a, _) = s
         .church_with_members("a@grace.example", "+12025550100", 50, 2)
@@ -207,48 +248,31 @@ async fn stop_opts_out_at_one_church_only_and_start_and_help_answer_once() {
     let (b, _) = s
         .church_with_members("b@hope.example", "+12025550199", 50, 2)
         .await;
-    let phone = "+13035550000"; // member 0 of both churches
-    text(&s, phone, "+12025550100", "  stop ").await;
-    let confirmations = texts_to(&s, "+12025550100", phone, 1).await;
-    assert_eq!(confirmations.len(), 1);
-    assert!(
-        confirmations[0].contains("unsubscribed"),
-        "{confirmations:?}"
-    );
+    text(&s, BOTH, "+12025550100", "  stop ").await;
+    let confirmations = texts_to(&s, "+12025550100", BOTH, 1).await;
+    (s, a, b, confirmations)
+}
 
-    // A's next broadcast skips the phone; B's still reaches it.
-    let id_a = s.send_to_all(&a, "Choir at 7").await;
-    let view = s.until_complete(&a, &id_a, Duration::from_secs(20)).await;
-    assert_eq!(view["counts"]["optedOut"], 1, "{view}");
-    assert_eq!(view["counts"]["delivered"], 1, "{view}");
-    let id_b = s.send_to_all(&b, "Potluck Sunday").await;
-    let view = s.until_complete(&b, &id_b, Duration::from_secs(20)).await;
-    assert_eq!(view["counts"]["delivered"], 2, "{view}");
-    let from_a = texts_to(&s, "+12025550100", phone, 1).await;
-    assert_eq!(from_a.len(), 1, "only the confirmation from A: {from_a:?}");
-    assert_eq!(
-        texts_to(&s, "+12025550199", phone, 1).await,
-        ["Potluck Sunday"]
-    );
-
-    // An admin's reply to the opted-out phone is not sent either.
-    let conv = conversations(&s, &a, "open").await[0]["id"]
+/// A's admin replies "We will miss you" in the opted-out phone's
+/// conversation; the conversation's id, the reply's answer (201 checked)
+/// and the reply as the thread shows it once it is no longer queued.
+async fn reply_to_the_opted_out_phone(s: &Stack, a: &Admin) -> (String, Value, Value) {
+    let conv = conversations(s, a, "open").await[0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let reply = s
         .call(
-            &a,
+            a,
             "POST",
             &format!("/api/messages/conversations/{conv}/reply"),
             Some(json!({"content": "We will miss you"})),
         )
         .await;
-    let reply = body(reply, StatusCode::CREATED).await;
-    assert_eq!(reply["data"]["direction"], "outbound");
+    let answered = body(reply, StatusCode::CREATED).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let got = thread(&s, &a, &conv).await;
+        let got = thread(s, a, &conv).await;
         let reply = got["messages"]
             .as_array()
             .unwrap()
@@ -257,23 +281,98 @@ async fn stop_opts_out_at_one_church_only_and_start_and_help_answer_once() {
             .unwrap()
             .clone();
         if reply["deliveryState"] != "queued" {
-            // Opt-out is checked when the reply is sent; the frontend sees it failed.
-            assert_eq!(reply["deliveryState"], "opted_out", "{reply}");
-            assert_eq!(reply["deliveryStatus"], "failed", "{reply}");
-            break;
+            return (conv, answered, reply);
         }
         assert!(Instant::now() < deadline, "the reply never settled");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
 
-    // "stop by at 5" is a normal text; START opts back in; HELP answers once.
-    text(&s, phone, "+12025550100", "stop by at 5").await;
-    text(&s, phone, "+12025550100", "START").await;
-    text(&s, phone, "+12025550100", "help").await;
-    let from_a = texts_to(&s, "+12025550100", phone, 3).await;
+/// The opted-out phone texts A "stop by at 5", "START" and "help"; A's
+/// texts to it (the STOP confirmation first) once there are three.
+async fn stop_by_start_and_help(s: &Stack) -> Vec<String> {
+    text(s, BOTH, "+12025550100", "stop by at 5").await;
+    text(s, BOTH, "+12025550100", "START").await;
+    text(s, BOTH, "+12025550100", "help").await;
+    texts_to(s, "+12025550100", BOTH, 3).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_whatever_its_case_and_spacing_is_confirmed() {
+    let (s, _, _, confirmations) = stopped_at_a().await;
+    assert_eq!(confirmations.len(), 1);
+    assert!(
+        confirmations[0].contains("unsubscribed"),
+        "{confirmations:?}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_opts_out_at_that_church_only() {
+    let (s, a, b, _) = stopped_at_a().await;
+    // A's next broadcast skips the phone; B's still reaches it.
+    let id_a = s.send_to_all(&a, "Choir at 7").await;
+    let view = s.until_complete(&a, &id_a, Duration::from_secs(20)).await;
+    assert_eq!(view["counts"]["optedOut"], 1, "{view}");
+    assert_eq!(view["counts"]["delivered"], 1, "{view}");
+    let id_b = s.send_to_all(&b, "Potluck Sunday").await;
+    let view = s.until_complete(&b, &id_b, Duration::from_secs(20)).await;
+    assert_eq!(view["counts"]["delivered"], 2, "{view}");
+    let from_a = texts_to(&s, "+12025550100", BOTH, 1).await;
+    assert_eq!(from_a.len(), 1, "only the confirmation from A: {from_a:?}");
+    assert_eq!(
+        texts_to(&s, "+12025550199", BOTH, 1).await,
+        ["Potluck Sunday"]
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_an_opted_out_phone_is_not_sent_and_shows_failed() {
+    let (s, a, _, _) = stopped_at_a().await;
+    let (_, answered, reply) = reply_to_the_opted_out_phone(&s, &a).await;
+    assert_eq!(answered["data"]["direction"], "outbound");
+    // Opt-out is checked when the reply is sent; the frontend sees it failed.
+    assert_eq!(reply["deliveryState"], "opted_out", "{reply}");
+    assert_eq!(reply["deliveryStatus"], "failed", "{reply}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_that_merely_starts_with_stop_is_an_ordinary_text() {
+    let (s, _, _, _) = stopped_at_a().await;
+    // Answered: the STOP, the START and the HELP; "stop by at 5" is not.
+    let from_a = stop_by_start_and_help(&s).await;
     assert_eq!(from_a.len(), 3, "{from_a:?}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_opts_back_in() {
+    let (s, a, _, _) = stopped_at_a().await;
+    let from_a = stop_by_start_and_help(&s).await;
     assert!(from_a[1].contains("subscribed again"), "{from_a:?}");
+    let id_a = s.send_to_all(&a, "Welcome back").await;
+    let view = s.until_complete(&a, &id_a, Duration::from_secs(20)).await;
+    assert_eq!(view["counts"]["delivered"], 2, "{view}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_is_answered_with_how_to_opt_out() {
+    let (s, _, _, _) = stopped_at_a().await;
+    let from_a = stop_by_start_and_help(&s).await;
     assert!(from_a[2].contains("Reply STOP to opt out"), "{from_a:?}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thread_holds_every_text_newest_first_with_the_delivery_of_outbound_ones() {
+    let (s, a, _, _) = stopped_at_a().await;
+    let (conv, _, _) = reply_to_the_opted_out_phone(&s, &a).await;
+    stop_by_start_and_help(&s).await;
+    // A broadcast after it all, as the texts' receipts land.
     let id_a = s.send_to_all(&a, "Welcome back").await;
     let view = s.until_complete(&a, &id_a, Duration::from_secs(20)).await;
     assert_eq!(view["counts"]["delivered"], 2, "{view}");
@@ -413,8 +512,10 @@ async fn unsigned_forged_or_stale_webhooks_are_401_and_change_nothing() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_inbox_lists_reads_and_files_conversations() {
+/// Church A (+1 202 555 0100, two members) and B (no members); A's members
+/// have texted, "Can I bring a friend?" then "Running late". The stack,
+/// both admins and A's open conversations.
+async fn two_texts_in_the_inbox() -> (Stack, Admin, Admin, Vec<Value>) {
     let s = Stack::start().await;
     let (admin, _) = s
         .church_with_members("a@grace.example", "+12025550100", 50, 2)
@@ -425,6 +526,55 @@ async fn the_inbox_lists_reads_and_files_conversations() {
     text(&s, "+13035550000", "+12025550100", "Can I bring a friend?").await;
     text(&s, "+13035550001", "+12025550100", "Running late").await;
     let open = conversations(&s, &admin, "open").await;
+    (s, admin, other, open)
+}
+
+/// The path of conversation `id` with `tail` after it.
+fn conversation_path(id: &Value, tail: &str) -> String {
+    format!("/api/messages/conversations/{}{tail}", id.as_str().unwrap())
+}
+
+/// The first page of one conversation of A's inbox; its cursor.
+async fn first_page_cursor(s: &Stack, admin: &Admin, open: &[Value]) -> String {
+    let first = s
+        .call(admin, "GET", "/api/messages/conversations?limit=1", None)
+        .await;
+    let first = body(first, StatusCode::OK).await;
+    assert_eq!(first["data"][0]["id"], open[0]["id"]);
+    first["nextCursor"].as_str().unwrap().to_owned()
+}
+
+/// A's admin sends a 200 `status` to conversation `id`.
+async fn file_as(s: &Stack, admin: &Admin, id: &Value, status: &str) {
+    body(
+        s.call(
+            admin,
+            "PATCH",
+            &conversation_path(id, "/status"),
+            Some(json!({ "status": status })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+}
+
+/// The first texter's conversation, read and archived; its id.
+async fn read_and_archived(s: &Stack, admin: &Admin, open: &[Value]) -> Value {
+    let id = open[1]["id"].clone();
+    body(
+        s.call(admin, "PATCH", &conversation_path(&id, "/read"), None)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    file_as(s, admin, &id, "archived").await;
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_lists_conversations_most_recent_first_in_the_frontends_shape() {
+    let (s, _, _, open) = two_texts_in_the_inbox().await;
     assert_eq!(open.len(), 2);
     assert_eq!(open[0]["lastMessage"], "Running late", "most recent first");
     assert_eq!(open[0]["member"]["firstName"], "M001");
@@ -443,16 +593,14 @@ async fn the_inbox_lists_reads_and_files_conversations() {
             "updatedAt"
         ]
     );
-    let id = open[1]["id"].as_str().unwrap().to_owned();
-    let path = |tail: &str| format!("/api/messages/conversations/{id}{tail}");
+    s.stop().await;
+}
 
-    // (ext) A signed cursor pages on in O(1); a tampered one is a 400.
-    let first = s
-        .call(&admin, "GET", "/api/messages/conversations?limit=1", None)
-        .await;
-    let first = body(first, StatusCode::OK).await;
-    assert_eq!(first["data"][0]["id"], open[0]["id"]);
-    let cursor = first["nextCursor"].as_str().unwrap().to_owned();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_pages_on_with_a_cursor() {
+    let (s, admin, _, open) = two_texts_in_the_inbox().await;
+    // (ext) A signed cursor pages on in O(1).
+    let cursor = first_page_cursor(&s, &admin, &open).await;
     let next = s
         .call(
             &admin,
@@ -463,6 +611,13 @@ async fn the_inbox_lists_reads_and_files_conversations() {
         .await;
     let next = body(next, StatusCode::OK).await;
     assert_eq!(next["data"][0]["id"], open[1]["id"]);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_inbox_cursor_is_refused_naming_it() {
+    let (s, admin, _, open) = two_texts_in_the_inbox().await;
+    let cursor = first_page_cursor(&s, &admin, &open).await;
     let last = if cursor.ends_with('A') { 'B' } else { 'A' };
     let tampered = format!("{}{last}", &cursor[..cursor.len() - 1]);
     let refused = s
@@ -475,13 +630,18 @@ async fn the_inbox_lists_reads_and_files_conversations() {
         .await;
     let refused = body(refused, StatusCode::BAD_REQUEST).await;
     assert_eq!(refused["details"][0]["field"], "cursor");
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_from_the_inbox_reaches_the_members_phone() {
+    let (s, admin, _, open) = two_texts_in_the_inbox().await;
     // Reply: 201 with the message; it reaches the member's phone.
     let reply = s
         .call(
             &admin,
             "POST",
-            &path("/reply"),
+            &conversation_path(&open[1]["id"], "/reply"),
             Some(json!({"content": "Of course!"})),
         )
         .await;
@@ -491,47 +651,65 @@ async fn the_inbox_lists_reads_and_files_conversations() {
         texts_to(&s, "+12025550100", "+13035550000", 1).await,
         ["Of course!"]
     );
+    s.stop().await;
+}
 
-    // Read, then file away; a new text reopens it.
-    body(
-        s.call(&admin, "PATCH", &path("/read"), None).await,
-        StatusCode::OK,
-    )
-    .await;
-    body(
-        s.call(
-            &admin,
-            "PATCH",
-            &path("/status"),
-            Some(json!({"status": "archived"})),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_and_archived_conversation_is_filed_away_as_read() {
+    let (s, admin, _, open) = two_texts_in_the_inbox().await;
+    read_and_archived(&s, &admin, &open).await;
     assert_eq!(conversations(&s, &admin, "open").await.len(), 1);
     let archived = conversations(&s, &admin, "archived").await;
     assert_eq!(archived.len(), 1);
     assert_eq!(archived[0]["unreadCount"], 0);
     assert_eq!(totals(&s, &admin).await, [1, 0, 1]);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_text_reopens_an_archived_conversation() {
+    let (s, admin, _, open) = two_texts_in_the_inbox().await;
+    read_and_archived(&s, &admin, &open).await;
     text(&s, "+13035550000", "+12025550100", "Thanks!").await;
     assert_eq!(conversations(&s, &admin, "open").await.len(), 2);
     assert_eq!(totals(&s, &admin).await, [2, 0, 0], "a text reopens it");
-    body(
-        s.call(
-            &admin,
-            "PATCH",
-            &path("/status"),
-            Some(json!({"status": "closed"})),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_conversation_is_counted_closed_at_its_church_only() {
+    let (s, admin, other, open) = two_texts_in_the_inbox().await;
+    // Archived, reopened by a text, then closed.
+    let id = read_and_archived(&s, &admin, &open).await;
+    text(&s, "+13035550000", "+12025550100", "Thanks!").await;
+    file_as(&s, &admin, &id, "closed").await;
     assert_eq!(totals(&s, &admin).await, [1, 1, 0]);
     assert_eq!(totals(&s, &other).await, [0, 0, 0]);
-    // The thread pages newest first, its total read from the conversation.
-    let page = s.call(&admin, "GET", &path("?page=2&limit=2"), None).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thread_pages_newest_first_with_its_total_read_from_the_conversation() {
+    let (s, admin, _, open) = two_texts_in_the_inbox().await;
+    let id = &open[1]["id"];
+    let reply = s
+        .call(
+            &admin,
+            "POST",
+            &conversation_path(id, "/reply"),
+            Some(json!({"content": "Of course!"})),
+        )
+        .await;
+    body(reply, StatusCode::CREATED).await;
+    text(&s, "+13035550000", "+12025550100", "Thanks!").await;
+    let page = s
+        .call(
+            &admin,
+            "GET",
+            &conversation_path(id, "?page=2&limit=2"),
+            None,
+        )
+        .await;
     let page = body(page, StatusCode::OK).await;
     assert_eq!(
         page["pagination"],
@@ -544,8 +722,13 @@ async fn the_inbox_lists_reads_and_files_conversations() {
         .map(|m| &m["content"])
         .collect();
     assert_eq!(contents, [&json!("Can I bring a friend?")]);
+    s.stop().await;
+}
 
-    // Bad input names the field; another church's conversation is a 404; nothing written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inbox_input_is_refused_naming_the_field_and_writes_nothing() {
+    let (s, admin, _, open) = two_texts_in_the_inbox().await;
+    let id = &open[1]["id"];
     let before = s.dump().await;
     for (method, tail, payload, status, field) in [
         (
@@ -585,7 +768,8 @@ async fn the_inbox_lists_reads_and_files_conversations() {
         ),
     ] {
         let got = body(
-            s.call(&admin, method, &path(tail), Some(payload)).await,
+            s.call(&admin, method, &conversation_path(id, tail), Some(payload))
+                .await,
             status,
         )
         .await;
@@ -603,15 +787,34 @@ async fn the_inbox_lists_reads_and_files_conversations() {
         body(refused, StatusCode::BAD_REQUEST).await["details"][0]["field"],
         "status"
     );
+    assert_eq!(s.dump().await, before);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_churchs_conversation_is_a_404_and_writes_nothing() {
+    let (s, _, other, open) = two_texts_in_the_inbox().await;
+    let id = &open[1]["id"];
+    let before = s.dump().await;
     for (method, tail, payload) in [
         ("GET", "", None),
         ("PATCH", "/read", None),
         ("POST", "/reply", Some(json!({"content": "Hi"}))),
     ] {
-        let got = s.call(&other, method, &path(tail), payload).await;
+        let got = s
+            .call(&other, method, &conversation_path(id, tail), payload)
+            .await;
         assert_eq!(got.status(), StatusCode::NOT_FOUND, "{method} {tail}");
     }
     assert_eq!(s.dump().await, before);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_refuses_a_text_from_a_malformed_phone_naming_it() {
+    let s = Stack::start().await;
+    s.church_with_members("a@grace.example", "+12025550100", 50, 0)
+        .await;
     let sim = s
         .post(
             "/sim/inbound",
@@ -625,8 +828,11 @@ async fn the_inbox_lists_reads_and_files_conversations() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_join_keyword_adds_the_texter_to_the_group_and_welcomes_them_once() {
+/// A church (+1 202 555 0100, one member) with the Youth group, keyword
+/// `youth`, which welcomes; a newcomer (+1 312 555 0042) has texted
+/// " Youth " and then "YOUTH". The stack, the admin, the members, the
+/// group's id.
+async fn newcomer_texted_youth_twice() -> (Stack, Admin, Vec<String>, String) {
     let s = Stack::start().await;
     let (admin, members) = s
         .church_with_members("a@grace.example", "+12025550100", 50, 1)
@@ -639,12 +845,36 @@ async fn a_join_keyword_adds_the_texter_to_the_group_and_welcomes_them_once() {
         .as_str()
         .unwrap()
         .to_owned();
-    let newcomer = "+13125550042";
-    text(&s, newcomer, "+12025550100", " Youth ").await;
-    text(&s, newcomer, "+12025550100", "YOUTH").await;
-    let welcomes = texts_to(&s, "+12025550100", newcomer, 1).await;
+    text(&s, NEWCOMER, "+12025550100", " Youth ").await;
+    text(&s, NEWCOMER, "+12025550100", "YOUTH").await;
+    (s, admin, members, group)
+}
+
+const NEWCOMER: &str = "+13125550042";
+
+/// The Youth group's members, as listed.
+async fn youth(s: &Stack, admin: &Admin, group: &str) -> Value {
+    let listed = s
+        .call(admin, "GET", &format!("/api/groups/{group}/members"), None)
+        .await;
+    body(listed, StatusCode::OK).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_keyword_adds_the_texter_to_the_group_once() {
+    let (s, admin, _, group) = newcomer_texted_youth_twice().await;
+    let listed = youth(&s, &admin, &group).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["data"][0]["phone"], NEWCOMER);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_keyword_welcomes_the_texter_once_with_the_consent_wording() {
+    let (s, _, _, _) = newcomer_texted_youth_twice().await;
+    let welcomes = texts_to(&s, "+12025550100", NEWCOMER, 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let welcomes_after = texts_to(&s, "+12025550100", newcomer, 1).await;
+    let welcomes_after = texts_to(&s, "+12025550100", NEWCOMER, 1).await;
     assert_eq!(welcomes, welcomes_after, "no second welcome");
     assert_eq!(welcomes.len(), 1, "{welcomes:?}");
     assert!(
@@ -655,18 +885,22 @@ async fn a_join_keyword_adds_the_texter_to_the_group_and_welcomes_them_once() {
         welcomes[0].contains("Reply HELP for help, STOP to opt out"),
         "consent wording"
     );
-    let listed = s
-        .call(&admin, "GET", &format!("/api/groups/{group}/members"), None)
-        .await;
-    let listed = body(listed, StatusCode::OK).await;
-    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
-    assert_eq!(listed["data"][0]["phone"], newcomer);
-    // The conversation now names the new member.
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conversation_of_a_texter_who_joined_names_the_new_member() {
+    let (s, admin, _, group) = newcomer_texted_youth_twice().await;
+    let listed = youth(&s, &admin, &group).await;
     let conv = &conversations(&s, &admin, "open").await[0];
     assert_eq!(conv["unknown"], false);
     assert_eq!(conv["memberId"], listed["data"][0]["id"]);
+    s.stop().await;
+}
 
-    // An admin adding an existing member to the group welcomes them once too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_adding_a_member_to_a_welcoming_group_twice_welcomes_them_once() {
+    let (s, admin, members, group) = newcomer_texted_youth_twice().await;
     let member = &members[0];
     for _ in 0..2 {
         let added = s

@@ -60,8 +60,13 @@ fn states(item: &Map<String, Value>) -> Vec<(String, String)> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn inbound_mms_is_copied_into_the_bucket_with_a_size_cap_and_a_type_allow_list() {
+/// A church (one member) whose member texted "Our new baby!" with five
+/// files: a 40 kB photo, a SMIL layout, a program, a video declared over
+/// 5 MB and a PNG over 5 MB that nothing describes; once the copying is
+/// done. The stack, the admin, the photo's Telnyx link, the photo and the
+/// stored message.
+async fn baby_photo_among_four_refused_files() -> (Stack, Admin, String, Bytes, Map<String, Value>)
+{
     let s = Stack::start().await;
     let (admin, _) = s
         .church_with_members("a@grace.example", CHURCH_NUMBER, 50, 1)
@@ -95,8 +100,13 @@ async fn inbound_mms_is_copied_into_the_bucket_with_a_size_cap_and_a_type_allow_
         )
         .await
     );
-
     let item = stored_message(&s, "Our new baby!", |i| i["mediaState"] == "done").await;
+    (s, admin, photo_link, photo, item)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_mms_files_are_refused_outside_the_type_allow_list_and_the_size_cap() {
+    let (s, _, _, _, item) = baby_photo_among_four_refused_files().await;
     let expected = [
         ("stored", ""),
         ("refused", "type"),
@@ -109,7 +119,13 @@ async fn inbound_mms_is_copied_into_the_bucket_with_a_size_cap_and_a_type_allow_
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
     assert_eq!(states(&item), expected);
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_shows_the_churchs_copy_of_an_inbound_photo_after_telnyxs_link_expires() {
+    let (s, admin, photo_link, photo, _) = baby_photo_among_four_refused_files().await;
+    let sim = s.stack.simulator.as_ref().unwrap().handle();
     // Telnyx's link expires; the inbox still shows the church's copy.
     sim.expire_media(&photo_link);
     assert_eq!(fetch(&s, &photo_link).await.0, StatusCode::NOT_FOUND);
@@ -127,8 +143,10 @@ async fn inbound_mms_is_copied_into_the_bucket_with_a_size_cap_and_a_type_allow_
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_inbound_link_leaves_the_text_and_is_not_retried() {
+/// A church (one member) whose member texted "see pic" with a link that
+/// had already expired, once the copying is done. The stack, the stored
+/// message and the thread as the inbox then shows it.
+async fn texted_an_expired_link() -> (Stack, Map<String, Value>, Value) {
     let s = Stack::start().await;
     let (admin, _) = s
         .church_with_members("a@grace.example", CHURCH_NUMBER, 50, 1)
@@ -142,11 +160,25 @@ async fn an_expired_inbound_link_leaves_the_text_and_is_not_retried() {
             .await
     );
     let item = stored_message(&s, "see pic", |i| i["mediaState"] == "done").await;
-    assert_eq!(states(&item), vec![("expired".to_owned(), String::new())]);
     let listed = conversations(&s, &admin, "open").await;
     let shown = thread(&s, &admin, listed[0]["id"].as_str().unwrap()).await;
+    (s, item, shown)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_inbound_link_leaves_the_text_without_a_file() {
+    let (s, item, shown) = texted_an_expired_link().await;
+    assert_eq!(states(&item), vec![("expired".to_owned(), String::new())]);
     assert_eq!(shown["messages"][0]["content"], "see pic");
     assert_eq!(shown["messages"][0]["mediaUrl"], Value::Null);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_inbound_link_is_not_tried_again() {
+    let (s, _, _) = texted_an_expired_link().await;
+    // Checked after the inbox has shown the text: right at `done` the
+    // copy's own job may still be in flight.
     assert_eq!(
         s.stack.app.media_queue.approximate_depth().await.unwrap(),
         0,
@@ -197,11 +229,10 @@ fn field_of(error: &Value) -> &str {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reply_with_a_file_goes_out_as_mms_and_bad_files_change_nothing() {
-    let (s, admin, other, conversation) = member_texted("Is there a flyer?").await;
+async fn a_bad_reply_file_is_refused_naming_the_field_and_changes_nothing() {
+    let (s, admin, _, conversation) = member_texted("Is there a flyer?").await;
     let ledger = || s.stack.simulator.as_ref().unwrap().ledger().len();
-
-    // Bad requests first: each is refused naming the field, with nothing written.
+    // Each is refused naming the field, with nothing written.
     let before = (s.item_count().await, ledger());
     let cases: Vec<(Form, StatusCode, &str)> = vec![
         (
@@ -251,6 +282,15 @@ async fn a_reply_with_a_file_goes_out_as_mms_and_bad_files_change_nothing() {
         let refused = body(post_form(&s, &admin, &conversation, form).await, status).await;
         assert_eq!(field_of(&refused), field, "{refused}");
     }
+    assert_eq!((s.item_count().await, ledger()), before);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_with_media_that_is_not_multipart_is_415_and_changes_nothing() {
+    let (s, admin, _, conversation) = member_texted("Is there a flyer?").await;
+    let ledger = || s.stack.simulator.as_ref().unwrap().ledger().len();
+    let before = (s.item_count().await, ledger());
     let not_multipart = s
         .call(
             &admin,
@@ -260,6 +300,15 @@ async fn a_reply_with_a_file_goes_out_as_mms_and_bad_files_change_nothing() {
         )
         .await;
     body(not_multipart, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+    assert_eq!((s.item_count().await, ledger()), before);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_churchs_reply_with_a_file_is_a_404_and_changes_nothing() {
+    let (s, _, other, conversation) = member_texted("Is there a flyer?").await;
+    let ledger = || s.stack.simulator.as_ref().unwrap().ledger().len();
+    let before = (s.item_count().await, ledger());
     let flyer = file_of(300_000);
     let foreign = Form::new().part("file", file_part(flyer.clone(), "flyer.png", "image/png"));
     body(
@@ -268,8 +317,14 @@ async fn a_reply_with_a_file_goes_out_as_mms_and_bad_files_change_nothing() {
     )
     .await;
     assert_eq!((s.item_count().await, ledger()), before);
+    s.stop().await;
+}
 
-    // A 3 MB photo is taken: Telnyx resizes images for the carrier.
+/// A member texted the church and its admin replied "Here it is" with a
+/// 3 MB photo (201 checked). The stack, the admin, the conversation, the
+/// photo and the reply's answer.
+async fn replied_with_a_3_mb_photo() -> (Stack, Admin, String, Bytes, Value) {
+    let (s, admin, _, conversation) = member_texted("Is there a flyer?").await;
     let photo = file_of(3 * 1024 * 1024);
     let form = Form::new()
         .text("content", "Here it is")
@@ -279,6 +334,13 @@ async fn a_reply_with_a_file_goes_out_as_mms_and_bad_files_change_nothing() {
         StatusCode::CREATED,
     )
     .await;
+    (s, admin, conversation, photo, sent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_with_a_3_mb_photo_is_taken_and_stored() {
+    // Telnyx resizes images for the carrier, so 3 MB is fine.
+    let (s, _, _, photo, sent) = replied_with_a_3_mb_photo().await;
     let message = &sent["data"];
     assert_eq!(message["content"], "Here it is");
     assert_eq!(message["direction"], "outbound");
@@ -289,7 +351,12 @@ async fn a_reply_with_a_file_goes_out_as_mms_and_bad_files_change_nothing() {
         fetch(&s, message["mediaUrl"].as_str().unwrap()).await,
         (StatusCode::OK, photo.clone())
     );
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_with_a_file_goes_out_as_one_mms_linking_the_same_file() {
+    let (s, admin, conversation, photo, _) = replied_with_a_3_mb_photo().await;
     // The carrier got one MMS with a link that fetches the same file.
     texts_to(&s, CHURCH_NUMBER, MEMBER_PHONE, 1).await;
     let sent: Vec<_> = s
@@ -313,42 +380,72 @@ async fn a_reply_with_a_file_goes_out_as_mms_and_bad_files_change_nothing() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_church_reacts_to_a_message_once_and_takes_it_back() {
+async fn react_as(s: &Stack, who: &Admin, path: &str, emoji: Value) -> reqwest::Response {
+    s.call(who, "POST", path, Some(json!({ "emoji": emoji })))
+        .await
+}
+
+/// A member's text that the church reacted to, with what the reaction
+/// tests need.
+struct Reacted {
+    s: Stack,
+    admin: Admin,
+    other: Admin,
+    conversation: String,
+    /// The message's reactions route.
+    path: String,
+    /// The answers to ❤️ and to ❤️ again.
+    first: Value,
+    again: Value,
+}
+
+/// A member texted the church; its admin reacted ❤️, ❤️ again and 👍 to
+/// the text (each 201 checked).
+async fn reacted_twice_with_a_heart_and_a_thumb() -> Reacted {
     let (s, admin, other, conversation) = member_texted("Thank you for the prayers").await;
     let message = thread(&s, &admin, &conversation).await["messages"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let path = format!("/api/messages/conversations/{conversation}/messages/{message}/reactions");
-
-    async fn react_as(s: &Stack, who: &Admin, path: &str, emoji: Value) -> reqwest::Response {
-        s.call(who, "POST", path, Some(json!({ "emoji": emoji })))
-            .await
-    }
     let first = body(
         react_as(&s, &admin, &path, json!("❤️")).await,
         StatusCode::CREATED,
     )
     .await;
-    assert_eq!(first["data"]["emoji"], "❤️");
-    assert_eq!(first["data"]["reactedBy"], "church");
-    assert!(first["data"]["createdAt"].is_string());
     let again = body(
         react_as(&s, &admin, &path, json!("❤️")).await,
         StatusCode::CREATED,
     )
     .await;
-    assert_eq!(
-        again["data"]["id"], first["data"]["id"],
-        "reacting twice is one reaction"
-    );
     body(
         react_as(&s, &admin, &path, json!("👍")).await,
         StatusCode::CREATED,
     )
     .await;
-    let shown = thread(&s, &admin, &conversation).await;
+    Reacted {
+        s,
+        admin,
+        other,
+        conversation,
+        path,
+        first,
+        again,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_church_reacting_twice_with_the_same_emoji_is_one_reaction() {
+    let r = reacted_twice_with_a_heart_and_a_thumb().await;
+    let (first, again) = (&r.first, &r.again);
+    assert_eq!(first["data"]["emoji"], "❤️");
+    assert_eq!(first["data"]["reactedBy"], "church");
+    assert!(first["data"]["createdAt"].is_string());
+    assert_eq!(
+        again["data"]["id"], first["data"]["id"],
+        "reacting twice is one reaction"
+    );
+    let shown = thread(&r.s, &r.admin, &r.conversation).await;
     let emoji: Vec<&str> = shown["messages"][0]["reactions"]
         .as_array()
         .unwrap()
@@ -356,37 +453,21 @@ async fn the_church_reacts_to_a_message_once_and_takes_it_back() {
         .map(|r| r["emoji"].as_str().unwrap())
         .collect();
     assert_eq!(emoji, ["❤️", "👍"]);
+    r.s.stop().await;
+}
 
-    // Bad input and other churches' ids change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reaction_outside_the_allowed_emoji_is_refused_naming_it_and_changes_nothing() {
+    let r = reacted_twice_with_a_heart_and_a_thumb().await;
+    let (s, admin, path) = (&r.s, &r.admin, &r.path);
     let before = s.item_count().await;
     let snapshot = s.dump().await;
     for bad in [json!("🎉"), json!(""), json!(7), Value::Null] {
-        let refused = body(
-            react_as(&s, &admin, &path, bad).await,
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
+        let refused = body(react_as(s, admin, path, bad).await, StatusCode::BAD_REQUEST).await;
         assert_eq!(field_of(&refused), "emoji", "{refused}");
     }
-    body(
-        react_as(&s, &other, &path, json!("👍")).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    let missing = format!(
-        "/api/messages/conversations/{conversation}/messages/{}/reactions",
-        ulid::Ulid::new()
-    );
-    let unknown = s
-        .call(&admin, "POST", &missing, Some(json!({"emoji": "👍"})))
-        .await;
-    body(unknown, StatusCode::NOT_FOUND).await;
-    let foreign_delete = s
-        .call(&other, "DELETE", &format!("{path}/%F0%9F%91%8D"), None)
-        .await;
-    body(foreign_delete, StatusCode::NOT_FOUND).await;
     let bad_delete = s
-        .call(&admin, "DELETE", &format!("{path}/smile"), None)
+        .call(admin, "DELETE", &format!("{path}/smile"), None)
         .await;
     assert_eq!(
         field_of(&body(bad_delete, StatusCode::BAD_REQUEST).await),
@@ -394,71 +475,150 @@ async fn the_church_reacts_to_a_message_once_and_takes_it_back() {
     );
     assert_eq!(s.item_count().await, before);
     assert_eq!(s.dump().await, snapshot);
+    r.s.stop().await;
+}
 
-    // Four admins' taps at once all land (optimistic concurrency, retried).
-    let taps = ["😂", "😮", "😢", "👎"].map(|e| react_as(&s, &admin, &path, json!(e)));
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reacting_to_another_churchs_or_an_unknown_message_is_a_404_and_changes_nothing() {
+    let r = reacted_twice_with_a_heart_and_a_thumb().await;
+    let (s, admin, other, path) = (&r.s, &r.admin, &r.other, &r.path);
+    let before = s.item_count().await;
+    let snapshot = s.dump().await;
+    body(
+        react_as(s, other, path, json!("👍")).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let missing = format!(
+        "/api/messages/conversations/{}/messages/{}/reactions",
+        r.conversation,
+        ulid::Ulid::new()
+    );
+    let unknown = s
+        .call(admin, "POST", &missing, Some(json!({"emoji": "👍"})))
+        .await;
+    body(unknown, StatusCode::NOT_FOUND).await;
+    let foreign_delete = s
+        .call(other, "DELETE", &format!("{path}/%F0%9F%91%8D"), None)
+        .await;
+    body(foreign_delete, StatusCode::NOT_FOUND).await;
+    assert_eq!(s.item_count().await, before);
+    assert_eq!(s.dump().await, snapshot);
+    r.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_admins_reacting_at_once_all_land() {
+    let r = reacted_twice_with_a_heart_and_a_thumb().await;
+    let (s, admin, path) = (&r.s, &r.admin, &r.path);
+    // Optimistic concurrency, retried.
+    let taps = ["😂", "😮", "😢", "👎"].map(|e| react_as(s, admin, path, json!(e)));
     for tapped in futures_util::future::join_all(taps).await {
         body(tapped, StatusCode::CREATED).await;
     }
-    let shown = thread(&s, &admin, &conversation).await;
+    let shown = thread(s, admin, &r.conversation).await;
     assert_eq!(
         shown["messages"][0]["reactions"].as_array().unwrap().len(),
         6
     );
     for e in ["😂", "😮", "😢", "👎"] {
-        let gone = s.call(&admin, "DELETE", &format!("{path}/{e}"), None).await;
+        let gone = s.call(admin, "DELETE", &format!("{path}/{e}"), None).await;
         body(gone, StatusCode::OK).await;
     }
+    r.s.stop().await;
+}
 
-    // 👍 taken back (percent-encoded, as the frontend sends it); ❤️ stays.
-    let removed = s
-        .call(&admin, "DELETE", &format!("{path}/%F0%9F%91%8D"), None)
+/// Takes 👍 back, percent-encoded as the frontend sends it; the answer.
+async fn take_back_the_thumb(r: &Reacted) -> Value {
+    let removed =
+        r.s.call(
+            &r.admin,
+            "DELETE",
+            &format!("{}/%F0%9F%91%8D", r.path),
+            None,
+        )
         .await;
-    assert_eq!(
-        body(removed, StatusCode::OK).await,
-        json!({"success": true})
-    );
-    let shown = thread(&s, &admin, &conversation).await;
+    body(removed, StatusCode::OK).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reaction_taken_back_is_gone_and_the_others_stay() {
+    let r = reacted_twice_with_a_heart_and_a_thumb().await;
+    assert_eq!(take_back_the_thumb(&r).await, json!({"success": true}));
+    let shown = thread(&r.s, &r.admin, &r.conversation).await;
     let reactions = shown["messages"][0]["reactions"]
         .as_array()
         .unwrap()
         .clone();
     assert_eq!(reactions.len(), 1);
     assert_eq!(reactions[0]["emoji"], "❤️");
-    // No text went to the member for any of it.
-    assert!(
-        texts_to(&s, CHURCH_NUMBER, MEMBER_PHONE, 0)
-            .await
-            .is_empty()
-    );
-    s.stop().await;
+    r.s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_texter_added_as_a_member_keeps_their_conversation_and_their_stop() {
+async fn reactions_send_the_member_no_text() {
+    let r = reacted_twice_with_a_heart_and_a_thumb().await;
+    take_back_the_thumb(&r).await;
+    // No text went to the member for any of it.
+    assert!(
+        texts_to(&r.s, CHURCH_NUMBER, MEMBER_PHONE, 0)
+            .await
+            .is_empty()
+    );
+    r.s.stop().await;
+}
+
+const NEWCOMER: &str = "+13035550777";
+const QUITTER: &str = "+13035550888";
+
+/// A church (no members) texted by two unknown phones: a newcomer ("Hi, I
+/// visited on Sunday") and a quitter ("STOP").
+async fn two_unknown_texters() -> (Stack, Admin) {
     let s = Stack::start().await;
     let (admin, _) = s
         .church_with_members("a@grace.example", CHURCH_NUMBER, 50, 0)
         .await;
-    let newcomer = "+13035550777";
-    let quitter = "+13035550888";
-    text(&s, newcomer, CHURCH_NUMBER, "Hi, I visited on Sunday").await;
-    text(&s, quitter, CHURCH_NUMBER, "STOP").await;
-    let listed = conversations(&s, &admin, "open").await;
-    assert!(listed.iter().all(|c| c["unknown"] == true), "{listed:?}");
+    text(&s, NEWCOMER, CHURCH_NUMBER, "Hi, I visited on Sunday").await;
+    text(&s, QUITTER, CHURCH_NUMBER, "STOP").await;
+    (s, admin)
+}
 
+/// Both texters added as members, Ruth (the newcomer) and Silas (the
+/// quitter); their answers' data.
+async fn added_ruth_and_silas(s: &Stack, admin: &Admin) -> Vec<Value> {
     let mut created = Vec::new();
-    for (phone, name) in [(newcomer, "Ruth"), (quitter, "Silas")] {
+    for (phone, name) in [(NEWCOMER, "Ruth"), (QUITTER, "Silas")] {
         let member = json!({"firstName": name, "lastName": "Visitor", "phone": phone});
-        let added = s.call(&admin, "POST", "/api/members", Some(member)).await;
+        let added = s.call(admin, "POST", "/api/members", Some(member)).await;
         created.push(body(added, StatusCode::CREATED).await["data"].clone());
     }
+    created
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn texters_who_are_not_members_are_listed_as_unknown() {
+    let (s, admin) = two_unknown_texters().await;
+    let listed = conversations(&s, &admin, "open").await;
+    assert!(listed.iter().all(|c| c["unknown"] == true), "{listed:?}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_texted_before_joining_still_holds_for_the_new_member() {
+    let (s, admin) = two_unknown_texters().await;
+    let created = added_ruth_and_silas(&s, &admin).await;
     assert_eq!(created[0]["optInSms"], true);
     assert_eq!(
         created[1]["optInSms"], false,
         "a STOP texted before joining still holds"
     );
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_texter_added_as_a_member_keeps_their_conversation() {
+    let (s, admin) = two_unknown_texters().await;
+    let created = added_ruth_and_silas(&s, &admin).await;
     let listed = conversations(&s, &admin, "open").await;
     for member in &created {
         let conversation = listed
@@ -468,57 +628,89 @@ async fn an_unknown_texter_added_as_a_member_keeps_their_conversation_and_their_
         assert_eq!(conversation["unknown"], false);
         assert_eq!(conversation["member"]["firstName"], member["firstName"]);
     }
-    // A broadcast skips the one who texted STOP.
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_skips_a_member_who_texted_stop_before_joining() {
+    let (s, admin) = two_unknown_texters().await;
+    added_ruth_and_silas(&s, &admin).await;
     let sent = s.send_to_all(&admin, "Welcome to Grace").await;
     s.until_complete(&admin, &sent, Duration::from_secs(20))
         .await;
     assert_eq!(
-        texts_to(&s, CHURCH_NUMBER, newcomer, 1).await,
+        texts_to(&s, CHURCH_NUMBER, NEWCOMER, 1).await,
         ["Welcome to Grace"]
     );
-    let to_quitter = texts_to(&s, CHURCH_NUMBER, quitter, 2).await;
+    let to_quitter = texts_to(&s, CHURCH_NUMBER, QUITTER, 2).await;
     assert_eq!(
         to_quitter.len(),
         1,
         "only the STOP confirmation: {to_quitter:?}"
     );
     assert!(to_quitter[0].contains("unsubscribed"), "{to_quitter:?}");
+    s.stop().await;
+}
 
-    // Ruth's number changes to a phone that texted STOP: her old
-    // conversation is an unknown phone's again, the new one is hers, and
-    // she is opted out. Deleting Silas leaves his conversation unknown.
-    let ruth = created[0]["id"].as_str().unwrap();
+const SWITCHED: &str = "+13035550999";
+
+/// Ruth and Silas added; a third phone texted "stop" and Ruth's number was
+/// changed to it; Silas was deleted. The stack, Ruth's id, the change's
+/// answer (200 checked) and the inbox's open conversations then.
+async fn ruth_moved_to_a_stopped_phone_and_silas_deleted() -> (Stack, String, Value, Vec<Value>) {
+    let (s, admin) = two_unknown_texters().await;
+    let created = added_ruth_and_silas(&s, &admin).await;
+    let ruth = created[0]["id"].as_str().unwrap().to_owned();
     let silas = created[1]["id"].as_str().unwrap();
-    let switched = "+13035550999";
-    text(&s, switched, CHURCH_NUMBER, "stop").await;
+    text(&s, SWITCHED, CHURCH_NUMBER, "stop").await;
     let changed = s
         .call(
             &admin,
             "PUT",
             &format!("/api/members/{ruth}"),
-            Some(json!({"phone": switched})),
+            Some(json!({"phone": SWITCHED})),
         )
         .await;
     let changed = body(changed, StatusCode::OK).await;
-    assert_eq!(changed["data"]["optInSms"], false, "{changed}");
     let removed = s
         .call(&admin, "DELETE", &format!("/api/members/{silas}"), None)
         .await;
     body(removed, StatusCode::OK).await;
     let listed = conversations(&s, &admin, "open").await;
-    let with = |phone: &str| {
-        listed
-            .iter()
-            .find(|c| c["member"]["phone"] == phone)
-            .unwrap_or_else(|| panic!("no conversation with {phone}: {listed:?}"))
-            .clone()
-    };
-    assert_eq!(with(newcomer)["unknown"], true);
-    assert_eq!(with(newcomer)["memberId"], Value::Null);
-    assert_eq!(with(switched)["memberId"], ruth);
-    assert_eq!(with(switched)["member"]["firstName"], "Ruth");
-    assert_eq!(with(quitter)["unknown"], true);
-    assert_eq!(with(quitter)["member"]["firstName"], "Unknown");
+    (s, ruth, changed, listed)
+}
+
+/// The conversation with `phone` among `listed`.
+fn with(listed: &[Value], phone: &str) -> Value {
+    listed
+        .iter()
+        .find(|c| c["member"]["phone"] == phone)
+        .unwrap_or_else(|| panic!("no conversation with {phone}: {listed:?}"))
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_number_changes_to_a_phone_that_texted_stop_is_opted_out() {
+    let (s, _, changed, _) = ruth_moved_to_a_stopped_phone_and_silas_deleted().await;
+    assert_eq!(changed["data"]["optInSms"], false, "{changed}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_number_takes_the_new_phones_conversation_and_leaves_the_old_one_unknown() {
+    let (s, ruth, _, listed) = ruth_moved_to_a_stopped_phone_and_silas_deleted().await;
+    assert_eq!(with(&listed, NEWCOMER)["unknown"], true);
+    assert_eq!(with(&listed, NEWCOMER)["memberId"], Value::Null);
+    assert_eq!(with(&listed, SWITCHED)["memberId"], ruth);
+    assert_eq!(with(&listed, SWITCHED)["member"]["firstName"], "Ruth");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_member_leaves_their_conversation_unknown() {
+    let (s, _, _, listed) = ruth_moved_to_a_stopped_phone_and_silas_deleted().await;
+    assert_eq!(with(&listed, QUITTER)["unknown"], true);
+    assert_eq!(with(&listed, QUITTER)["member"]["firstName"], "Unknown");
     s.stop().await;
 }
 
@@ -680,7 +872,14 @@ async fn a_person_can_text_a_photo_by_hand_through_sim_inbound() {
         .unwrap()
         .to_owned();
     assert_eq!(fetch(&s, &url).await, (StatusCode::OK, photo));
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_inbound_refuses_a_malformed_data_url_naming_it_and_writes_nothing() {
+    let s = Stack::start().await;
+    s.church_with_members("a@grace.example", CHURCH_NUMBER, 50, 0)
+        .await;
     let before = s.item_count().await;
     for bad in [
         "data:image/gif,notbase64",

@@ -6,21 +6,28 @@ use serde_json::{Value, json};
 use shared::domain::PhoneNumber;
 use shared::ports::carrier::OutboundMessage;
 
-use crate::support::{Stack, keys_of};
+use crate::support::{Admin, Stack, keys_of};
+
+/// POSTs `content` to the preview as `admin`.
+async fn preview(s: &Stack, admin: &Admin, content: Value) -> reqwest::Response {
+    s.call(
+        admin,
+        "POST",
+        "/api/messages/preview",
+        Some(json!({ "content": content })),
+    )
+    .await
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn preview_counts_segments_and_refuses_what_cannot_be_sent() {
+async fn preview_counts_gsm7_segments_in_the_frontends_shape() {
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
-    let preview = |content: Value| {
-        s.call(
-            &admin,
-            "POST",
-            "/api/messages/preview",
-            Some(json!({ "content": content })),
-        )
-    };
-    let gsm: Value = preview(json!("a".repeat(161))).await.json().await.unwrap();
+    let gsm: Value = preview(&s, &admin, json!("a".repeat(161)))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(
         keys_of(&gsm["data"]),
         [
@@ -34,7 +41,14 @@ async fn preview_counts_segments_and_refuses_what_cannot_be_sent() {
         gsm["data"],
         json!({"segments": 2, "encoding": "gsm7", "characters": 161, "estimatedCostPerRecipient": 0.008})
     );
-    let emoji: Value = preview(json!("Praying for you 🙏"))
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_counts_an_emoji_text_in_ucs2() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    let emoji: Value = preview(&s, &admin, json!("Praying for you 🙏"))
         .await
         .json()
         .await
@@ -46,13 +60,20 @@ async fn preview_counts_segments_and_refuses_what_cannot_be_sent() {
         ),
         (json!("ucs2"), json!(1))
     );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_refuses_what_cannot_be_sent_naming_the_content() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
     for (content, why) in [
         (json!(""), "empty"),
         (json!("a".repeat(1601)), "too long"),
         (json!("a".repeat(1600)), "11 segments"),
         (json!(42), "not text"),
     ] {
-        let refused = preview(content).await;
+        let refused = preview(&s, &admin, content).await;
         assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{why}");
         assert_eq!(
             refused.json::<Value>().await.unwrap()["details"][0]["field"],
@@ -63,8 +84,9 @@ async fn preview_counts_segments_and_refuses_what_cannot_be_sent() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn media_uploads_go_straight_to_storage_within_mms_limits() {
+/// A church granted an upload URL for a 240 kB JPEG, which took a
+/// 1,000-byte body; the stack, the admin, the grant's data and the URL.
+async fn uploaded_a_jpeg() -> (Stack, Admin, Value, String) {
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
     let granted = s
@@ -77,20 +99,52 @@ async fn media_uploads_go_straight_to_storage_within_mms_limits() {
         .await;
     assert_eq!(granted.status(), StatusCode::OK);
     let granted: Value = granted.json().await.unwrap();
-    assert_eq!(keys_of(&granted["data"]), ["expiresAt", "id", "uploadUrl"]);
-    let url = granted["data"]["uploadUrl"].as_str().unwrap();
+    let url = granted["data"]["uploadUrl"].as_str().unwrap().to_owned();
     let put = s
         .http
-        .put(url)
+        .put(&url)
         .header("content-type", "image/jpeg")
         .body(vec![0xffu8; 1000])
         .send()
         .await
         .unwrap();
     assert!(put.status().is_success(), "{}", put.status());
+    (s, admin, granted["data"].clone(), url)
+}
+
+/// The length of the stored upload `granted` names.
+async fn stored_length(s: &Stack, admin: &Admin, granted: &Value) -> usize {
+    let key = shared::ports::blobs::BlobKey::parse(&format!(
+        "churches/{}/media/{}",
+        admin.church_id,
+        granted["id"].as_str().unwrap()
+    ))
+    .unwrap();
+    s.stack
+        .app
+        .blobs
+        .get(&key)
+        .await
+        .unwrap()
+        .unwrap()
+        .bytes
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_media_upload_goes_straight_to_storage() {
+    let (s, admin, granted, _) = uploaded_a_jpeg().await;
+    assert_eq!(keys_of(&granted), ["expiresAt", "id", "uploadUrl"]);
+    assert_eq!(stored_length(&s, &admin, &granted).await, 1000);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_media_upload_url_is_signed_for_its_content_type() {
+    let (s, admin, granted, url) = uploaded_a_jpeg().await;
     let wrong_type = s
         .http
-        .put(url)
+        .put(&url)
         .header("content-type", "image/png")
         .body(vec![0u8; 10])
         .send()
@@ -101,25 +155,14 @@ async fn media_uploads_go_straight_to_storage_within_mms_limits() {
         StatusCode::FORBIDDEN,
         "the URL is signed for its content type"
     );
-    let key = shared::ports::blobs::BlobKey::parse(&format!(
-        "churches/{}/media/{}",
-        admin.church_id,
-        granted["data"]["id"].as_str().unwrap()
-    ))
-    .unwrap();
-    assert_eq!(
-        s.stack
-            .app
-            .blobs
-            .get(&key)
-            .await
-            .unwrap()
-            .unwrap()
-            .bytes
-            .len(),
-        1000
-    );
+    assert_eq!(stored_length(&s, &admin, &granted).await, 1000);
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_uploads_outside_mms_limits_are_refused_naming_the_field() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
     let before = s.dump().await;
     for (body, field) in [
         (
@@ -171,39 +214,45 @@ async fn the_local_stack_sends_through_its_built_in_simulator() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_mms_carries_its_uploaded_media_and_bad_media_ids_are_refused() {
+/// Grants an upload URL for a PNG of `size` bytes and puts that many; the
+/// upload's id.
+async fn upload(s: &Stack, admin: &Admin, size: u64) -> String {
+    let granted = s
+        .call(
+            admin,
+            "POST",
+            "/api/media",
+            Some(json!({"contentType": "image/png", "size": size})),
+        )
+        .await;
+    let granted: Value = granted.json().await.unwrap();
+    let url = granted["data"]["uploadUrl"].as_str().unwrap().to_owned();
+    let put = s
+        .http
+        .put(url)
+        .header("content-type", "image/png")
+        .body(vec![7u8; size as usize])
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    granted["data"]["id"].as_str().unwrap().to_owned()
+}
+
+/// A church with two members that uploaded a 2,000-byte poster; the stack,
+/// the admin and the poster's id.
+async fn church_with_a_poster() -> (Stack, Admin, String) {
     let s = Stack::start().await;
     let (admin, _) = s
         .church_with_members("pastor@grace.example", "+12025550100", 50, 2)
         .await;
-    let upload = |size: u64| {
-        let s = &s;
-        let admin = &admin;
-        async move {
-            let granted = s
-                .call(
-                    admin,
-                    "POST",
-                    "/api/media",
-                    Some(json!({"contentType": "image/png", "size": size})),
-                )
-                .await;
-            let granted: Value = granted.json().await.unwrap();
-            let url = granted["data"]["uploadUrl"].as_str().unwrap().to_owned();
-            let put = s
-                .http
-                .put(url)
-                .header("content-type", "image/png")
-                .body(vec![7u8; size as usize])
-                .send()
-                .await
-                .unwrap();
-            assert!(put.status().is_success());
-            granted["data"]["id"].as_str().unwrap().to_owned()
-        }
-    };
-    let poster = upload(2_000).await;
+    let poster = upload(&s, &admin, 2_000).await;
+    (s, admin, poster)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mms_carries_its_uploaded_media() {
+    let (s, admin, poster) = church_with_a_poster().await;
     let send = json!({"content": "Our new building", "targetType": "all", "mediaIds": [poster]});
     let sent = s
         .call(&admin, "POST", "/api/messages/send", Some(send))
@@ -225,9 +274,16 @@ async fn an_mms_carries_its_uploaded_media_and_bad_media_ids_are_refused() {
         assert_eq!(fetched.status(), StatusCode::OK);
         assert_eq!(fetched.bytes().await.unwrap().len(), 2_000);
     }
+    s.stop().await;
+}
 
-    // Refused, naming mediaIds, with nothing written.
-    let big = [upload(600_000).await, upload(600_000).await];
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_media_ids_are_refused_naming_them_and_nothing_is_written() {
+    let (s, admin, poster) = church_with_a_poster().await;
+    let big = [
+        upload(&s, &admin, 600_000).await,
+        upload(&s, &admin, 600_000).await,
+    ];
     let other = s
         .church_with_members("other@hope.example", "+12025550199", 50, 0)
         .await

@@ -5,14 +5,15 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 use shared::keys;
 use shared::ports::table::Update;
 
-use crate::support::{Stack, expect_status as body, keys_of};
+use crate::support::{Admin, Stack, expect_status as body, keys_of};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_broadcast_reaches_every_member_once_and_the_counts_add_up() {
+/// A fresh church on the growth plan sending at 100 MPS (a registered
+/// 10DLC number's throughput, so the tests run quickly), with no number yet.
+async fn growth_church() -> (Stack, Admin, shared::domain::ChurchId) {
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
     let church = shared::domain::ChurchId::parse(&admin.church_id).unwrap();
@@ -21,7 +22,6 @@ async fn a_broadcast_reaches_every_member_once_and_the_counts_add_up() {
         .table
         .update(
             &keys::church_profile(church),
-            // A registered 10DLC number's throughput, so the test runs quickly.
             Update::default()
                 .set("plan", "growth")
                 .set("sendingMps", 100),
@@ -29,19 +29,23 @@ async fn a_broadcast_reaches_every_member_once_and_the_counts_add_up() {
         )
         .await
         .unwrap();
+    (s, admin, church)
+}
 
-    let no_number = s
-        .call(
-            &admin,
-            "POST",
-            "/api/messages/send",
-            Some(json!({"content": "Hi", "targetType": "all"})),
-        )
-        .await;
-    assert_eq!(
-        body(no_number, StatusCode::UNPROCESSABLE_ENTITY).await["code"],
-        "no_sending_number"
-    );
+/// A church as the broadcast tests need it: its stack, its admin, and the
+/// ids of its North branch and its Choir.
+struct Church {
+    s: Stack,
+    admin: Admin,
+    north: String,
+    choir: String,
+}
+
+/// A growth church sending from +1 202 555 0100 with twelve members
+/// (+1 202 555 0100 to 0111): 0–3 in the North branch, 2–5 in the Choir,
+/// member 11 opted out by texting STOP.
+async fn twelve_members_one_stopped() -> Church {
+    let (s, admin, church) = growth_church().await;
     body(
         s.call(
             &admin,
@@ -122,15 +126,89 @@ async fn a_broadcast_reaches_every_member_once_and_the_counts_add_up() {
         )
         .await
         .unwrap();
+    Church {
+        s,
+        admin,
+        north,
+        choir,
+    }
+}
 
+/// Sends "Hi {firstName}, welcome to {churchName}!" to all; the send's
+/// answer (201 checked), the message id and its view once complete.
+async fn welcome_all(c: &Church) -> (Value, String, Value) {
     let send = json!({"content": "Hi {firstName}, welcome to {churchName}!", "targetType": "all"});
     let queued = body(
-        s.call(&admin, "POST", "/api/messages/send", Some(send))
+        c.s.call(&c.admin, "POST", "/api/messages/send", Some(send))
             .await,
         StatusCode::CREATED,
     )
     .await["data"]
         .clone();
+    let id = queued["id"].as_str().unwrap().to_owned();
+    let done =
+        c.s.until_complete(&c.admin, &id, Duration::from_secs(30))
+            .await;
+    (queued, id, done)
+}
+
+/// Sends "Rehearsal at 7" to the Choir and to North, after the welcome to
+/// all; the two views once complete.
+async fn welcome_then_the_choir_and_north(c: &Church) -> (Value, Value) {
+    welcome_all(c).await;
+    let (s, admin) = (&c.s, &c.admin);
+    let overlap =
+        json!({"content": "Rehearsal at 7", "targetType": "groups", "targetIds": [c.choir]});
+    let both =
+        json!({"content": "Rehearsal at 7", "targetType": "branches", "targetIds": [c.north]});
+    let by_group = body(
+        s.call(admin, "POST", "/api/messages/send", Some(overlap))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_branch = body(
+        s.call(admin, "POST", "/api/messages/send", Some(both))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (
+        s.until_complete(admin, &by_group, Duration::from_secs(30))
+            .await,
+        s.until_complete(admin, &by_branch, Duration::from_secs(30))
+            .await,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_without_a_sending_number_is_refused() {
+    let (s, admin, _) = growth_church().await;
+    let no_number = s
+        .call(
+            &admin,
+            "POST",
+            "/api/messages/send",
+            Some(json!({"content": "Hi", "targetType": "all"})),
+        )
+        .await;
+    assert_eq!(
+        body(no_number, StatusCode::UNPROCESSABLE_ENTITY).await["code"],
+        "no_sending_number"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_is_answered_queued_in_the_frontends_shape() {
+    let c = twelve_members_one_stopped().await;
+    let (queued, _, _) = welcome_all(&c).await;
     assert_eq!(
         keys_of(&queued),
         [
@@ -148,15 +226,26 @@ async fn a_broadcast_reaches_every_member_once_and_the_counts_add_up() {
         (queued["status"].clone(), queued["totalRecipients"].clone()),
         (json!("queued"), json!(12))
     );
-    let id = queued["id"].as_str().unwrap().to_owned();
-    let done = s.until_complete(&admin, &id, Duration::from_secs(30)).await;
+    c.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcasts_counts_add_up_once_it_completes() {
+    let c = twelve_members_one_stopped().await;
+    let (_, _, done) = welcome_all(&c).await;
     assert_eq!(
         done["counts"],
         json!({"queued": 0, "sending": 0, "sent": 0, "delivered": 11, "failed": 0, "optedOut": 1, "uncertain": 0})
     );
     assert_eq!(done["deliveryRate"], 100.0);
+    c.s.stop().await;
+}
 
-    let ledger = s.stack.simulator.as_ref().unwrap().ledger();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_reaches_every_member_who_has_not_opted_out_once() {
+    let c = twelve_members_one_stopped().await;
+    welcome_all(&c).await;
+    let ledger = c.s.stack.simulator.as_ref().unwrap().ledger();
     assert_eq!(ledger.len(), 11, "one SMS per member who has not opted out");
     let mut to: Vec<&str> = ledger.iter().map(|e| e.to.as_str()).collect();
     to.sort();
@@ -167,16 +256,30 @@ async fn a_broadcast_reaches_every_member_once_and_the_counts_add_up() {
         "the member who texted STOP got nothing"
     );
     assert!(ledger.iter().all(|e| e.from == "+12025550100"));
+    c.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_fills_its_merge_fields() {
+    let c = twelve_members_one_stopped().await;
+    welcome_all(&c).await;
+    let ledger = c.s.stack.simulator.as_ref().unwrap().ledger();
     assert!(
         ledger
             .iter()
             .any(|e| e.text.as_deref() == Some("Hi Member00, welcome to Grace Chapel!")),
         "merge fields filled"
     );
+    c.s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcasts_opted_out_recipients_are_listed() {
+    let c = twelve_members_one_stopped().await;
+    let (_, id, _) = welcome_all(&c).await;
     let opted = body(
-        s.call(
-            &admin,
+        c.s.call(
+            &c.admin,
             "GET",
             &format!("/api/messages/{id}/recipients?status=opted_out"),
             None,
@@ -197,51 +300,41 @@ async fn a_broadcast_reaches_every_member_once_and_the_counts_add_up() {
             "updatedAt"
         ]
     );
+    c.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_lists_a_broadcast_with_its_delivered_count() {
+    let c = twelve_members_one_stopped().await;
+    let (_, id, _) = welcome_all(&c).await;
     let history = body(
-        s.call(&admin, "GET", "/api/messages/history", None).await,
+        c.s.call(&c.admin, "GET", "/api/messages/history", None)
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(history["data"][0]["id"], id.as_str());
     assert_eq!(history["data"][0]["deliveredCount"], 11);
+    c.s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_to_a_group_or_a_branch_reaches_its_members() {
+    let c = twelve_members_one_stopped().await;
     // North (members 0–3) and the choir (2–5) overlap: six people, once each.
-    let overlap =
-        json!({"content": "Rehearsal at 7", "targetType": "groups", "targetIds": [choir]});
-    let both = json!({"content": "Rehearsal at 7", "targetType": "branches", "targetIds": [north]});
-    let by_group = body(
-        s.call(&admin, "POST", "/api/messages/send", Some(overlap))
-            .await,
-        StatusCode::CREATED,
-    )
-    .await["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let by_branch = body(
-        s.call(&admin, "POST", "/api/messages/send", Some(both))
-            .await,
-        StatusCode::CREATED,
-    )
-    .await["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(
-        s.until_complete(&admin, &by_group, Duration::from_secs(30))
-            .await["counts"]["delivered"],
-        4
-    );
-    assert_eq!(
-        s.until_complete(&admin, &by_branch, Duration::from_secs(30))
-            .await["counts"]["delivered"],
-        4
-    );
-    assert_eq!(s.stack.simulator.as_ref().unwrap().ledger().len(), 19);
+    let (by_group, by_branch) = welcome_then_the_choir_and_north(&c).await;
+    assert_eq!(by_group["counts"]["delivered"], 4);
+    assert_eq!(by_branch["counts"]["delivered"], 4);
+    assert_eq!(c.s.stack.simulator.as_ref().unwrap().ledger().len(), 19);
+    c.s.stop().await;
+}
 
-    // Analytics come from counters the transitions kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_analytics_come_from_the_counters_the_transitions_kept() {
+    let c = twelve_members_one_stopped().await;
+    welcome_then_the_choir_and_north(&c).await;
     let figures = body(
-        s.call(&admin, "GET", "/api/analytics/messages?days=7", None)
+        c.s.call(&c.admin, "GET", "/api/analytics/messages?days=7", None)
             .await,
         StatusCode::OK,
     )
@@ -267,8 +360,16 @@ async fn a_broadcast_reaches_every_member_once_and_the_counts_add_up() {
     );
     assert_eq!(figures["byDay"].as_array().unwrap().len(), 7);
     assert_eq!(figures["byDay"][6]["delivered"], 19, "today is last");
+    c.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn branch_analytics_count_the_texts_each_branchs_members_got() {
+    let c = twelve_members_one_stopped().await;
+    welcome_then_the_choir_and_north(&c).await;
     let branches = body(
-        s.call(&admin, "GET", "/api/analytics/branches", None).await,
+        c.s.call(&c.admin, "GET", "/api/analytics/branches", None)
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -298,8 +399,16 @@ async fn a_broadcast_reaches_every_member_once_and_the_counts_add_up() {
         (json!(10), json!(4)),
         "4 + 2 of the choir + 4"
     );
+    c.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_analytics_summary_totals_messages_members_branches_and_groups() {
+    let c = twelve_members_one_stopped().await;
+    welcome_then_the_choir_and_north(&c).await;
     let summary = body(
-        s.call(&admin, "GET", "/api/analytics/summary", None).await,
+        c.s.call(&c.admin, "GET", "/api/analytics/summary", None)
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -307,11 +416,11 @@ async fn a_broadcast_reaches_every_member_once_and_the_counts_add_up() {
         summary,
         json!({"totalMessages": 3, "averageDeliveryRate": 100.0, "totalMembers": 12, "totalBranches": 2, "totalGroups": 1})
     );
-    s.stop().await;
+    c.s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sends_are_idempotent_and_bad_sends_are_refused() {
+/// A church sending from +1 202 555 0100 with one member.
+async fn one_member() -> (Stack, Admin) {
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
     body(
@@ -336,24 +445,37 @@ async fn sends_are_idempotent_and_bad_sends_are_refused() {
         StatusCode::CREATED,
     )
     .await;
-    let send = |key: &str, content: &str| {
-        s.http
-            .post(s.url("/api/messages/send"))
-            .bearer_auth(&admin.token)
-            .header("idempotency-key", key)
-            .json(&json!({"content": content, "targetType": "all"}))
-            .send()
-    };
-    let first = body(send("k-1", "Hello").await.unwrap(), StatusCode::CREATED).await;
-    let again = body(send("k-1", "Hello").await.unwrap(), StatusCode::CREATED).await;
+    (s, admin)
+}
+
+/// Sends `content` to all with the idempotency key `key`.
+async fn send_with_key(s: &Stack, admin: &Admin, key: &str, content: &str) -> reqwest::Response {
+    s.http
+        .post(s.url("/api/messages/send"))
+        .bearer_auth(&admin.token)
+        .header("idempotency-key", key)
+        .json(&json!({"content": content, "targetType": "all"}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_repeated_with_its_idempotency_key_answers_the_first_answer_and_sends_nothing_new() {
+    let (s, admin) = one_member().await;
+    let first = body(
+        send_with_key(&s, &admin, "k-1", "Hello").await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let again = body(
+        send_with_key(&s, &admin, "k-1", "Hello").await,
+        StatusCode::CREATED,
+    )
+    .await;
     assert_eq!(
         first["data"]["id"], again["data"]["id"],
         "the same key and body answer the first answer"
-    );
-    let other = send("k-1", "Goodbye").await.unwrap();
-    assert_eq!(
-        body(other, StatusCode::UNPROCESSABLE_ENTITY).await["code"],
-        "idempotency_mismatch"
     );
     s.until_complete(
         &admin,
@@ -366,7 +488,28 @@ async fn sends_are_idempotent_and_bad_sends_are_refused() {
         1,
         "nothing new sent"
     );
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_reused_for_another_send_is_refused() {
+    let (s, admin) = one_member().await;
+    body(
+        send_with_key(&s, &admin, "k-1", "Hello").await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let other = send_with_key(&s, &admin, "k-1", "Goodbye").await;
+    assert_eq!(
+        body(other, StatusCode::UNPROCESSABLE_ENTITY).await["code"],
+        "idempotency_mismatch"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_send_is_refused_naming_the_field() {
+    let (s, admin) = one_member().await;
     for (payload, field) in [
         (json!({"content": "", "targetType": "all"}), "content"),
         (
@@ -395,6 +538,12 @@ async fn sends_are_idempotent_and_bad_sends_are_refused() {
         .await;
         assert_eq!(refused["details"][0]["field"], field);
     }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsigned_receipt_is_401() {
+    let (s, _) = one_member().await;
     let unsigned = s
         .http
         .post(s.url("/api/webhooks/telnyx/status"))
@@ -403,6 +552,12 @@ async fn sends_are_idempotent_and_bad_sends_are_refused() {
         .await
         .unwrap();
     assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_message_is_a_404() {
+    let (s, admin) = one_member().await;
     assert_eq!(
         s.call(
             &admin,

@@ -10,7 +10,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::Value;
 use shared::config::Secret;
 use shared::domain::PhoneNumber;
-use shared::ports::carrier::{Carrier, CarrierError, OutboundMessage};
+use shared::ports::carrier::{Carrier, CarrierError, OutboundMessage, SentMessage};
 use shared::telnyx::api::{ErrorResponse, Message, MessageResponse};
 use shared::telnyx::simulator::{Latency, SimConfig, Simulator};
 use shared::telnyx::{TelnyxCarrier, WebhookError, WebhookVerifier};
@@ -158,13 +158,27 @@ async fn sim(configure: impl FnOnce(&mut SimConfig)) -> (Simulator, TelnyxCarrie
     (simulator, carrier)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_client_sends_through_the_simulator_and_maps_its_refusals() {
+/// A simulator and the client; one text sent with the right key, then one
+/// with a wrong key. The simulator, what the first answered and what the
+/// second did.
+async fn sent_once_then_with_a_wrong_key()
+-> (Simulator, SentMessage, Result<SentMessage, CarrierError>) {
     let (simulator, carrier) = sim(|_| {}).await;
     let sent = carrier
         .send(&sms("+12025550100", "+12025550143", None))
         .await
         .unwrap();
+    let wrong_key =
+        TelnyxCarrier::new(&simulator.base_url(), Secret::new(b"nope".to_vec())).unwrap();
+    let refused = wrong_key
+        .send(&sms("+12025550100", "+12025550143", None))
+        .await;
+    (simulator, sent, refused)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_sends_through_the_simulator() {
+    let (simulator, sent, _) = sent_once_then_with_a_wrong_key().await;
     let ledger = simulator.ledger();
     assert_eq!(ledger.len(), 1);
     assert_eq!(ledger[0].id, sent.carrier_id);
@@ -172,16 +186,20 @@ async fn the_client_sends_through_the_simulator_and_maps_its_refusals() {
         (ledger[0].to.as_str(), ledger[0].from.as_str()),
         ("+12025550143", "+12025550100")
     );
+}
 
-    let wrong_key =
-        TelnyxCarrier::new(&simulator.base_url(), Secret::new(b"nope".to_vec())).unwrap();
-    match wrong_key
-        .send(&sms("+12025550100", "+12025550143", None))
-        .await
-    {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_api_key_is_a_permanent_10009() {
+    let (_simulator, _, refused) = sent_once_then_with_a_wrong_key().await;
+    match refused {
         Err(CarrierError::Permanent { code, .. }) => assert_eq!(code, "10009"),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_refuses_what_telnyx_refuses_and_ledgers_none_of_it() {
+    let (simulator, _, _) = sent_once_then_with_a_wrong_key().await;
     // What the typed client can never send, a raw request can.
     let http = reqwest::Client::new();
     let raw = |body: Value| {
@@ -205,25 +223,34 @@ async fn the_client_sends_through_the_simulator_and_maps_its_refusals() {
         1,
         "refused requests are not in the ledger"
     );
+}
 
-    let opted_out = shared::telnyx::client::outcome(
-        http::StatusCode::CONFLICT,
+/// What the client makes of Telnyx's answer `status` with the body of
+/// `fixture` (under telnyx_api_examples).
+fn outcome_of(status: http::StatusCode, fixture: &str) -> Result<SentMessage, CarrierError> {
+    shared::telnyx::client::outcome(
+        status,
         &http::HeaderMap::new(),
-        std::fs::read_to_string(fixtures(
-            "telnyx_api_examples/post_v2_messages.error_40300_stop_block.docs.json",
-        ))
-        .unwrap()
-        .as_bytes(),
+        std::fs::read_to_string(fixtures(&format!("telnyx_api_examples/{fixture}")))
+            .unwrap()
+            .as_bytes(),
+    )
+}
+
+#[test]
+fn telnyxs_stop_block_is_opted_out() {
+    let opted_out = outcome_of(
+        http::StatusCode::CONFLICT,
+        "post_v2_messages.error_40300_stop_block.docs.json",
     );
     assert_eq!(opted_out, Err(CarrierError::OptedOut));
-    let blocked = shared::telnyx::client::outcome(
+}
+
+#[test]
+fn a_blocked_destination_is_a_permanent_40301() {
+    let blocked = outcome_of(
         http::StatusCode::BAD_REQUEST,
-        &http::HeaderMap::new(),
-        std::fs::read_to_string(fixtures(
-            "telnyx_api_examples/error_40301_destination_blocked.docs.json",
-        ))
-        .unwrap()
-        .as_bytes(),
+        "error_40301_destination_blocked.docs.json",
     );
     assert!(
         matches!(blocked, Err(CarrierError::Permanent { ref code, .. }) if code == "40301"),
@@ -231,8 +258,13 @@ async fn the_client_sends_through_the_simulator_and_maps_its_refusals() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_number_over_its_mps_gets_429_with_a_reset_and_faults_are_retryable() {
+/// A simulator passing 3 MPS per number and the client; four texts sent
+/// at once from +1 202 555 0100, and what each got.
+async fn four_sends_at_3_mps() -> (
+    Simulator,
+    TelnyxCarrier,
+    Vec<Result<SentMessage, CarrierError>>,
+) {
     let (simulator, carrier) = sim(|c| c.mps_per_from = 3).await;
     let mut outcomes = Vec::new();
     for i in 0..4 {
@@ -242,18 +274,31 @@ async fn a_number_over_its_mps_gets_429_with_a_reset_and_faults_are_retryable() 
                 .await,
         );
     }
+    (simulator, carrier, outcomes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_over_its_mps_gets_429_with_a_reset() {
+    let (simulator, _, outcomes) = four_sends_at_3_mps().await;
     let limited: Vec<_> = outcomes.iter().filter(|o| matches!(o, Err(CarrierError::Retryable { code, retry_after: Some(_) }) if code == "10011")).collect();
     assert!(!limited.is_empty(), "{outcomes:?}");
     assert!(
         simulator.ledger().len() <= 3 + 3,
         "at most the MPS per second passes"
     );
-    // Another number has its own budget.
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_number_has_its_own_mps_budget() {
+    let (_simulator, carrier, _) = four_sends_at_3_mps().await;
     carrier
         .send(&sms("+12025550101", "+12025550143", None))
         .await
         .unwrap();
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carrier_fault_is_a_retryable_10007() {
     let (_faulty, faulty_carrier) = sim(|c| c.failure_rate = 1.0).await;
     match faulty_carrier
         .send(&sms("+12025550100", "+12025550143", None))
@@ -262,6 +307,10 @@ async fn a_number_over_its_mps_gets_429_with_a_reset_and_faults_are_retryable() 
         Err(CarrierError::Retryable { code, .. }) => assert_eq!(code, "10007"),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulators_latency_delays_each_send() {
     let (_slow, slow_carrier) =
         sim(|c| c.latency = Latency::Uniform(Duration::from_millis(50), Duration::from_millis(80)))
             .await;
@@ -271,6 +320,10 @@ async fn a_number_over_its_mps_gets_429_with_a_reset_and_faults_are_retryable() 
         .await
         .unwrap();
     assert!(started.elapsed() >= Duration::from_millis(50));
+}
+
+#[test]
+fn a_latency_range_parses_in_milliseconds() {
     assert_eq!(
         Latency::parse("500-2000"),
         Some(Latency::Uniform(
@@ -283,8 +336,10 @@ async fn a_number_over_its_mps_gets_429_with_a_reset_and_faults_are_retryable() 
 /// One webhook delivery: timestamp header, signature header, raw body.
 type Delivery = (String, String, Vec<u8>);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn receipts_arrive_signed_sent_then_finalized() {
+/// A text sent through a simulator that delivers every text, with a tiny
+/// webhook receiver on loopback as its webhook; the simulator, what the send
+/// answered and the deliveries once there are two (or 2 s have passed).
+async fn receipts_of_one_text() -> (Simulator, SentMessage, Vec<Delivery>) {
     // A tiny webhook receiver on loopback.
     let received: Arc<Mutex<Vec<Delivery>>> = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -340,12 +395,15 @@ async fn receipts_arrive_signed_sent_then_finalized() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let got = received.lock().unwrap().clone();
+    (simulator, sent, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_text_gets_two_receipts_sent_then_finalized() {
+    let (_simulator, sent, got) = receipts_of_one_text().await;
     assert_eq!(got.len(), 2);
-    let verifier = WebhookVerifier::from_key(simulator.public_key());
-    assert!(WebhookVerifier::from_base64(&simulator.public_key_base64()).is_ok());
     let mut kinds = Vec::new();
-    for (ts, sig, body) in &got {
-        verifier.verify(ts, sig, body, Utc::now()).unwrap();
+    for (_, _, body) in &got {
         let event: Value = serde_json::from_slice(body).unwrap();
         assert_eq!(event["data"]["payload"]["id"], sent.carrier_id.as_str());
         kinds.push((
@@ -355,12 +413,6 @@ async fn receipts_arrive_signed_sent_then_finalized() {
                 .unwrap()
                 .to_owned(),
         ));
-        let mut tampered = body.clone();
-        tampered[10] ^= 1;
-        assert_eq!(
-            verifier.verify(ts, sig, &tampered, Utc::now()),
-            Err(WebhookError::BadSignature)
-        );
     }
     assert_eq!(
         kinds,
@@ -369,4 +421,21 @@ async fn receipts_arrive_signed_sent_then_finalized() {
             ("message.finalized".into(), "delivered".into())
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_carry_the_simulators_signature_which_tampering_breaks() {
+    let (simulator, _, got) = receipts_of_one_text().await;
+    assert_eq!(got.len(), 2);
+    let verifier = WebhookVerifier::from_key(simulator.public_key());
+    assert!(WebhookVerifier::from_base64(&simulator.public_key_base64()).is_ok());
+    for (ts, sig, body) in &got {
+        verifier.verify(ts, sig, body, Utc::now()).unwrap();
+        let mut tampered = body.clone();
+        tampered[10] ^= 1;
+        assert_eq!(
+            verifier.verify(ts, sig, &tampered, Utc::now()),
+            Err(WebhookError::BadSignature)
+        );
+    }
 }
