@@ -8,13 +8,13 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub use super::Deps;
 use super::ConversationError;
+pub use super::Deps;
 use super::keywords::{Keyword, classify};
 use super::media::MediaJob;
 use super::model::{
-    Consent, Conversation, ConversationStatus, Delivery, Direction, InboundApplied, MediaState, Received as Got,
-    ThreadMessage, kept_refiling,
+    Consent, Conversation, ConversationStatus, Delivery, Direction, InboundApplied, MediaState,
+    Received as Got, ThreadMessage, kept_refiling,
 };
 use super::opening::open_conversation;
 use super::replies::{self, Outbound};
@@ -182,7 +182,7 @@ async fn apply_once(
     let keyword = classify(&inbound.text);
     let message_id = MessageId::generate();
     let media = super::media::pending(&inbound.media);
-    let media_job = (!media.is_empty()).then(|| MediaJob {
+    let media_job = (!media.is_empty()).then_some(MediaJob {
         church_id: church,
         conversation_id: conv.id,
         message_id,
@@ -213,8 +213,7 @@ async fn apply_once(
     // it is queued is repaired when Telnyx delivers the event again.
     let confirmation = match keyword.filter(|_| !inbound.autoresponded) {
         Some(keyword) => {
-            let profile: Option<ChurchProfile> =
-                table.load(&ChurchProfile::key_of(church)).await?;
+            let profile: Option<ChurchProfile> = table.load(&ChurchProfile::key_of(church)).await?;
             Some(Outbound::new(
                 church,
                 conv.id,

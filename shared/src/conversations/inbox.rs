@@ -240,11 +240,7 @@ pub async fn set_status(
 ) -> Result<(), ConversationError> {
     for _ in 0..3 {
         let conv = get(table, church, id).await?;
-        let ops = conv.refile(
-            status,
-            &conv.last_message_at,
-            Conversation::changed_at(now),
-        );
+        let ops = conv.refile(status, &conv.last_message_at, Conversation::changed_at(now));
         match table.transact(ops).await {
             Ok(()) => return Ok(()),
             // A text reopened it meanwhile: read it again.

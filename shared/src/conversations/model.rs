@@ -170,7 +170,10 @@ impl Conversation {
                     "gsi2pk",
                     keys::conversations_by_status(self.church_id, to.as_str()),
                 )
-                .set("gsi2sk", keys::conversation_activity(last_activity, self.id)),
+                .set(
+                    "gsi2sk",
+                    keys::conversation_activity(last_activity, self.id),
+                ),
             cond: Some(Cond::And(vec![
                 Cond::Exists,
                 Cond::eq("status", self.status.as_str()),
@@ -328,12 +331,10 @@ impl ThreadMessage {
 
     /// Its files after a copy, and whether any is still to be copied.
     pub fn media_copied(media: Vec<Value>, state: MediaState) -> Update {
-        Update::default()
-            .set("media", Value::Array(media))
-            .set(
-                "mediaState",
-                serde_json::to_value(state).unwrap_or(Value::Null),
-            )
+        Update::default().set("media", Value::Array(media)).set(
+            "mediaState",
+            serde_json::to_value(state).unwrap_or(Value::Null),
+        )
     }
 
     /// Its reactions, if nobody changed them since `version` was read.

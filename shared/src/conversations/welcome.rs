@@ -10,9 +10,9 @@ use super::{ConversationError, Deps};
 use crate::directory::error::DirectoryError;
 use crate::directory::groups::{self, parse_keyword};
 use crate::directory::members::{self, Ctx, MemberRecord, NewMember};
+use crate::directory::model::{ChurchProfile, KeywordClaim};
 use crate::domain::{ChurchId, GroupId, MessageId, PhoneNumber};
 use crate::keys;
-use crate::directory::model::{ChurchProfile, KeywordClaim};
 use crate::ports::table::{Cond, TableError};
 use crate::store::Entities;
 

@@ -22,12 +22,7 @@ use crate::messaging::media::{MAX_CONVERSATION_FILE_BYTES, MAX_MEDIA_BYTES, Medi
 use crate::ports::blobs::Blob;
 
 fn conversation_id(req: &Request) -> Result<ConversationId, ApiError> {
-    super::members::path_id(
-        req,
-        "conversationId",
-        "conversation",
-        ConversationId::parse,
-    )
+    super::members::path_id(req, "conversationId", "conversation", ConversationId::parse)
 }
 
 fn message_id(req: &Request) -> Result<MessageId, ApiError> {

@@ -10,16 +10,16 @@
 //! church's message: the fan-out waits (a delayed continuation) until the
 //! sender has caught up, and everyone else's jobs slot in between.
 
-use super::jobs::{Audience, FanoutJob, RecipientBatch, SendJob};
 use super::entities::{Message, Recipient};
+use super::jobs::{Audience, FanoutJob, RecipientBatch, SendJob};
 use super::model::{NewRecipient, Status, add_recipients};
 use crate::directory::members::{MemberRecord, members_of_rows};
 use crate::directory::model::ChurchProfile;
-use crate::store::{Entities, from_item};
 use crate::domain::{ChurchId, MemberId};
 use crate::keys;
 use crate::ports::queue::{OutgoingMessage, Queue, QueueError};
 use crate::ports::table::{Cursor, Index, Item, Query, SortCond, Table, TableError};
+use crate::store::{Entities, from_item};
 
 /// Audience members read per invocation.
 pub const PAGE: u32 = 200;

@@ -230,12 +230,7 @@ pub struct Move {
 
 /// Moves recipients, each only from its `from` state, with the message's
 /// counters and the church's daily and branch figures, in one transaction.
-pub fn transitions(
-    church: ChurchId,
-    message: MessageId,
-    moves: Vec<Move>,
-    now: &str,
-) -> Vec<TxOp> {
+pub fn transitions(church: ChurchId, message: MessageId, moves: Vec<Move>, now: &str) -> Vec<TxOp> {
     let mut ops = Vec::with_capacity(moves.len() + 3);
     let mut changes = Changes::default();
     for m in moves {
@@ -307,8 +302,16 @@ mod tests {
             }],
             Update::default(),
         );
-        assert!(marked.set.contains(&("carrierId".into(), "b0c7e8cb".into())));
-        assert!(marked.set.contains(&("gsi1pk".into(), "CARRIER#b0c7e8cb".into())));
+        assert!(
+            marked
+                .set
+                .contains(&("carrierId".into(), "b0c7e8cb".into()))
+        );
+        assert!(
+            marked
+                .set
+                .contains(&("gsi1pk".into(), "CARRIER#b0c7e8cb".into()))
+        );
         assert!(marked.set.contains(&("gsi1sk".into(), "RCPT".into())));
     }
 

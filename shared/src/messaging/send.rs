@@ -128,8 +128,7 @@ pub async fn send(
             return Ok(seen.answer);
         }
     }
-    let profile: Option<ChurchProfile> =
-        ctx.table.load(&ChurchProfile::key_of(ctx.church)).await?;
+    let profile: Option<ChurchProfile> = ctx.table.load(&ChurchProfile::key_of(ctx.church)).await?;
     let counters: Option<ChurchCounters> =
         ctx.table.load(&ChurchCounters::key_of(ctx.church)).await?;
     let Some(profile) = profile.filter(|p| p.telnyx_phone_number.is_some()) else {

@@ -12,10 +12,10 @@ use crate::messaging::entities::{Message, Recipient};
 use crate::messaging::jobs::RecipientBatch;
 use crate::messaging::model::{Mark, Move, Status, transition, transitions};
 use crate::messaging::pacing::Reservation;
-use crate::store::Entities;
 use crate::ports::blobs::BlobKey;
 use crate::ports::carrier::OutboundMessage;
 use crate::ports::table::{TableError, TxOp};
+use crate::store::Entities;
 
 /// What a job needs of its message and church, read once.
 struct Broadcast {
