@@ -26,6 +26,7 @@ use crate::keys;
 use crate::messaging::model::Status;
 use crate::ports::table::{TableError, TxOp};
 use crate::store::{Entities, Transaction, TransactionError};
+use crate::telnyx::events::{Event, InboundPayload, Kind, Party};
 
 /// An inbound text as Telnyx describes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,23 +45,29 @@ impl Inbound {
     /// The text in a `message.received` event's `data`; `None` if it has no
     /// usable `from`/`to`.
     pub fn parse(data: &Value) -> Option<Inbound> {
-        let payload = &data["payload"];
-        let from = PhoneNumber::parse(payload["from"]["phone_number"].as_str()?).ok()?;
-        let to = PhoneNumber::parse(payload["to"][0]["phone_number"].as_str()?).ok()?;
-        let carrier_id = payload["id"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| hex::encode(Sha256::digest(payload.to_string().as_bytes())));
+        let event: Event = serde_json::from_value(data.clone()).ok()?;
+        match event.kind() {
+            Kind::Received(payload) => Self::of(&event, payload),
+            _ => None,
+        }
+    }
+
+    /// The text `payload` (of `event`) carries.
+    pub fn of(event: &Event, payload: InboundPayload) -> Option<Inbound> {
+        let number =
+            |party: Option<&Party>| PhoneNumber::parse(party?.phone_number.as_deref()?).ok();
+        let from = number(Some(&payload.from))?;
+        let to = number(payload.to.first())?;
+        let carrier_id = payload
+            .id
+            .unwrap_or_else(|| hex::encode(Sha256::digest(event.payload.to_string().as_bytes())));
         Some(Inbound {
             carrier_id,
             from,
             to,
-            text: payload["text"].as_str().unwrap_or_default().to_owned(),
-            media: payload["media"].as_array().cloned().unwrap_or_default(),
-            autoresponded: payload
-                .get("autoresponse_type")
-                .and_then(Value::as_str)
-                .is_some_and(|t| !t.is_empty()),
+            text: payload.text.unwrap_or_default(),
+            media: payload.media,
+            autoresponded: payload.autoresponse_type.is_some_and(|t| !t.is_empty()),
         })
     }
 }

@@ -101,10 +101,6 @@ impl MemberRecord {
         format!("{first}#{}", self.id)
     }
 
-    pub fn from_item(item: Item) -> Result<Self, TableError> {
-        crate::store::from_item(item)
-    }
-
     pub fn view(&self, vault: &Vault) -> Result<MemberView, DirectoryError> {
         Ok(MemberView {
             id: self.id,

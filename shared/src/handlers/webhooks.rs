@@ -4,7 +4,7 @@
 
 use http::StatusCode;
 use lambda_http::{Body, Request};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::app::App;
 use crate::conversations::inbound::{self, Deps, Inbound};
@@ -14,6 +14,7 @@ use crate::http::response;
 use crate::messaging::model::Status;
 use crate::messaging::receipts::{self, Applied};
 use crate::metrics::{Count, Tally};
+use crate::telnyx::events::{Event, Kind};
 use crate::telnyx::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 pub async fn telnyx(app: &App, req: Request) -> HttpResult {
@@ -43,19 +44,17 @@ pub async fn telnyx(app: &App, req: Request) -> HttpResult {
             code: "invalid_signature",
         });
     }
-    let event: Value = serde_json::from_slice(body)
+    let event = Event::parse(body)
         .map_err(|_| ApiError::field("body", "malformed_json", "the event is not JSON"))?;
-    let data = &event["data"];
     let metrics = Tally::default();
     metrics.count(Count::WebhookEvents);
-    let applied = match data.get("event_type").and_then(Value::as_str) {
-        Some("message.sent" | "message.finalized") => {
-            receipts::apply(app.table.as_ref(), data, app.clock.now())
-                .await
-                .map_err(ApiError::internal)?
-        }
-        Some("message.received") => {
-            let Some(inbound) = Inbound::parse(data) else {
+    let kind = event.kind();
+    let applied = match &kind {
+        Kind::Receipt(receipt) => receipts::apply(app.table.as_ref(), receipt, app.clock.now())
+            .await
+            .map_err(ApiError::internal)?,
+        Kind::Received(payload) => {
+            let Some(inbound) = Inbound::of(&event, payload.clone()) else {
                 tracing::warn!("message.received without usable numbers; acknowledged");
                 metrics.flush(app.emits_metrics);
                 return response::json(StatusCode::OK, &json!({ "received": true }));
@@ -72,13 +71,13 @@ pub async fn telnyx(app: &App, req: Request) -> HttpResult {
             Applied::Ignored
         }
         // Other event types are acknowledged so Telnyx does not retry them.
-        _ => Applied::Ignored,
+        Kind::Other => Applied::Ignored,
     };
-    match applied {
-        Applied::Moved(Status::Delivered) => metrics.count(Count::SmsDelivered),
-        Applied::Moved(Status::Failed) => metrics.failed(
+    match (applied, &kind) {
+        (Applied::Moved(Status::Delivered), _) => metrics.count(Count::SmsDelivered),
+        (Applied::Moved(Status::Failed), Kind::Receipt(receipt)) => metrics.failed(
             Count::SmsFailed,
-            receipts::error_code(data).as_deref().unwrap_or("none"),
+            receipt.error_code.as_deref().unwrap_or("none"),
         ),
         _ => {}
     }

@@ -13,14 +13,13 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
-
 use super::entities::{EarlyReceipt, Texted};
 use super::model::{Mark, Status, transition};
 use crate::conversations::model::ThreadMessage;
 use crate::keys;
 use crate::ports::table::{Index, Key, Query, Table, TableError};
 use crate::store::{Entities, from_item};
+use crate::telnyx::events::Receipt;
 
 /// How long an early receipt waits for its send to be recorded.
 const EARLY_TTL_SECS: i64 = 2 * 86_400;
@@ -76,36 +75,16 @@ fn target(carrier_status: &str) -> Option<Status> {
     }
 }
 
-/// The carrier's error code of a receipt (`data` of the envelope), if it failed.
-pub fn error_code(data: &Value) -> Option<String> {
-    data["payload"]["errors"][0]
-        .get("code")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-}
-
-/// Applies one webhook event (`data` of the envelope) unless its id was seen.
+/// Applies one delivery receipt; a replay finds its recipient moved on.
 pub async fn apply(
     table: &dyn Table,
-    data: &Value,
+    receipt: &Receipt,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Applied, TableError> {
-    let event_id = data.get("id").and_then(Value::as_str).unwrap_or_default();
-    let payload = &data["payload"];
-    let carrier_id = payload
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let Some(to) = payload["to"][0]
-        .get("status")
-        .and_then(Value::as_str)
-        .and_then(target)
-    else {
+    let carrier_id = receipt.carrier_id.as_str();
+    let Some(to) = target(&receipt.status) else {
         return Ok(Applied::Ignored);
     };
-    if event_id.is_empty() || carrier_id.is_empty() {
-        return Ok(Applied::Ignored);
-    }
     let page = table
         .query(
             Query::partition(keys::carrier_message(carrier_id))
@@ -113,7 +92,7 @@ pub async fn apply(
                 .limit(1),
         )
         .await?;
-    let code = error_code(data);
+    let code = receipt.error_code.clone();
     let Some(found) = page.items.into_iter().next() else {
         // Only a final state is worth keeping: the sender records `sent` itself.
         if to.is_terminal() {

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod client;
+pub mod events;
 pub mod media;
 #[cfg(feature = "local")]
 pub mod simulator;
