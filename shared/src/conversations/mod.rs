@@ -44,3 +44,16 @@ pub enum ConversationError {
     #[error(transparent)]
     Fetch(#[from] FetchError),
 }
+
+impl From<ConversationError> for crate::error::ApiError {
+    fn from(e: ConversationError) -> Self {
+        use crate::error::ApiError;
+        match e {
+            ConversationError::NotFound => ApiError::NotFound {
+                what: "conversation",
+            },
+            ConversationError::MessageNotFound => ApiError::NotFound { what: "message" },
+            other => ApiError::internal(other),
+        }
+    }
+}

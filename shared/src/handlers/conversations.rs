@@ -29,16 +29,6 @@ fn message_id(req: &Request) -> Result<MessageId, ApiError> {
     super::members::path_id(req, "messageId", "message", MessageId::parse)
 }
 
-fn fail(e: ConversationError) -> ApiError {
-    match e {
-        ConversationError::NotFound => ApiError::NotFound {
-            what: "conversation",
-        },
-        ConversationError::MessageNotFound => ApiError::NotFound { what: "message" },
-        other => ApiError::internal(other),
-    }
-}
-
 fn status_field(
     raw: Option<String>,
     default: Option<ConversationStatus>,
@@ -88,8 +78,7 @@ pub async fn thread(app: &App, req: Request) -> HttpResult {
         page.skip(),
         page.limit as usize,
     )
-    .await
-    .map_err(fail)?;
+    .await?;
     let limit = u64::from(page.limit);
     response::bare(
         StatusCode::OK,
@@ -126,8 +115,7 @@ async fn answer(app: &App, queued: ThreadMessage) -> HttpResult {
         app.blobs.as_ref(),
         std::slice::from_ref(&queued),
     )
-    .await
-    .map_err(fail)?;
+    .await?;
     tracing::info!(church_id = %queued.church_id, conversation_id = %queued.conversation_id, "reply queued");
     response::wrapped(StatusCode::CREATED, &shown.into_iter().next())
 }
@@ -162,7 +150,7 @@ pub async fn reply(app: &App, req: Request) -> HttpResult {
     .await
     .map_err(|e| match e {
         ConversationError::MessageNotFound => invalid_reply_to(),
-        other => fail(other),
+        other => other.into(),
     })?;
     answer(app, queued).await
 }
@@ -242,8 +230,7 @@ pub async fn reply_with_media(app: &App, req: Request) -> HttpResult {
         file,
         &now,
     )
-    .await
-    .map_err(fail)?;
+    .await?;
     answer(app, queued).await
 }
 
@@ -277,8 +264,7 @@ pub async fn react(app: &App, req: Request) -> HttpResult {
         emoji,
         &now,
     )
-    .await
-    .map_err(fail)?;
+    .await?;
     response::wrapped(StatusCode::CREATED, &reaction)
 }
 
@@ -297,9 +283,7 @@ pub async fn unreact(app: &App, req: Request) -> HttpResult {
                 .into_owned()
         });
     let emoji = emoji_field(raw.as_deref(), "emoji")?;
-    reactions::remove(app.table.as_ref(), caller.church_id, id, message, emoji)
-        .await
-        .map_err(fail)?;
+    reactions::remove(app.table.as_ref(), caller.church_id, id, message, emoji).await?;
     response::json(StatusCode::OK, &json!({ "success": true }))
 }
 
@@ -307,9 +291,7 @@ pub async fn unreact(app: &App, req: Request) -> HttpResult {
 pub async fn read(app: &App, req: Request) -> HttpResult {
     let caller = authenticate(app, &req).await?;
     let id = conversation_id(&req)?;
-    inbox::read(app.table.as_ref(), caller.church_id, id)
-        .await
-        .map_err(fail)?;
+    inbox::read(app.table.as_ref(), caller.church_id, id).await?;
     response::json(StatusCode::OK, &json!({ "success": true }))
 }
 
@@ -324,8 +306,6 @@ pub async fn status(app: &App, req: Request) -> HttpResult {
     let body: StatusBody = body_of(&req)?;
     let status = status_field(body.status, None)?;
     let now = app.clock.now().to_rfc3339();
-    inbox::set_status(app.table.as_ref(), caller.church_id, id, status, &now)
-        .await
-        .map_err(fail)?;
+    inbox::set_status(app.table.as_ref(), caller.church_id, id, status, &now).await?;
     response::json(StatusCode::OK, &json!({ "success": true }))
 }
