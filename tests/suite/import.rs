@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 use shared::keys;
-use shared::ports::table::Update;
+use shared::ports::table::{Item, Update};
 
 use crate::support::{Admin, Stack};
 
@@ -151,17 +151,30 @@ async fn the_plan_limit_stops_an_import_part_way_with_reasons() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unreadable_uploads_are_refused_and_write_nothing() {
+/// A stack with a registered church admin, and everything in its table
+/// before any import.
+async fn before_an_import() -> (Stack, Admin, Vec<Item>) {
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
     let before = s.dump().await;
+    (s, admin, before)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_without_a_phone_column_is_refused_and_writes_nothing() {
+    let (s, admin, before) = before_an_import().await;
     let no_phone = upload(&s, &admin, "firstName,lastName\nA,B\n".into()).await;
     assert_eq!(no_phone.status(), StatusCode::BAD_REQUEST);
     let body: Value = no_phone.json().await.unwrap();
     assert_eq!(body["details"][0]["field"], "file");
     assert!(body["error"].as_str().unwrap().contains("phone"));
+    assert_eq!(s.dump().await, before);
+    s.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_body_is_refused_as_unsupported_and_writes_nothing() {
+    let (s, admin, before) = before_an_import().await;
     let json = s
         .call(
             &admin,
@@ -171,6 +184,13 @@ async fn unreadable_uploads_are_refused_and_write_nothing() {
         )
         .await;
     assert_eq!(json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(s.dump().await, before);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_without_a_file_field_is_refused_and_writes_nothing() {
+    let (s, admin, before) = before_an_import().await;
     let wrong_field = s
         .http
         .post(s.url("/api/members/import"))
@@ -180,6 +200,13 @@ async fn unreadable_uploads_are_refused_and_write_nothing() {
         .await
         .unwrap();
     assert_eq!(wrong_field.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(s.dump().await, before);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_over_10_000_rows_is_refused_and_writes_nothing() {
+    let (s, admin, before) = before_an_import().await;
     let mut huge = String::from("firstName,lastName,phone\n");
     for i in 0..10_001 {
         huge.push_str(&format!("M{i},T,2025550100\n"));

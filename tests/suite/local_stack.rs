@@ -63,42 +63,21 @@ async fn health_routes_answer_over_http() {
     stack.stop().await;
 }
 
-#[tokio::test]
-async fn cors_answers_allowed_origins_exactly_and_no_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = start(dir.path()).await;
-    let http = reqwest::Client::new();
-    let url = format!("{}/health", stack.base_url());
-
-    let allowed = http
-        .get(&url)
-        .header("origin", "http://localhost:5173")
+/// A GET of the stack's /health from `origin`.
+async fn health_from(stack: &LocalStack, origin: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{}/health", stack.base_url()))
+        .header("origin", origin)
         .send()
         .await
-        .unwrap();
-    assert_eq!(
-        allowed.headers()["access-control-allow-origin"],
-        "http://localhost:5173"
-    );
-    assert_eq!(
-        allowed.headers()["access-control-allow-credentials"],
-        "true"
-    );
-    let foreign = http
-        .get(&url)
-        .header("origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        foreign
-            .headers()
-            .get("access-control-allow-origin")
-            .is_none()
-    );
+        .unwrap()
+}
 
-    let preflight = |origin: &'static str| {
-        http.request(
+/// A browser's preflight from `origin` for a JSON POST with a CSRF token
+/// to /api/messages/send.
+async fn preflight(stack: &LocalStack, origin: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .request(
             http::Method::OPTIONS,
             format!("{}/api/messages/send", stack.base_url()),
         )
@@ -109,8 +88,45 @@ async fn cors_answers_allowed_origins_exactly_and_no_others() {
             "content-type,x-csrf-token",
         )
         .send()
-    };
-    let ok = preflight("http://127.0.0.1:5173").await.unwrap();
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cors_answers_an_allowed_origin_exactly_with_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path()).await;
+    let allowed = health_from(&stack, "http://localhost:5173").await;
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    assert_eq!(
+        allowed.headers()["access-control-allow-credentials"],
+        "true"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn cors_allows_no_other_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path()).await;
+    let foreign = health_from(&stack, "https://evil.example").await;
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_preflight_from_an_allowed_origin_allows_the_apps_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path()).await;
+    let ok = preflight(&stack, "http://127.0.0.1:5173").await;
     assert_eq!(ok.status(), 204);
     assert_eq!(
         ok.headers()["access-control-allow-origin"],
@@ -129,8 +145,15 @@ async fn cors_answers_allowed_origins_exactly_and_no_others() {
     ] {
         assert!(allowed_headers.contains(header), "{header}");
     }
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_preflight_from_another_origin_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path()).await;
     assert_eq!(
-        preflight("https://evil.example").await.unwrap().status(),
+        preflight(&stack, "https://evil.example").await.status(),
         403
     );
     stack.stop().await;

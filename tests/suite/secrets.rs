@@ -68,8 +68,9 @@ fn signer_of(config: &Config) -> TokenSigner {
         .accepting(keys.jwt_accepted.iter().map(|s| s.expose()))
 }
 
-#[tokio::test]
-async fn tokens_of_the_current_pending_and_previous_versions_verify() {
+/// A config resolved from a token secret in three versions: 1 previous,
+/// 2 current, 3 pending.
+async fn config_of_a_rotating_token_secret() -> Config {
     let clients = aws_clients().await;
     let sm = &clients.secrets;
     let arn = secret(sm, json!({"JWT_SECRET": jwt(1)})).await;
@@ -77,11 +78,12 @@ async fn tokens_of_the_current_pending_and_previous_versions_verify() {
     put(sm, &arn, json!({"JWT_SECRET": jwt(3)}), Some("AWSPENDING")).await;
     let mut config = config(&[("TOKEN_SECRET_ARN", &arn)]);
     resolve(sm, &mut config).await.unwrap();
+    config
+}
 
-    assert_eq!(
-        config.keys.jwt_secret.as_ref().unwrap().expose(),
-        jwt(2).as_bytes()
-    );
+#[tokio::test]
+async fn tokens_of_the_current_pending_and_previous_versions_verify() {
+    let config = config_of_a_rotating_token_secret().await;
     let signer = signer_of(&config);
     let now = Utc::now();
     for version in [1, 2, 3] {
@@ -92,12 +94,29 @@ async fn tokens_of_the_current_pending_and_previous_versions_verify() {
             "version {version}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_token_of_no_version_of_the_secret_is_refused() {
+    let config = config_of_a_rotating_token_secret().await;
+    let signer = signer_of(&config);
+    let now = Utc::now();
     assert!(
         signer
             .verify(&token(&jwt(9)), TokenKind::Access, now)
             .is_err()
     );
-    // New tokens are signed with the current version only.
+}
+
+#[tokio::test]
+async fn new_tokens_are_signed_with_the_current_version_only() {
+    let config = config_of_a_rotating_token_secret().await;
+    assert_eq!(
+        config.keys.jwt_secret.as_ref().unwrap().expose(),
+        jwt(2).as_bytes()
+    );
+    let signer = signer_of(&config);
+    let now = Utc::now();
     let new = signer
         .issue(
             TokenKind::Access,

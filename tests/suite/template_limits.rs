@@ -265,24 +265,29 @@ fn secrets_named_and_granted(
     (named, granted)
 }
 
-#[test]
-fn each_function_names_and_may_read_exactly_the_secrets_it_needs() {
+/// One function of the translated template and its secrets.
+struct FunctionSecrets {
+    /// The function's logical id.
+    id: String,
+    /// The `*_SECRET_ARN` variables its registry entry needs.
+    needed: BTreeSet<String>,
+    /// The `*_SECRET_ARN` variables its environment names.
+    named: BTreeSet<String>,
+    /// The secret parameters its role may read.
+    granted: BTreeSet<String>,
+}
+
+/// Every function of the translated template that runs a registry entry.
+fn secrets_of_each_function() -> Vec<FunctionSecrets> {
     let registry = Registry::builtin();
-    let parameter_of: BTreeMap<&str, &str> = [
-        ("TOKEN_SECRET_ARN", "TokenSecretArn"),
-        ("DATA_SECRET_ARN", "DataSecretArn"),
-        ("CARRIER_SECRET_ARN", "CarrierSecretArn"),
-    ]
-    .into();
     let template = translated();
-    let mut functions = 0;
+    let mut functions = Vec::new();
     for (id, function) in of_type(template, "AWS::Lambda::Function") {
         let Some(name) =
             function["Properties"]["Environment"]["Variables"]["KOINONIA_FUNCTION"].as_str()
         else {
             continue;
         };
-        functions += 1;
         let entry = registry
             .get(name)
             .unwrap_or_else(|| panic!("{id} runs {name}, which the registry lacks"));
@@ -291,12 +296,50 @@ fn each_function_names_and_may_read_exactly_the_secrets_it_needs() {
             .map(|s: SecretUse| s.arn_var().to_owned())
             .collect();
         let (named, granted) = secrets_named_and_granted(template, id);
+        functions.push(FunctionSecrets {
+            id: id.clone(),
+            needed,
+            named,
+            granted,
+        });
+    }
+    assert!(
+        functions.len() > 50,
+        "found only {} functions",
+        functions.len()
+    );
+    functions
+}
+
+#[test]
+fn each_functions_environment_names_exactly_the_secrets_it_needs() {
+    for FunctionSecrets {
+        id, needed, named, ..
+    } in secrets_of_each_function()
+    {
         assert_eq!(named, needed, "{id}: the secrets its environment names");
+    }
+}
+
+#[test]
+fn each_functions_role_may_read_exactly_the_secrets_it_needs() {
+    let parameter_of: BTreeMap<&str, &str> = [
+        ("TOKEN_SECRET_ARN", "TokenSecretArn"),
+        ("DATA_SECRET_ARN", "DataSecretArn"),
+        ("CARRIER_SECRET_ARN", "CarrierSecretArn"),
+    ]
+    .into();
+    for FunctionSecrets {
+        id,
+        needed,
+        granted,
+        ..
+    } in secrets_of_each_function()
+    {
         let expected: BTreeSet<String> = needed
             .iter()
             .map(|v| parameter_of[v.as_str()].to_owned())
             .collect();
         assert_eq!(granted, expected, "{id}: the secrets its role may read");
     }
-    assert!(functions > 50, "found only {functions} functions");
 }

@@ -28,11 +28,16 @@ async fn depth_of(queue: &dyn shared::ports::Queue) -> u64 {
     queue.approximate_depth().await.unwrap()
 }
 
-async fn listing_shows_each_jobs_ids_and_leaves_it_queued(world: &World) {
+/// Three dead letters, listed once.
+async fn three_listed(world: &World) -> Vec<dead_letters::DeadLetter> {
     dead(world, 3).await;
-    let listed = dead_letters::list(world.dead_letters.as_ref(), 100)
+    dead_letters::list(world.dead_letters.as_ref(), 100)
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn listing_shows_each_jobs_ids(world: &World) {
+    let listed = three_listed(world).await;
     let churches: BTreeSet<_> = listed
         .iter()
         .filter_map(|l| l.job.church_id.clone())
@@ -44,6 +49,10 @@ async fn listing_shows_each_jobs_ids_and_leaves_it_queued(world: &World) {
             .into()
     );
     assert!(listed.iter().all(|l| l.job.recipients() == 3));
+}
+
+async fn listing_leaves_the_letters_queued(world: &World) {
+    three_listed(world).await;
     // Still there, and visible at once for the next command.
     let again = dead_letters::list(world.dead_letters.as_ref(), 100)
         .await
@@ -55,11 +64,10 @@ async fn listing_shows_each_jobs_ids_and_leaves_it_queued(world: &World) {
     assert!(limited.len() >= 2, "{limited:?}");
 }
 
-async fn a_redrive_moves_the_chosen_letters_then_all(world: &World) {
-    dead(world, 3).await;
-    let listed = dead_letters::list(world.dead_letters.as_ref(), 100)
-        .await
-        .unwrap();
+/// Three dead letters, one of them (the first listed) redriven: its
+/// message id and how many the redrive moved.
+async fn one_of_three_redriven(world: &World) -> (String, usize) {
+    let listed = three_listed(world).await;
     let chosen = listed[0].message_id.clone();
     let moved = dead_letters::redrive(
         world.dead_letters.as_ref(),
@@ -68,6 +76,11 @@ async fn a_redrive_moves_the_chosen_letters_then_all(world: &World) {
     )
     .await
     .unwrap();
+    (chosen, moved)
+}
+
+async fn a_redrive_moves_only_the_chosen_letters(world: &World) {
+    let (chosen, moved) = one_of_three_redriven(world).await;
     assert_eq!(moved, 1);
     let back = world
         .queue
@@ -89,6 +102,10 @@ async fn a_redrive_moves_the_chosen_letters_then_all(world: &World) {
             .iter()
             .any(|l| l.message_id == chosen)
     );
+}
+
+async fn a_redrive_of_all_moves_every_letter_left(world: &World) {
+    one_of_three_redriven(world).await;
     let moved = dead_letters::redrive(
         world.dead_letters.as_ref(),
         world.queue.as_ref(),
@@ -112,7 +129,9 @@ async fn a_purge_empties_the_dead_letter_queue_only(world: &World) {
 }
 
 conformance!(
-    listing_shows_each_jobs_ids_and_leaves_it_queued,
-    a_redrive_moves_the_chosen_letters_then_all,
+    listing_shows_each_jobs_ids,
+    listing_leaves_the_letters_queued,
+    a_redrive_moves_only_the_chosen_letters,
+    a_redrive_of_all_moves_every_letter_left,
     a_purge_empties_the_dead_letter_queue_only,
 );

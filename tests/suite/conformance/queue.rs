@@ -13,7 +13,9 @@ conformance!(
     changing_visibility_to_zero_releases_a_message,
     a_message_moves_to_the_dead_letter_queue_after_max_receives,
     a_delayed_message_waits,
-    oversized_and_malformed_requests_are_refused,
+    a_message_over_256_kib_is_refused,
+    a_delay_over_15_minutes_is_refused,
+    a_receive_of_more_than_10_or_of_none_is_refused,
 );
 
 async fn receive_all(w: &World, want: usize) -> Vec<shared::ports::ReceivedMessage> {
@@ -164,17 +166,33 @@ async fn a_delayed_message_waits(w: &World) {
     assert_eq!(got[0].body, "later");
 }
 
-async fn oversized_and_malformed_requests_are_refused(w: &World) {
+async fn a_message_over_256_kib_is_refused(w: &World) {
     let huge = OutgoingMessage::new("x".repeat(256 * 1024 + 1));
     assert!(matches!(
         w.queue.send_batch(vec![huge]).await,
         Err(QueueError::Invalid(_))
     ));
+    assert_eq!(
+        w.queue.approximate_depth().await.unwrap(),
+        0,
+        "nothing of a refused batch may land"
+    );
+}
+
+async fn a_delay_over_15_minutes_is_refused(w: &World) {
     let too_late = OutgoingMessage::new("x").delayed(Duration::from_secs(16 * 60));
     assert!(matches!(
         w.queue.send_batch(vec![too_late]).await,
         Err(QueueError::Invalid(_))
     ));
+    assert_eq!(
+        w.queue.approximate_depth().await.unwrap(),
+        0,
+        "nothing of a refused batch may land"
+    );
+}
+
+async fn a_receive_of_more_than_10_or_of_none_is_refused(w: &World) {
     assert!(matches!(
         w.queue.receive(11, Duration::ZERO, None).await,
         Err(QueueError::Invalid(_))
@@ -183,9 +201,4 @@ async fn oversized_and_malformed_requests_are_refused(w: &World) {
         w.queue.receive(0, Duration::ZERO, None).await,
         Err(QueueError::Invalid(_))
     ));
-    assert_eq!(
-        w.queue.approximate_depth().await.unwrap(),
-        0,
-        "nothing of a refused batch may land"
-    );
 }

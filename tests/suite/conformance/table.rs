@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 use shared::ports::table::{
-    Cond, Cursor, Index, Item, Key, Query, SortCond, TableError, TxOp, Update, WriteOp,
+    Cond, Cursor, Index, Item, Key, Page, Query, SortCond, TableError, TxOp, Update, WriteOp,
 };
 
 use crate::support::{World, conformance};
@@ -12,18 +12,22 @@ conformance!(
     get_of_a_missing_key_is_none,
     get_many_answers_in_order_with_gaps,
     conditional_put_refuses_to_overwrite,
-    update_creates_counts_and_guards_state_transitions,
+    update_creates_a_missing_item_under_its_key,
+    a_guarded_state_transition_happens_once,
+    update_removes_an_attribute,
     set_if_absent_keeps_the_first_value,
     conditional_delete_returns_the_old_item,
     transaction_is_all_or_nothing,
     transaction_limits_are_enforced_before_the_backend,
     batch_write_of_any_size_lands_every_item,
     query_pages_by_prefix_with_limit_and_cursor,
-    query_reads_ranges_and_descending_order,
+    query_reads_sort_key_ranges,
+    a_descending_query_pages_newest_first,
     gsi_query_orders_by_index_sort_key,
     expired_items_are_invisible,
     a_forged_cursor_is_refused,
-    a_keys_only_query_skips_ahead_and_its_cursor_continues,
+    a_keys_only_query_skips_ahead_without_the_items,
+    a_keys_only_querys_cursor_continues_with_whole_items,
 );
 
 fn item(value: Value) -> Item {
@@ -72,7 +76,9 @@ async fn conditional_put_refuses_to_overwrite(w: &World) {
     );
 }
 
-async fn update_creates_counts_and_guards_state_transitions(w: &World) {
+/// A recipient's key, created `queued` with 1 attempt by a conditional
+/// update: the key and what the update answered.
+async fn a_queued_recipient(w: &World) -> (Key, Item) {
     let key = Key::new("MSG#1", "RCPT#1");
     let created = w
         .table
@@ -83,23 +89,38 @@ async fn update_creates_counts_and_guards_state_transitions(w: &World) {
         )
         .await
         .unwrap();
-    assert_eq!(created["status"], "queued");
-    assert_eq!(created["attempts"], 1);
-    assert_eq!(created["pk"], "MSG#1");
+    (key, created)
+}
 
-    // queued → sending is allowed; a second consumer trying the same loses.
-    let from_queued = || Some(Cond::In("status".into(), vec![json!("queued")]));
-    let sending = w
-        .table
+/// The condition of a move out of `queued`.
+fn from_queued() -> Option<Cond> {
+    Some(Cond::In("status".into(), vec![json!("queued")]))
+}
+
+/// An update to `sending` (and 1 more attempt) allowed only from `queued`.
+async fn to_sending_from_queued(w: &World, key: &Key) -> Result<Item, TableError> {
+    w.table
         .update(
-            &key,
+            key,
             Update::default()
                 .set("status", "sending")
                 .add("attempts", 1),
             from_queued(),
         )
         .await
-        .unwrap();
+}
+
+async fn update_creates_a_missing_item_under_its_key(w: &World) {
+    let (_, created) = a_queued_recipient(w).await;
+    assert_eq!(created["status"], "queued");
+    assert_eq!(created["attempts"], 1);
+    assert_eq!(created["pk"], "MSG#1");
+}
+
+async fn a_guarded_state_transition_happens_once(w: &World) {
+    let (key, _) = a_queued_recipient(w).await;
+    // queued → sending is allowed; a second consumer trying the same loses.
+    let sending = to_sending_from_queued(w, &key).await.unwrap();
     assert_eq!(
         (sending["status"].as_str(), sending["attempts"].as_i64()),
         (Some("sending"), Some(2))
@@ -114,7 +135,11 @@ async fn update_creates_counts_and_guards_state_transitions(w: &World) {
         .await
         .unwrap_err();
     assert!(matches!(err, TableError::ConditionFailed), "{err:?}");
+}
 
+async fn update_removes_an_attribute(w: &World) {
+    let (key, _) = a_queued_recipient(w).await;
+    to_sending_from_queued(w, &key).await.unwrap();
     let done = w
         .table
         .update(
@@ -359,7 +384,8 @@ async fn query_pages_by_prefix_with_limit_and_cursor(w: &World) {
     assert!(pages >= 3);
 }
 
-async fn query_reads_ranges_and_descending_order(w: &World) {
+/// Four days' items under CHURCH#1, 2026-11-01 to 2026-11-04.
+async fn four_days(w: &World) {
     for day in ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"] {
         w.table
             .put(
@@ -369,6 +395,10 @@ async fn query_reads_ranges_and_descending_order(w: &World) {
             .await
             .unwrap();
     }
+}
+
+async fn query_reads_sort_key_ranges(w: &World) {
+    four_days(w).await;
     let between = Query::partition("CHURCH#1")
         .sort(SortCond::Between(
             "DAY#2026-11-02".into(),
@@ -379,6 +409,14 @@ async fn query_reads_ranges_and_descending_order(w: &World) {
         drain(w, between).await.0,
         ["DAY#2026-11-02", "DAY#2026-11-03"]
     );
+    let before = Query::partition("CHURCH#1")
+        .sort(SortCond::Lt("DAY#2026-11-02".into()))
+        .limit(10);
+    assert_eq!(drain(w, before).await.0, ["DAY#2026-11-01"]);
+}
+
+async fn a_descending_query_pages_newest_first(w: &World) {
+    four_days(w).await;
     let newest_first = Query::partition("CHURCH#1")
         .sort(SortCond::Ge("DAY#2026-11-02".into()))
         .limit(2)
@@ -387,10 +425,6 @@ async fn query_reads_ranges_and_descending_order(w: &World) {
         drain(w, newest_first).await.0,
         ["DAY#2026-11-04", "DAY#2026-11-03", "DAY#2026-11-02"]
     );
-    let before = Query::partition("CHURCH#1")
-        .sort(SortCond::Lt("DAY#2026-11-02".into()))
-        .limit(10);
-    assert_eq!(drain(w, before).await.0, ["DAY#2026-11-01"]);
 }
 
 async fn gsi_query_orders_by_index_sort_key(w: &World) {
@@ -528,7 +562,9 @@ async fn get_many_answers_in_order_with_gaps(w: &World) {
     assert!(w.table.get_many(&[]).await.unwrap().is_empty());
 }
 
-async fn a_keys_only_query_skips_ahead_and_its_cursor_continues(w: &World) {
+/// Thirty members indexed by name, each with a sealed phone; the name
+/// query and its first 20 read keys only.
+async fn twenty_of_thirty_names_keys_only(w: &World) -> (Query, Page) {
     for i in 0..30 {
         let item = item(
             json!({"pk": format!("MEMBER#{i:02}"), "sk": "PROFILE", "gsi1pk": "NAMES", "gsi1sk": format!("name{i:02}"), "phoneSealed": "secret"}),
@@ -541,12 +577,21 @@ async fn a_keys_only_query_skips_ahead_and_its_cursor_continues(w: &World) {
         .query(query.clone().keys_only().limit(20))
         .await
         .unwrap();
+    (query, skipped)
+}
+
+async fn a_keys_only_query_skips_ahead_without_the_items(w: &World) {
+    let (_, skipped) = twenty_of_thirty_names_keys_only(w).await;
     assert_eq!(skipped.items.len(), 20);
     assert!(
         skipped.items.iter().all(|i| i.get("phoneSealed").is_none()),
         "keys only"
     );
     assert_eq!(skipped.items[19]["gsi1sk"], "name19");
+}
+
+async fn a_keys_only_querys_cursor_continues_with_whole_items(w: &World) {
+    let (query, skipped) = twenty_of_thirty_names_keys_only(w).await;
     let rest = w
         .table
         .query(query.limit(100).after(skipped.cursor))
