@@ -352,7 +352,9 @@ async fn a_text_that_merely_starts_with_stop_is_an_ordinary_text() {
 async fn start_opts_back_in() {
     let (s, a, _, _) = stopped_at_a().await;
     let from_a = stop_by_start_and_help(&s).await;
-    assert!(from_a[1].contains("subscribed again"), "{from_a:?}");
+    // START's and HELP's answers travel as separate send jobs: either may land first.
+    let answered = from_a.iter().filter(|t| t.contains("subscribed again"));
+    assert_eq!(answered.count(), 1, "{from_a:?}");
     let id_a = s.send_to_all(&a, "Welcome back").await;
     let view = s.until_complete(&a, &id_a, Duration::from_secs(20)).await;
     assert_eq!(view["counts"]["delivered"], 2, "{view}");
@@ -363,7 +365,11 @@ async fn start_opts_back_in() {
 async fn help_is_answered_with_how_to_opt_out() {
     let (s, _, _, _) = stopped_at_a().await;
     let from_a = stop_by_start_and_help(&s).await;
-    assert!(from_a[2].contains("Reply STOP to opt out"), "{from_a:?}");
+    // HELP's and START's answers travel as separate send jobs: either may land first.
+    let answered = from_a
+        .iter()
+        .filter(|t| t.contains("Reply STOP to opt out"));
+    assert_eq!(answered.count(), 1, "{from_a:?}");
     s.stop().await;
 }
 
