@@ -57,7 +57,9 @@
 //! Per-recipient writes of a 100,000-recipient broadcast will go to
 //! per-message partitions (the pipeline issue), never to the church's.
 
-use crate::domain::{AdminId, BranchId, ChurchId, ConversationId, GroupId, MediaId, MemberId, MessageId, PhoneNumber};
+use crate::domain::{
+    AdminId, BranchId, ChurchId, ConversationId, GroupId, MediaId, MemberId, MessageId, PhoneNumber,
+};
 use crate::ports::table::Key;
 
 pub fn church(church: ChurchId) -> String {

@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::model::EmailClaim;
 use crate::auth::Role;
 use crate::domain::{AdminId, ChurchId};
 use crate::keys;
-use super::model::EmailClaim;
 use crate::ports::table::{Key, Table, TableError, Update};
 use crate::store::{Entities, Entity, from_item};
 
@@ -68,7 +68,6 @@ impl AdminRecord {
             last_login_at: None,
         }
     }
-
 }
 
 impl Entity for AdminRecord {

@@ -7,11 +7,11 @@ use serde_json::json;
 use super::cleanup::{self, Leftover, Scope};
 use super::error::DirectoryError;
 use super::members::Ctx;
+use super::model::{Counter, Counters};
 use super::plans;
 use crate::domain::{BranchId, ChurchId};
 use crate::keys;
 use crate::ports::Queue;
-use super::model::{Counter, Counters};
 use crate::ports::table::{Cond, Key, Query, SortCond, TableError, TxOp, Update};
 use crate::store::{Entities, Entity, Transaction, TransactionError, from_item};
 

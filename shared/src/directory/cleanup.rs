@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use super::error::DirectoryError;
 use super::members::MemberRecord;
 use super::model::Membership;
-use crate::store::{Entities, from_item};
 use crate::domain::{BranchId, ChurchId, GroupId, MemberId};
 use crate::keys;
 use crate::ports::table::{Item, Key, Query, SortCond, Table, TableError, TxOp};
 use crate::ports::{OutgoingMessage, Queue};
+use crate::store::{Entities, from_item};
 
 /// Rows a delete works through before it answers.
 pub const INLINE_ROWS: usize = 200;
@@ -137,7 +137,9 @@ pub async fn step(
 /// dropped all the same.
 async fn clear(scope: &Scope<'_>, leftover: Leftover, row: &Item) -> Result<bool, DirectoryError> {
     let row_key = Key::of(row)?;
-    let member = from_item::<Membership>(row.clone()).ok().map(|r| r.member_id);
+    let member = from_item::<Membership>(row.clone())
+        .ok()
+        .map(|r| r.member_id);
     let changed = match (member, leftover) {
         (Some(member), Leftover::BranchMembers { branch_id }) => {
             unassign(scope, &row_key, member, branch_id).await?
@@ -195,7 +197,10 @@ async fn forget(
         after.group_ids.retain(|g| *g != group);
         after.updated_at = scope.now.to_rfc3339();
         let ops = vec![
-            TxOp::put(&after, Some(super::groups::unchanged_since(&record.updated_at)))?,
+            TxOp::put(
+                &after,
+                Some(super::groups::unchanged_since(&record.updated_at)),
+            )?,
             TxOp::Delete {
                 key: row.clone(),
                 cond: None,

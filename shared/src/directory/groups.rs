@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::cleanup::{self, Leftover, Scope};
 use super::error::DirectoryError;
 use super::members::{Ctx, MemberRecord, get_record};
+use super::model::{Counter, Counters, KeywordClaim, Membership};
 use crate::domain::{BranchId, ChurchId, GroupId, MemberId};
 use crate::keys;
-use super::model::{Counter, Counters, KeywordClaim, Membership};
 use crate::ports::table::{Cond, Key, Query, SortCond, TableError, TxOp, Update};
 use crate::store::{Entities, Entity, Transaction, TransactionError};
 
@@ -133,7 +133,10 @@ pub async fn create(ctx: &Ctx<'_>, fields: GroupFields) -> Result<Group, Directo
         creation.add(Part::Keyword, TxOp::create(&claim)?);
     }
     if let Some(branch) = group.branch_id {
-        creation.add(Part::Counts, super::branches::count_groups(ctx.church, branch, 1));
+        creation.add(
+            Part::Counts,
+            super::branches::count_groups(ctx.church, branch, 1),
+        );
     }
     match creation.commit(ctx.table).await {
         Ok(()) => Ok(group),
@@ -198,10 +201,16 @@ pub async fn update(
     }
     if after.branch_id != before.branch_id {
         if let Some(old) = before.branch_id {
-            change.add(Part::Counts, super::branches::count_groups(ctx.church, old, -1));
+            change.add(
+                Part::Counts,
+                super::branches::count_groups(ctx.church, old, -1),
+            );
         }
         if let Some(new) = after.branch_id {
-            change.add(Part::Counts, super::branches::count_groups(ctx.church, new, 1));
+            change.add(
+                Part::Counts,
+                super::branches::count_groups(ctx.church, new, 1),
+            );
         }
     }
     match change.commit(ctx.table).await {

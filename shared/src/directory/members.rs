@@ -3,8 +3,6 @@
 //! twice ("first last" on GSI1, "last first" on GSI2) so a prefix search
 //! finds either without scanning the church.
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use super::error::DirectoryError;
 use super::model::{ChurchCounters, Counter, Counters, Membership, PhoneClaim};
 use super::plans;
@@ -15,6 +13,8 @@ use crate::keys;
 use crate::ports::table::window;
 use crate::ports::table::{Cond, Index, Item, Key, Query, SortCond, Table, TableError, TxOp};
 use crate::store::{Entities, Entity, Transaction, TransactionError, all_from, from_item};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 /// Everything a use case needs: the caller's church (from the token), the
 /// table, the vault and the time.
@@ -305,7 +305,13 @@ pub async fn update(
             let claim = PhoneClaim::new(ctx.church, &hash, id);
             change.add(Part::Phone, TxOp::create(&claim)?);
             let old = keys::phone_claim(ctx.church, &before.phone_hash);
-            change.add(Part::Member, TxOp::Delete { key: old, cond: None });
+            change.add(
+                Part::Member,
+                TxOp::Delete {
+                    key: old,
+                    cond: None,
+                },
+            );
             // The old phone's conversation is no longer this member's; the
             // new phone's is, and a STOP it texted holds.
             if let Some(old) = links::find(ctx.table, ctx.church, &before.phone_hash).await? {
@@ -406,10 +412,8 @@ pub async fn list(
         .after(cursor.clone().map(crate::ports::table::Cursor));
     let skip = if cursor.is_some() { 0 } else { skip };
     let (items, next) = window(ctx.table, query, skip, take).await?;
-    let counters: Option<ChurchCounters> = ctx
-        .table
-        .load(&ChurchCounters::key_of(ctx.church))
-        .await?;
+    let counters: Option<ChurchCounters> =
+        ctx.table.load(&ChurchCounters::key_of(ctx.church)).await?;
     let total = counters.map_or(0, |c| c.get(Counter::Members)).max(0) as u64;
     Ok(MemberPage {
         members: views(ctx, &all_from::<MemberRecord>(items)?)?,

@@ -9,6 +9,6 @@ pub mod error;
 pub mod groups;
 pub mod import;
 pub mod members;
+pub mod model;
 pub mod plans;
 pub mod profile;
-pub mod model;

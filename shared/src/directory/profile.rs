@@ -8,9 +8,9 @@ use serde_json::{Map, Value, json};
 
 use super::error::DirectoryError;
 use super::members::Ctx;
+use super::model::{ChurchProfile, NumberClaim};
 use crate::domain::{ChurchId, PhoneNumber};
 use crate::keys;
-use super::model::{ChurchProfile, NumberClaim};
 use crate::ports::table::{Cond, TableError, TxOp};
 use crate::store::{Entities, Transaction, TransactionError};
 
@@ -59,11 +59,18 @@ pub async fn view(ctx: &Ctx<'_>) -> Result<Value, DirectoryError> {
         view.insert(field.into(), profile.field(field));
     }
     let premium = profile.field("wantsPremiumDelivery").as_bool();
-    view.insert("wantsPremiumDelivery".into(), json!(premium.unwrap_or(false)));
+    view.insert(
+        "wantsPremiumDelivery".into(),
+        json!(premium.unwrap_or(false)),
+    );
     let dlc = profile.field("dlcStatus");
     view.insert(
         "dlcStatus".into(),
-        if dlc.is_null() { json!("not_started") } else { dlc },
+        if dlc.is_null() {
+            json!("not_started")
+        } else {
+            dlc
+        },
     );
     for field in [
         "dlcBrandId",

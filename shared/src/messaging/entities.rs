@@ -301,7 +301,13 @@ impl Entity for AcceptedSend {
 }
 
 impl AcceptedSend {
-    pub fn new(church: ChurchId, key_hash: &str, body_hash: String, answer: Value, ttl: i64) -> Self {
+    pub fn new(
+        church: ChurchId,
+        key_hash: &str,
+        body_hash: String,
+        answer: Value,
+        ttl: i64,
+    ) -> Self {
         Self {
             key: keys::idempotency(church, key_hash),
             body_hash,
