@@ -65,6 +65,13 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
+/// One invalid field, as domain parsers (`SendBody::parse`) report it.
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::Validation(vec![e])
+    }
+}
+
 fn validation_message(details: &[FieldError]) -> String {
     match details {
         [only] => format!("{}: {}", only.field, only.message),

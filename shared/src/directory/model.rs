@@ -165,6 +165,8 @@ pub enum Counter<'a> {
     Groups,
     CoAdmins,
     MessagesSent,
+    /// Broadcasts created (the history's total).
+    MessagesCreated,
     /// Messages sent in one month (`2026-11`): the plan's monthly allowance.
     MessagesIn(&'a str),
     /// Conversations in one status (`open`, `closed`, `archived`).
@@ -179,6 +181,7 @@ impl Counter<'_> {
             Counter::Groups => "groups".into(),
             Counter::CoAdmins => "coAdmins".into(),
             Counter::MessagesSent => "messagesSent".into(),
+            Counter::MessagesCreated => "messagesCreated".into(),
             Counter::MessagesIn(month) => format!("messages#{month}"),
             Counter::Conversations(status) => format!("conversations_{status}"),
         }

@@ -5,10 +5,14 @@
 
 pub mod entities;
 pub mod fanout;
+pub mod history;
 pub mod jobs;
 pub mod media;
 pub mod model;
 pub mod pacing;
+pub mod rate;
 pub mod receipts;
 pub mod send;
+pub mod send_request;
 pub mod sender;
+pub mod uploads;
