@@ -3,6 +3,7 @@
 //! the sender that moves each recipient (and each conversation reply)
 //! through its state machine, and delivery receipts.
 
+pub mod analytics;
 pub mod entities;
 pub mod fanout;
 pub mod history;
