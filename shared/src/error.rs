@@ -3,7 +3,9 @@
 //! Every failure a handler can meet becomes an `ApiError`, rendered as the
 //! envelope of API.md: `{"success": false, "error", "code", "details"?}`.
 //! Internal causes are logged with their whole chain and never shown; a 5xx
-//! carries only the request id, so support can find the log line.
+//! carries only the request id, so support can find the log line. Each
+//! internal cause names the step that failed (`.during("read the message
+//! history")`), so the log of a 500 says where, not only what.
 
 use http::StatusCode;
 use serde::Serialize;
@@ -63,6 +65,13 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
+/// One invalid field, as domain parsers (`SendBody::parse`) report it.
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::Validation(vec![e])
+    }
+}
+
 fn validation_message(details: &[FieldError]) -> String {
     match details {
         [only] => format!("{}: {}", only.field, only.message),
@@ -89,6 +98,12 @@ impl ApiError {
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         ApiError::Internal(e.into())
+    }
+
+    /// An internal failure at `step` (what the handler was doing): the step
+    /// heads the logged cause chain and never reaches the client.
+    pub fn internal_at(step: &'static str, e: impl Into<anyhow::Error>) -> Self {
+        ApiError::Internal(e.into().context(step))
     }
 
     pub fn status(&self) -> StatusCode {
@@ -145,6 +160,37 @@ impl ApiError {
     }
 }
 
+/// Failures that are never the client's doing: only these can become a 500
+/// through [`During`], so a refusal (an `ApiError` itself, a validation) is
+/// never turned into one by mistake.
+pub trait Unexpected: Into<anyhow::Error> {}
+
+impl Unexpected for anyhow::Error {}
+impl Unexpected for crate::ports::table::TableError {}
+impl Unexpected for crate::ports::events::EventsError {}
+impl Unexpected for crate::ports::blobs::BlobError {}
+impl Unexpected for crate::ports::blobs::BadBlobKey {}
+impl Unexpected for crate::ports::queue::QueueError {}
+impl Unexpected for crate::crypto::VaultError {}
+impl Unexpected for crate::auth::passwords::HashError {}
+impl Unexpected for crate::auth::sessions::SessionError {}
+impl Unexpected for tokio::task::JoinError {}
+impl Unexpected for serde_json::Error {}
+impl Unexpected for http::Error {}
+impl<P: std::fmt::Debug + Send + Sync + 'static> Unexpected for crate::store::TransactionError<P> {}
+
+/// Names the step a fallible call is, for the log of a 500:
+/// `table.load(&key).await.during("read the message")?`.
+pub trait During<T> {
+    fn during(self, step: &'static str) -> Result<T, ApiError>;
+}
+
+impl<T, E: Unexpected> During<T> for Result<T, E> {
+    fn during(self, step: &'static str) -> Result<T, ApiError> {
+        self.map_err(|e| ApiError::internal_at(step, e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +218,27 @@ mod tests {
         assert!(!body.contains("dynamodb"));
         assert!(body.contains("req-42"));
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn the_failing_step_reaches_the_log_but_never_the_body() {
+        let failed: Result<(), _> = Err(crate::ports::table::TableError::Invalid(
+            "dynamodb exploded".into(),
+        ));
+        let e = failed.during("read the message history").unwrap_err();
+        let logged = match &e {
+            ApiError::Internal(cause) => format!("{cause:#}"),
+            other => panic!("not internal: {other:?}"),
+        };
+        assert!(logged.starts_with("read the message history: "), "{logged}");
+        assert!(logged.contains("dynamodb exploded"), "{logged}");
+        assert!(format!("{e:?}").contains("read the message history"));
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("read the message history"));
+        let body = serde_json::to_string(&e.body("req-7")).unwrap();
+        assert!(!body.contains("message history"), "{body}");
+        assert!(!body.contains("dynamodb"), "{body}");
+        assert_eq!(e.to_string(), "internal error");
+        assert!(body.contains("req-7"));
     }
 }

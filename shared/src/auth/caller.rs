@@ -8,7 +8,7 @@ use super::tokens::{Claims, Role, TokenError, TokenKind};
 use super::{cookies, csrf, rate, sessions};
 use crate::app::App;
 use crate::domain::{AdminId, ChurchId};
-use crate::error::ApiError;
+use crate::error::{ApiError, During};
 
 /// The verified caller. Its church id is the only one a request may touch.
 #[derive(Debug, Clone)]
@@ -72,13 +72,13 @@ pub async fn authenticate(app: &App, req: &Request) -> Result<Caller, ApiError> 
     let mut found = table
         .get_many(&wanted)
         .await
-        .map_err(ApiError::internal)?
+        .during("read the session and the church's profile")?
         .into_iter();
     let (session, profile) = (found.next().flatten(), found.next().flatten());
     let profile = profile
         .map(crate::store::from_item::<crate::directory::model::ChurchProfile>)
         .transpose()
-        .map_err(ApiError::internal)?;
+        .during("read the church's plan")?;
     if session.is_none() {
         return Err(unauthorized("session_revoked"));
     }
@@ -88,7 +88,7 @@ pub async fn authenticate(app: &App, req: &Request) -> Result<Caller, ApiError> 
     if let Some(retry_after_secs) =
         rate::over_limit(table, claims.church, profile.as_ref(), app.clock.now())
             .await
-            .map_err(ApiError::internal)?
+            .during("count the church's requests this minute")?
     {
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }

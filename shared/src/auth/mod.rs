@@ -5,6 +5,7 @@ pub mod caller;
 pub mod cookies;
 pub mod csrf;
 pub mod model;
+pub mod password_reset;
 pub mod passwords;
 pub mod rate;
 pub mod sessions;

@@ -113,6 +113,30 @@ pub async fn touch_login(
         .map(drop)
 }
 
+const PASSWORD_HASH: &str = "passwordHash";
+
+/// Replaces an admin's password hash; `false` when there is no such admin.
+pub async fn set_password(
+    table: &dyn Table,
+    church_id: ChurchId,
+    admin_id: AdminId,
+    password_hash: String,
+) -> Result<bool, TableError> {
+    let update = Update::default().set(PASSWORD_HASH, password_hash);
+    match table
+        .update(
+            &keys::admin(church_id, admin_id),
+            update,
+            Some(crate::ports::table::Cond::Exists),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(TableError::ConditionFailed) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 const WELCOME_COMPLETED: &str = "welcomeCompleted";
 const USER_ROLE: &str = "userRole";
 

@@ -104,9 +104,17 @@ pub async fn create(ctx: &Ctx<'_>, fields: BranchFields) -> Result<Branch, Direc
 }
 
 pub async fn list(ctx: &Ctx<'_>) -> Result<Vec<Branch>, DirectoryError> {
-    let query = Query::partition(keys::church(ctx.church))
+    Ok(of_church(ctx.table, ctx.church).await?)
+}
+
+/// Every branch of a church, by id; for readers without the vault (analytics).
+pub async fn of_church(
+    table: &dyn crate::ports::table::Table,
+    church: ChurchId,
+) -> Result<Vec<Branch>, TableError> {
+    let query = Query::partition(keys::church(church))
         .sort(SortCond::BeginsWith(keys::BRANCH_PREFIX.into()));
-    Ok(ctx.table.find_all::<Branch>(query).await?)
+    table.find_all::<Branch>(query).await
 }
 
 pub async fn update(

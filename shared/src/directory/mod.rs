@@ -5,6 +5,7 @@ pub mod admins;
 pub mod branches;
 pub mod churches;
 pub mod cleanup;
+pub mod dashboard;
 pub mod error;
 pub mod groups;
 pub mod import;

@@ -72,13 +72,6 @@ pub const PRO: Plan = Plan {
     ],
 };
 
-/// The plan a stored church profile names (starter when it names none).
-pub fn of_profile(profile: Option<&crate::ports::table::Item>) -> Plan {
-    profile
-        .and_then(|p| crate::store::from_item::<ChurchProfile>(p.clone()).ok())
-        .map_or(STARTER, |p| p.plan())
-}
-
 /// The plan of a church, read from its profile.
 pub async fn of_church(
     table: &dyn crate::ports::table::Table,

@@ -10,10 +10,10 @@ use crate::app::App;
 use crate::auth::sessions::{self, SessionError, TokenPair};
 use crate::auth::throttle::{self, Subject};
 use crate::auth::tokens::{ACCESS_TTL, REFRESH_TTL};
-use crate::auth::{authenticate, cookies, csrf, passwords};
+use crate::auth::{authenticate, cookies, csrf, password_reset, passwords};
 use crate::directory::admins::{self, NewAdmin};
 use crate::directory::churches::{self, RegisterError, Registration};
-use crate::error::ApiError;
+use crate::error::{ApiError, During};
 use crate::http::HttpResult;
 use crate::http::request::{Fields, json};
 use crate::http::response;
@@ -69,7 +69,7 @@ fn session_error(e: SessionError) -> ApiError {
         SessionError::Reused => ApiError::Unauthorized {
             code: "refresh_reused",
         },
-        other => ApiError::internal(other),
+        other => ApiError::internal_at("rotate the session", other),
     }
 }
 
@@ -115,8 +115,8 @@ pub async fn register(app: &App, req: Request) -> HttpResult {
 
     let password_hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+        .during("hash the password")?
+        .during("hash the password")?;
     let now = app.clock.now();
     let registration = Registration {
         church_name,
@@ -134,7 +134,7 @@ pub async fn register(app: &App, req: Request) -> HttpResult {
                 code: "email_taken",
                 message: "an account with this email already exists".into(),
             },
-            RegisterError::Table(e) => ApiError::internal(e),
+            RegisterError::Table(e) => ApiError::internal_at("register the church", e),
         })?;
     let tokens = sessions::start(
         app.table.as_ref(),
@@ -145,7 +145,7 @@ pub async fn register(app: &App, req: Request) -> HttpResult {
         now,
     )
     .await
-    .map_err(ApiError::internal)?;
+    .during("start the session")?;
     let data = json!({ "admin": admin.view, "church": church, "accessToken": tokens.access_token, "refreshToken": tokens.refresh_token });
     Ok(with_cookies(
         response::wrapped(StatusCode::CREATED, &data)?,
@@ -184,43 +184,43 @@ pub async fn login(app: &App, req: Request) -> HttpResult {
     let subjects = [Subject::email(&email), Subject::ip(&client_ip(&req))];
     if let Some(retry_after_secs) = throttle::blocked(table, &subjects, now)
         .await
-        .map_err(ApiError::internal)?
+        .during("check the login throttle")?
     {
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
     let admin = admins::find_by_email(table, &email)
         .await
-        .map_err(ApiError::internal)?;
+        .during("find the admin by email")?;
     let attempt = password.clone();
     let verified = match &admin {
         Some(admin) => {
             let stored = admin.password_hash.clone();
             tokio::task::spawn_blocking(move || passwords::verify(&stored, &attempt))
                 .await
-                .map_err(ApiError::internal)?
+                .during("verify the password")?
         }
         None => {
             tokio::task::spawn_blocking(move || passwords::verify_nothing(&attempt))
                 .await
-                .map_err(ApiError::internal)?;
+                .during("verify the password")?;
             false
         }
     };
     let Some(admin) = admin.filter(|_| verified) else {
         throttle::record_failure(table, &subjects, now)
             .await
-            .map_err(ApiError::internal)?;
+            .during("count the login failure")?;
         return Err(ApiError::Unauthorized {
             code: "invalid_credentials",
         });
     };
     let church = churches::view(table, admin.church_id)
         .await
-        .map_err(ApiError::internal)?
+        .during("read the admin's church")?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("admin without a church")))?;
     admins::touch_login(table, admin.church_id, admin.view.id, now)
         .await
-        .map_err(ApiError::internal)?;
+        .during("record the login")?;
     let tokens = sessions::start(
         table,
         app.tokens()?.as_ref(),
@@ -230,7 +230,7 @@ pub async fn login(app: &App, req: Request) -> HttpResult {
         now,
     )
     .await
-    .map_err(ApiError::internal)?;
+    .during("start the session")?;
     let body = json!({
         "success": true,
         "mfaRequired": false,
@@ -304,7 +304,7 @@ pub async fn logout(app: &App, req: Request) -> HttpResult {
     if let Some((admin, sid)) = access.or(refresh) {
         sessions::end(app.table.as_ref(), admin, &sid)
             .await
-            .map_err(ApiError::internal)?;
+            .during("end the session")?;
     }
     Ok(with_cookies(
         response::json(StatusCode::OK, &json!({ "success": true }))?,
@@ -320,13 +320,13 @@ pub async fn me(app: &App, req: Request) -> HttpResult {
         admins::get(table, caller.church_id, caller.admin_id),
         churches::view(table, caller.church_id)
     )
-    .map_err(ApiError::internal)?;
+    .during("read the admin and church")?;
     let (Some(admin), Some(church)) = (admin, church) else {
         return Err(ApiError::Unauthorized {
             code: "session_revoked",
         });
     };
-    let mut data = serde_json::to_value(&admin.view).map_err(ApiError::internal)?;
+    let mut data = serde_json::to_value(&admin.view).during("encode the admin")?;
     data["church"] = json!(church);
     response::wrapped(StatusCode::OK, &data)
 }
@@ -352,7 +352,7 @@ pub async fn complete_welcome(app: &App, req: Request) -> HttpResult {
         &user_role,
     )
     .await
-    .map_err(ApiError::internal)?
+    .during("complete the welcome")?
     .ok_or(ApiError::Unauthorized {
         code: "session_revoked",
     })?;
@@ -370,73 +370,30 @@ pub async fn csrf_token(_app: &App, req: Request) -> HttpResult {
     ))
 }
 
-/// How long a password-reset token works.
-const RESET_TTL_SECS: i64 = 60 * 60;
-
-fn reset_key(token: &str) -> crate::ports::table::Key {
-    use sha2::{Digest, Sha256};
-    let hash = hex::encode(Sha256::digest(token.as_bytes()));
-    crate::ports::table::Key::new(format!("RESET#{hash}"), "RESET")
-}
-
 #[derive(Deserialize)]
 struct ResetBody {
     email: Option<String>,
 }
 
 /// `POST /api/auth/password-reset` — 202 whether or not the email exists.
-/// The token is stored only as its SHA-256 (with a TTL) and published on the
-/// event bus for the mail sender.
 pub async fn password_reset(app: &App, req: Request) -> HttpResult {
     let body: ResetBody = json(&req)?;
     let mut fields = Fields::default();
     let email = fields.email("email", body.email.as_deref());
     fields.finish()?;
-    let accepted = || {
-        response::json(
-            StatusCode::ACCEPTED,
-            &json!({ "success": true, "message": "If the address has an account, a reset link is on its way." }),
+    if let Some(email) = email {
+        password_reset::request(
+            app.table.as_ref(),
+            app.events.as_ref(),
+            &email,
+            app.clock.now(),
         )
-    };
-    let (Some(email), now, table) = (email, app.clock.now(), app.table.as_ref()) else {
-        return accepted();
-    };
-    let subjects = [Subject::email(&format!("reset:{email}"))];
-    if throttle::blocked(table, &subjects, now)
-        .await
-        .map_err(ApiError::internal)?
-        .is_some()
-    {
-        return accepted();
+        .await?;
     }
-    throttle::record_failure(table, &subjects, now)
-        .await
-        .map_err(ApiError::internal)?;
-    let Some(admin) = admins::find_by_email(table, &email)
-        .await
-        .map_err(ApiError::internal)?
-    else {
-        return accepted();
-    };
-    let token = csrf::new_token();
-    let key = reset_key(&token);
-    let item = json!({
-        "pk": key.pk, "sk": key.sk, "churchId": admin.church_id, "adminId": admin.view.id,
-        "ttl": now.timestamp() + RESET_TTL_SECS,
-    });
-    table
-        .put(item.as_object().cloned().unwrap_or_default(), None)
-        .await
-        .map_err(ApiError::internal)?;
-    let event = crate::ports::DomainEvent::new(
-        "admin.password_reset_requested",
-        json!({ "churchId": admin.church_id, "adminId": admin.view.id, "email": admin.view.email, "token": token, "expiresInSeconds": RESET_TTL_SECS }),
-    );
-    app.events
-        .publish(vec![event])
-        .await
-        .map_err(ApiError::internal)?;
-    accepted()
+    response::json(
+        StatusCode::ACCEPTED,
+        &json!({ "success": true, "message": "If the address has an account, a reset link is on its way." }),
+    )
 }
 
 #[derive(Deserialize)]
@@ -467,54 +424,6 @@ pub async fn password_reset_confirm(app: &App, req: Request) -> HttpResult {
             "validated fields missing"
         )));
     };
-    let now = app.clock.now();
-    let invalid = || {
-        ApiError::field(
-            "token",
-            "invalid_token",
-            "the reset link is invalid or has expired",
-        )
-    };
-    // Claiming the token deletes it, so it works once even under a race.
-    let unexpired = crate::ports::table::Cond::Gt("ttl".into(), json!(now.timestamp()));
-    let claimed = match app.table.delete(&reset_key(&token), Some(unexpired)).await {
-        Ok(Some(item)) => item,
-        Ok(None) | Err(crate::ports::table::TableError::ConditionFailed) => return Err(invalid()),
-        Err(e) => return Err(ApiError::internal(e)),
-    };
-    let ids = (
-        claimed
-            .get("churchId")
-            .and_then(Value::as_str)
-            .and_then(|c| crate::domain::ChurchId::parse(c).ok()),
-        claimed
-            .get("adminId")
-            .and_then(Value::as_str)
-            .and_then(|a| crate::domain::AdminId::parse(a).ok()),
-    );
-    let (Some(church), Some(admin)) = ids else {
-        return Err(invalid());
-    };
-    let hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
-    let update = crate::ports::table::Update::default().set("passwordHash", hash);
-    match app
-        .table
-        .update(
-            &crate::keys::admin(church, admin),
-            update,
-            Some(crate::ports::table::Cond::Exists),
-        )
-        .await
-    {
-        Ok(_) => {}
-        Err(crate::ports::table::TableError::ConditionFailed) => return Err(invalid()),
-        Err(e) => return Err(ApiError::internal(e)),
-    }
-    sessions::revoke_all(app.table.as_ref(), admin)
-        .await
-        .map_err(ApiError::internal)?;
+    password_reset::confirm(app.table.as_ref(), &token, password, app.clock.now()).await?;
     response::json(StatusCode::OK, &json!({ "success": true }))
 }

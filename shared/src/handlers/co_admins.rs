@@ -11,7 +11,7 @@ use crate::auth::{authenticate, passwords};
 use crate::directory::admins::NewAdmin;
 use crate::directory::admins::co_admins::{self, temporary_password};
 use crate::domain::AdminId;
-use crate::error::ApiError;
+use crate::error::{ApiError, During};
 use crate::http::HttpResult;
 use crate::http::request::{Fields, json};
 use crate::http::response;
@@ -53,8 +53,8 @@ pub async fn create(app: &App, req: Request) -> HttpResult {
     let for_hash = temp.clone();
     let password_hash = tokio::task::spawn_blocking(move || passwords::hash(&for_hash))
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+        .during("hash the temporary password")?
+        .during("hash the temporary password")?;
     let admin = NewAdmin {
         email,
         password_hash,

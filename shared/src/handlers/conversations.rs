@@ -13,7 +13,7 @@ use crate::conversations::model::{ConversationStatus, ThreadMessage};
 use crate::conversations::replies::{ReplyFile, ReplyTarget};
 use crate::conversations::{ConversationError, inbox, reactions, replies};
 use crate::domain::{ConversationId, MessageId, MessageText};
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, During, FieldError};
 use crate::http::HttpResult;
 use crate::http::list::{PageRequest, query_param, respond};
 use crate::http::request::{Upload, json as body_of, multipart_form};
@@ -59,7 +59,7 @@ pub async fn list(app: &App, req: Request) -> HttpResult {
     };
     let listed = inbox::list(app.table.as_ref(), vault, caller.church_id, status, window)
         .await
-        .map_err(ApiError::internal)?;
+        .during("list the conversations")?;
     let next = listed.next.map(|c| vault.sign_cursor(&c));
     respond(&listed.items, &page, listed.total, next)
 }

@@ -14,7 +14,6 @@ use serde_json::json;
 use crate::app::App;
 use crate::http::HttpResult;
 use crate::http::response::json;
-use crate::ports::table::Key;
 
 /// How long one dependency check may take before it counts as failed.
 const CHECK_DEADLINE: Duration = Duration::from_secs(2);
@@ -65,7 +64,7 @@ async fn timed<E: std::fmt::Display>(
 
 /// Reaches every dependency concurrently.
 pub async fn check_dependencies(app: &App) -> Checks {
-    let probe = Key::new("HEALTH", "HEALTH");
+    let probe = crate::keys::health_probe();
     let (table, queue, blobs) = tokio::join!(
         timed("table", async { app.table.get(&probe).await.map(drop) }),
         timed("queue", async {

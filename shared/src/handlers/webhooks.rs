@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::conversations::inbound::{self, Deps, Inbound};
-use crate::error::ApiError;
+use crate::error::{ApiError, During};
 use crate::http::HttpResult;
 use crate::http::response;
 use crate::messaging::model::Status;
@@ -52,7 +52,7 @@ pub async fn telnyx(app: &App, req: Request) -> HttpResult {
     let applied = match &kind {
         Kind::Receipt(receipt) => receipts::apply(app.table.as_ref(), receipt, app.clock.now())
             .await
-            .map_err(ApiError::internal)?,
+            .during("apply a delivery receipt")?,
         Kind::Received(payload) => {
             let Some(inbound) = Inbound::of(&event, payload.clone()) else {
                 tracing::warn!("message.received without usable numbers; acknowledged");
@@ -67,7 +67,7 @@ pub async fn telnyx(app: &App, req: Request) -> HttpResult {
             };
             inbound::receive(&deps, &inbound, app.clock.now())
                 .await
-                .map_err(ApiError::internal)?;
+                .map_err(|e| ApiError::internal_at("apply an inbound text", e))?;
             Applied::Ignored
         }
         // Other event types are acknowledged so Telnyx does not retry them.

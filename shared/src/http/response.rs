@@ -6,16 +6,16 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, During};
 
 /// Any JSON body with a status.
 pub fn json(status: StatusCode, body: &impl Serialize) -> Result<Response<Body>, ApiError> {
-    let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
+    let bytes = serde_json::to_vec(body).during("encode the answer")?;
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(bytes))
-        .map_err(ApiError::internal)
+        .during("build the answer")
 }
 
 /// `W`: `{"success": true, "data": …}`.

@@ -3,12 +3,17 @@
 //! the sender that moves each recipient (and each conversation reply)
 //! through its state machine, and delivery receipts.
 
+pub mod analytics;
 pub mod entities;
 pub mod fanout;
+pub mod history;
 pub mod jobs;
 pub mod media;
 pub mod model;
 pub mod pacing;
+pub mod rate;
 pub mod receipts;
 pub mod send;
+pub mod send_request;
 pub mod sender;
+pub mod uploads;

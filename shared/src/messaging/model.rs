@@ -275,20 +275,6 @@ pub fn transition(
     )
 }
 
-// Transitional names for the routes' modules until they read entities
-// (see keys.rs for the keys themselves).
-pub fn message_key(church: ChurchId, message: MessageId) -> crate::ports::table::Key {
-    keys::message(church, message)
-}
-
-pub fn recipients_partition(message: MessageId) -> String {
-    keys::recipients(message)
-}
-
-pub fn branch_stats_key(church: ChurchId, branch: BranchId) -> crate::ports::table::Key {
-    keys::branch_stats(church, branch)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
