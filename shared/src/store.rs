@@ -40,6 +40,29 @@ pub trait Entity: Serialize + DeserializeOwned + Send + Sync {
     }
 }
 
+/// Implements [`Entity`] for a thing named by its key alone: its key parts
+/// are not attributes of its own (claims, counting windows, a day's
+/// figures), so it holds the `key` it was built with or read from.
+/// `keyed_by_its_key!(Session, Some("session"))`; the kind defaults to none.
+macro_rules! keyed_by_its_key {
+    ($name:ty) => {
+        $crate::store::keyed_by_its_key!($name, None);
+    };
+    ($name:ty, $kind:expr) => {
+        impl $crate::store::Entity for $name {
+            const KIND: Option<&'static str> = $kind;
+            fn key(&self) -> $crate::ports::table::Key {
+                self.key.clone()
+            }
+            fn keyed(mut self, key: $crate::ports::table::Key) -> Self {
+                self.key = key;
+                self
+            }
+        }
+    };
+}
+pub(crate) use keyed_by_its_key;
+
 /// The item that stores `entity`.
 pub fn to_item<E: Entity>(entity: &E) -> Result<Item, TableError> {
     let Ok(Value::Object(mut item)) = serde_json::to_value(entity) else {

@@ -3,7 +3,6 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shared::keys;
 use shared::ports::table::Update;
 
 use crate::support::{Admin, Stack, expect_status as ok, keys_of};
@@ -690,16 +689,11 @@ async fn an_ended_trial_reads_no_days_left() {
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
     let church = shared::domain::ChurchId::parse(&admin.church_id).unwrap();
-    s.stack
-        .app
-        .table
-        .update(
-            &keys::church_profile(church),
-            Update::default().set("trialEndsAt", "2020-01-01T00:00:00+00:00"),
-            None,
-        )
-        .await
-        .unwrap();
+    s.change_profile(
+        church,
+        Update::default().set("trialEndsAt", "2020-01-01T00:00:00+00:00"),
+    )
+    .await;
     let over = ok(
         s.call(&admin, "GET", "/api/billing/trial", None).await,
         StatusCode::OK,
@@ -842,16 +836,8 @@ async fn each_bad_field_on_every_writing_route_is_named_and_nothing_is_written()
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
     let church = shared::domain::ChurchId::parse(&admin.church_id).unwrap();
-    s.stack
-        .app
-        .table
-        .update(
-            &keys::church_profile(church),
-            Update::default().set("plan", "growth"),
-            None,
-        )
-        .await
-        .unwrap();
+    s.change_profile(church, Update::default().set("plan", "growth"))
+        .await;
     let group = ok(
         s.call(
             &admin,

@@ -3,7 +3,6 @@
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
-use shared::keys;
 use shared::ports::table::{Item, Update};
 
 use crate::support::{Admin, Stack};
@@ -62,16 +61,8 @@ async fn ten_thousand_rows_with_one_percent_bad_then_a_repeat_that_creates_nothi
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
     let church = shared::domain::ChurchId::parse(&admin.church_id).unwrap();
-    s.stack
-        .app
-        .table
-        .update(
-            &keys::church_profile(church),
-            Update::default().set("plan", "pro"),
-            None,
-        )
-        .await
-        .unwrap();
+    s.change_profile(church, Update::default().set("plan", "pro"))
+        .await;
     let (csv, bad) = big_csv();
     assert_eq!(bad, 100);
 

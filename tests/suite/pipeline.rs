@@ -17,18 +17,13 @@ async fn growth_church() -> (Stack, Admin, shared::domain::ChurchId) {
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
     let church = shared::domain::ChurchId::parse(&admin.church_id).unwrap();
-    s.stack
-        .app
-        .table
-        .update(
-            &keys::church_profile(church),
-            Update::default()
-                .set("plan", "growth")
-                .set("sendingMps", 100),
-            None,
-        )
-        .await
-        .unwrap();
+    s.change_profile(
+        church,
+        Update::default()
+            .set("plan", "growth")
+            .set("sendingMps", 100),
+    )
+    .await;
     (s, admin, church)
 }
 

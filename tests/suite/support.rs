@@ -285,6 +285,21 @@ pub struct Admin {
 }
 
 impl Stack {
+    /// Changes the church's stored profile directly (a plan, a trial's end,
+    /// a throughput): what billing or 10DLC registration would set.
+    pub async fn change_profile(
+        &self,
+        church: shared::domain::ChurchId,
+        update: shared::ports::table::Update,
+    ) {
+        self.stack
+            .app
+            .table
+            .update(&shared::keys::church_profile(church), update, None)
+            .await
+            .unwrap();
+    }
+
     pub async fn register(&self, email: &str) -> Admin {
         let body = serde_json::json!({
             "email": email, "password": "Shepherd123", "firstName": "Ruth", "lastName": "Boaz", "churchName": "Grace Chapel",
@@ -361,18 +376,10 @@ impl Stack {
     ) -> (Admin, Vec<String>) {
         let admin = self.register(email).await;
         let church = shared::domain::ChurchId::parse(&admin.church_id).unwrap();
-        self.stack
-            .app
-            .table
-            .update(
-                &shared::keys::church_profile(church),
-                shared::ports::table::Update::default()
-                    .set("plan", "growth")
-                    .set("sendingMps", mps),
-                None,
-            )
-            .await
-            .unwrap();
+        let growth = shared::ports::table::Update::default()
+            .set("plan", "growth")
+            .set("sendingMps", mps);
+        self.change_profile(church, growth).await;
         let link = serde_json::json!({ "phoneNumber": number });
         let linked = self
             .call(&admin, "POST", "/api/admin/phone-numbers/link", Some(link))

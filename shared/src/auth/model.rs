@@ -24,16 +24,7 @@ pub struct Session {
     pub ttl: i64,
 }
 
-impl Entity for Session {
-    const KIND: Option<&'static str> = Some("session");
-    fn key(&self) -> Key {
-        self.key.clone()
-    }
-    fn keyed(mut self, key: Key) -> Self {
-        self.key = key;
-        self
-    }
-}
+crate::store::keyed_by_its_key!(Session, Some("session"));
 
 impl Session {
     pub fn new(

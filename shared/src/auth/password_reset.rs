@@ -13,7 +13,7 @@ use crate::domain::{AdminId, ChurchId};
 use crate::keys;
 use crate::ports::events::{DomainEvent, Events};
 use crate::ports::table::{Cond, Key, Table, TableError};
-use crate::store::{self, Entity};
+use crate::store;
 
 /// How long a password-reset token works.
 pub const RESET_TTL_SECS: i64 = 60 * 60;
@@ -29,17 +29,8 @@ pub struct PasswordReset {
     pub ttl: i64,
 }
 
-impl Entity for PasswordReset {
-    /// Stored without a `type`, as it always was.
-    const KIND: Option<&'static str> = None;
-    fn key(&self) -> Key {
-        self.key.clone()
-    }
-    fn keyed(mut self, key: Key) -> Self {
-        self.key = key;
-        self
-    }
-}
+// Stored without a `type`, as it always was.
+crate::store::keyed_by_its_key!(PasswordReset);
 
 impl PasswordReset {
     /// The key of `token`: only its hash is stored, so a read of the table

@@ -219,16 +219,7 @@ pub struct PhoneConversation {
     pub conversation_id: ConversationId,
 }
 
-impl Entity for PhoneConversation {
-    const KIND: Option<&'static str> = None;
-    fn key(&self) -> Key {
-        self.key.clone()
-    }
-    fn keyed(mut self, key: Key) -> Self {
-        self.key = key;
-        self
-    }
-}
+crate::store::keyed_by_its_key!(PhoneConversation);
 
 impl PhoneConversation {
     pub fn new(church: ChurchId, phone_hash: &str, conversation_id: ConversationId) -> Self {
@@ -425,16 +416,7 @@ pub struct InboundApplied {
     pub confirmation_id: Option<MessageId>,
 }
 
-impl Entity for InboundApplied {
-    const KIND: Option<&'static str> = None;
-    fn key(&self) -> Key {
-        self.key.clone()
-    }
-    fn keyed(mut self, key: Key) -> Self {
-        self.key = key;
-        self
-    }
-}
+crate::store::keyed_by_its_key!(InboundApplied);
 
 impl InboundApplied {
     pub fn new(
@@ -472,16 +454,7 @@ pub struct Consent {
     pub conversation_id: ConversationId,
 }
 
-impl Entity for Consent {
-    const KIND: Option<&'static str> = Some("consent");
-    fn key(&self) -> Key {
-        self.key.clone()
-    }
-    fn keyed(mut self, key: Key) -> Self {
-        self.key = key;
-        self
-    }
-}
+crate::store::keyed_by_its_key!(Consent, Some("consent"));
 
 impl Consent {
     /// `action` (`opt_out`, `opt_in`, `help`) texted as `keyword` by the phone.
@@ -518,16 +491,7 @@ pub struct WelcomeSent {
     pub at: String,
 }
 
-impl Entity for WelcomeSent {
-    const KIND: Option<&'static str> = None;
-    fn key(&self) -> Key {
-        self.key.clone()
-    }
-    fn keyed(mut self, key: Key) -> Self {
-        self.key = key;
-        self
-    }
-}
+crate::store::keyed_by_its_key!(WelcomeSent);
 
 impl WelcomeSent {
     pub fn new(

@@ -11,7 +11,7 @@ use crate::domain::ChurchId;
 use crate::error::ApiError;
 use crate::keys;
 use crate::ports::table::{Key, Table, TableError, Update};
-use crate::store::{self, Entities, Entity};
+use crate::store::{self, Entities};
 
 pub const ONBOARDING_TASKS: [&str; 3] = ["create_branch", "add_members", "send_message"];
 
@@ -181,17 +181,8 @@ struct OnboardingMark {
     completed_at: Option<String>,
 }
 
-impl Entity for OnboardingMark {
-    /// Written by an update only (no `type`), read by key.
-    const KIND: Option<&'static str> = None;
-    fn key(&self) -> Key {
-        self.key.clone()
-    }
-    fn keyed(mut self, key: Key) -> Self {
-        self.key = key;
-        self
-    }
-}
+// Stored without a `type`, as it always was.
+crate::store::keyed_by_its_key!(OnboardingMark);
 
 impl OnboardingMark {
     /// Marks it done now, unless it already was (the first time stays).

@@ -55,16 +55,7 @@ pub struct ChurchProfile {
 /// The sending rate of a number nobody registered: an unregistered long code.
 pub const DEFAULT_MPS: u32 = 1;
 
-impl Entity for ChurchProfile {
-    const KIND: Option<&'static str> = Some("church");
-    fn key(&self) -> Key {
-        self.key.clone()
-    }
-    fn keyed(mut self, key: Key) -> Self {
-        self.key = key;
-        self
-    }
-}
+crate::store::keyed_by_its_key!(ChurchProfile, Some("church"));
 
 impl ChurchProfile {
     /// A new church's profile.
@@ -285,23 +276,6 @@ impl Counters {
     }
 }
 
-/// Claims and rows named by their key: the key is where they were read
-/// from (or built by their constructor), never an attribute of their own.
-macro_rules! keyed_by_key {
-    ($name:ident) => {
-        impl Entity for $name {
-            const KIND: Option<&'static str> = None;
-            fn key(&self) -> Key {
-                self.key.clone()
-            }
-            fn keyed(mut self, key: Key) -> Self {
-                self.key = key;
-                self
-            }
-        }
-    };
-}
-
 /// A login email's owner: emails are unique across churches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -311,7 +285,7 @@ pub struct EmailClaim {
     pub church_id: ChurchId,
     pub admin_id: AdminId,
 }
-keyed_by_key!(EmailClaim);
+crate::store::keyed_by_its_key!(EmailClaim);
 
 impl EmailClaim {
     pub fn new(email: &str, church_id: ChurchId, admin_id: AdminId) -> Self {
@@ -331,7 +305,7 @@ pub struct PhoneClaim {
     key: Key,
     pub member_id: MemberId,
 }
-keyed_by_key!(PhoneClaim);
+crate::store::keyed_by_its_key!(PhoneClaim);
 
 impl PhoneClaim {
     pub fn new(church: ChurchId, phone_hash: &str, member_id: MemberId) -> Self {
@@ -351,7 +325,7 @@ pub struct NumberClaim {
     pub church_id: ChurchId,
     pub linked_at: Option<String>,
 }
-keyed_by_key!(NumberClaim);
+crate::store::keyed_by_its_key!(NumberClaim);
 
 impl NumberClaim {
     pub fn new(number: &PhoneNumber, church_id: ChurchId, linked_at: &str) -> Self {
@@ -379,7 +353,7 @@ pub struct KeywordClaim {
     key: Key,
     pub group_id: GroupId,
 }
-keyed_by_key!(KeywordClaim);
+crate::store::keyed_by_its_key!(KeywordClaim);
 
 impl KeywordClaim {
     pub fn new(church: ChurchId, keyword: &str, group_id: GroupId) -> Self {
@@ -399,7 +373,7 @@ pub struct Membership {
     pub member_id: MemberId,
     pub since: String,
 }
-keyed_by_key!(Membership);
+crate::store::keyed_by_its_key!(Membership);
 
 impl Membership {
     pub fn new(church: ChurchId, container: &str, member_id: MemberId, since: &str) -> Self {

@@ -18,7 +18,7 @@ use crate::directory::model::{ChurchCounters, Counter};
 use crate::domain::{BranchId, ChurchId};
 use crate::keys;
 use crate::ports::table::{Key, Query, SortCond, Table, TableError};
-use crate::store::{Entities, Entity};
+use crate::store::Entities;
 
 /// One day's figures with the day they are (their key names it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,16 +29,7 @@ struct Day {
     figures: Figures,
 }
 
-impl Entity for Day {
-    const KIND: Option<&'static str> = None;
-    fn key(&self) -> Key {
-        self.key.clone()
-    }
-    fn keyed(mut self, key: Key) -> Self {
-        self.key = key;
-        self
-    }
-}
+crate::store::keyed_by_its_key!(Day);
 
 impl Day {
     fn date(&self) -> Option<&str> {

@@ -246,16 +246,7 @@ pub struct MediaUpload {
     pub created_at: String,
 }
 
-impl Entity for MediaUpload {
-    const KIND: Option<&'static str> = Some("media");
-    fn key(&self) -> Key {
-        self.key.clone()
-    }
-    fn keyed(mut self, key: Key) -> Self {
-        self.key = key;
-        self
-    }
-}
+crate::store::keyed_by_its_key!(MediaUpload, Some("media"));
 
 impl MediaUpload {
     pub fn new(
@@ -289,16 +280,7 @@ pub struct AcceptedSend {
     pub ttl: i64,
 }
 
-impl Entity for AcceptedSend {
-    const KIND: Option<&'static str> = None;
-    fn key(&self) -> Key {
-        self.key.clone()
-    }
-    fn keyed(mut self, key: Key) -> Self {
-        self.key = key;
-        self
-    }
-}
+crate::store::keyed_by_its_key!(AcceptedSend);
 
 impl AcceptedSend {
     pub fn new(

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::PhoneNumber;
 use crate::keys;
 use crate::ports::table::{Cond, Key, Table, TableError};
-use crate::store::{Entities, Entity};
+use crate::store::Entities;
 
 /// A number's schedule: when it is free again (GCRA's theoretical arrival
 /// time, in Unix microseconds).
@@ -29,16 +29,7 @@ struct Pace {
     ttl: i64,
 }
 
-impl Entity for Pace {
-    const KIND: Option<&'static str> = None;
-    fn key(&self) -> Key {
-        self.key.clone()
-    }
-    fn keyed(mut self, key: Key) -> Self {
-        self.key = key;
-        self
-    }
-}
+crate::store::keyed_by_its_key!(Pace);
 
 /// How far ahead a job may book its number and wait in the sender.
 pub const HORIZON: Duration = Duration::seconds(5);
