@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::ConversationError;
-use super::model::{MediaState, ThreadMessage};
+use super::model::{MediaFile, MediaState, ThreadMessage};
 use crate::domain::{ChurchId, ConversationId, MessageId};
 use crate::keys;
 use crate::messaging::media::{MAX_CONVERSATION_FILE_BYTES, MAX_MEDIA_PER_MESSAGE, MediaKind};
@@ -51,26 +51,42 @@ impl MediaJob {
     }
 }
 
-/// The `media` list of an inbound text, from `payload.media` (at most 10 files).
-pub fn pending(telnyx_media: &[Value]) -> Vec<Value> {
+/// One file of `payload.media` as Telnyx describes it.
+#[derive(Deserialize)]
+struct TelnyxFile {
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default, deserialize_with = "super::model::lenient::text")]
+    content_type: Option<String>,
+    #[serde(default, deserialize_with = "super::model::lenient::size")]
+    size: Option<u64>,
+}
+
+/// The files of an inbound text, from `payload.media` (at most 10; entries
+/// without a link are dropped).
+pub fn pending(telnyx_media: &[Value]) -> Vec<MediaFile> {
     telnyx_media
         .iter()
-        .filter_map(|m| m.get("url").and_then(Value::as_str).map(|url| (url, m)))
+        .filter_map(|m| serde_json::from_value::<TelnyxFile>(m.clone()).ok())
+        .filter_map(|f| f.url.clone().map(|url| (url, f)))
         .take(MAX_MEDIA_PER_MESSAGE)
-        .map(|(url, m)| {
-            json!({
-                "state": "pending", "url": url,
-                "contentType": m.get("content_type").cloned().unwrap_or(Value::Null),
-                "size": m.get("size").cloned().unwrap_or(Value::Null),
-                "name": name_from_url(url),
-            })
+        .map(|(url, f)| MediaFile::Pending {
+            name: name_from_url(&url),
+            url,
+            content_type: f.content_type,
+            size: f.size,
         })
         .collect()
 }
 
 /// A file the church sent or stored: the `media` entry for it.
-pub fn stored(key: &BlobKey, content_type: &str, size: u64, name: &str) -> Value {
-    json!({ "state": "stored", "key": key.as_str(), "contentType": content_type, "size": size, "name": name })
+pub fn stored(key: &BlobKey, content_type: &str, size: u64, name: &str) -> MediaFile {
+    MediaFile::Stored {
+        key: key.as_str().to_owned(),
+        content_type: content_type.to_owned(),
+        size,
+        name: name.to_owned(),
+    }
 }
 
 /// Where a conversation's file lives in the bucket.
@@ -111,15 +127,12 @@ fn with_extension(name: &str, content_type: &str) -> String {
     }
 }
 
-fn str_of<'a>(entry: &'a Value, attr: &str) -> Option<&'a str> {
-    entry.get(attr).and_then(Value::as_str)
-}
-
 /// Where a `stored` entry's file is in the bucket.
-fn stored_key(entry: &Value) -> Option<BlobKey> {
-    (str_of(entry, "state") == Some("stored"))
-        .then(|| str_of(entry, "key").map(BlobKey::parse)?.ok())
-        .flatten()
+fn stored_key(entry: &MediaFile) -> Option<BlobKey> {
+    match entry {
+        MediaFile::Stored { key, .. } => BlobKey::parse(key).ok(),
+        _ => None,
+    }
 }
 
 /// The files of a message as the thread shows them: stored ones through a
@@ -127,21 +140,31 @@ fn stored_key(entry: &Value) -> Option<BlobKey> {
 pub async fn shown(blobs: &dyn Blobs, message: &ThreadMessage) -> Result<Vec<Value>, BlobError> {
     let mut shown = Vec::new();
     for entry in &message.media {
-        let url = match (stored_key(entry), str_of(entry, "state")) {
-            (Some(key), _) => blobs.presign_get(&key, SHOWN_FOR).await?,
-            (None, Some("pending")) => match str_of(entry, "url") {
-                Some(url) => url.to_owned(),
-                None => continue,
+        let (url, content_type, size, name) = match entry {
+            MediaFile::Stored {
+                key,
+                content_type,
+                size,
+                name,
+            } => match BlobKey::parse(key) {
+                Ok(key) => (
+                    blobs.presign_get(&key, SHOWN_FOR).await?,
+                    Some(content_type.as_str()),
+                    Some(*size),
+                    name,
+                ),
+                Err(_) => continue,
             },
-            _ => continue,
+            MediaFile::Pending {
+                url,
+                content_type,
+                size,
+                name,
+            } => (url.clone(), content_type.as_deref(), *size, name),
+            MediaFile::Refused { .. } | MediaFile::Expired { .. } => continue,
         };
-        let kind = str_of(entry, "contentType")
-            .and_then(MediaKind::of)
-            .map(MediaKind::as_str);
-        shown.push(json!({
-            "url": url, "type": kind, "name": entry.get("name").cloned().unwrap_or(Value::Null),
-            "sizeBytes": entry.get("size").cloned().unwrap_or(Value::Null),
-        }));
+        let kind = content_type.and_then(MediaKind::of).map(MediaKind::as_str);
+        shown.push(json!({ "url": url, "type": kind, "name": name, "sizeBytes": size }));
     }
     Ok(shown)
 }
@@ -170,28 +193,34 @@ async fn copy_one(
     deps: &CopyDeps<'_>,
     job: &MediaJob,
     n: usize,
-    entry: &Value,
-) -> Result<Value, ConversationError> {
-    let refused =
-        |reason: &str| json!({ "state": "refused", "reason": reason, "name": entry.get("name") });
-    let declared = str_of(entry, "contentType").filter(|t| !t.is_empty());
+    entry: &MediaFile,
+) -> Result<MediaFile, ConversationError> {
+    let MediaFile::Pending {
+        url,
+        content_type,
+        size,
+        name,
+    } = entry
+    else {
+        return Ok(entry.clone());
+    };
+    let refused = |reason: &str| MediaFile::Refused {
+        reason: reason.to_owned(),
+        name: Some(name.clone()),
+    };
+    let declared = content_type.as_deref().filter(|t| !t.is_empty());
     if declared.is_some_and(|t| MediaKind::of(t).is_none()) {
         return Ok(refused("type"));
     }
-    if entry
-        .get("size")
-        .and_then(Value::as_u64)
-        .is_some_and(|s| s > MAX_CONVERSATION_FILE_BYTES)
-    {
+    if size.is_some_and(|s| s > MAX_CONVERSATION_FILE_BYTES) {
         return Ok(refused("size"));
     }
-    let Some(url) = str_of(entry, "url") else {
-        return Ok(refused("url"));
-    };
     let fetched = match fetch(deps.http, url, MAX_CONVERSATION_FILE_BYTES).await {
         Ok(fetched) => fetched,
         Err(FetchError::Gone(_)) => {
-            return Ok(json!({ "state": "expired", "name": entry.get("name") }));
+            return Ok(MediaFile::Expired {
+                name: Some(name.clone()),
+            });
         }
         Err(FetchError::TooLarge(_)) => return Ok(refused("size")),
         Err(FetchError::Refused(_)) => return Ok(refused("url")),
@@ -215,7 +244,7 @@ async fn copy_one(
             },
         )
         .await?;
-    let name = with_extension(str_of(entry, "name").unwrap_or("attachment"), &content_type);
+    let name = with_extension(name, &content_type);
     Ok(stored(&key, &content_type, size, &name))
 }
 
@@ -233,7 +262,7 @@ pub async fn copy(deps: &CopyDeps<'_>, job: &MediaJob) -> Result<(), Conversatio
     let mut media = message.media;
     let mut retry = None;
     for (n, entry) in media.iter_mut().enumerate() {
-        if str_of(entry, "state") != Some("pending") {
+        if !matches!(entry, MediaFile::Pending { .. }) {
             continue;
         }
         match copy_one(deps, job, n, entry).await {
@@ -252,7 +281,7 @@ pub async fn copy(deps: &CopyDeps<'_>, job: &MediaJob) -> Result<(), Conversatio
     deps.table
         .update(
             &key,
-            ThreadMessage::media_copied(media, state),
+            ThreadMessage::media_copied(&media, state)?,
             Some(Cond::Exists),
         )
         .await?;

@@ -270,6 +270,70 @@ pub enum MediaState {
     Done,
 }
 
+/// One file of a thread message, in the state its copy reached:
+///
+/// ```text
+/// pending  an inbound file still at Telnyx's link (which expires)
+/// stored   in the bucket
+/// refused  not a kind the inbox takes, or over the size cap
+/// expired  Telnyx's link was gone before the copy
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "state",
+    rename_all = "lowercase",
+    rename_all_fields = "camelCase"
+)]
+pub enum MediaFile {
+    Pending {
+        url: String,
+        /// As Telnyx declared them (either may be missing).
+        #[serde(default, deserialize_with = "lenient::text")]
+        content_type: Option<String>,
+        #[serde(default, deserialize_with = "lenient::size")]
+        size: Option<u64>,
+        name: String,
+    },
+    Stored {
+        key: String,
+        content_type: String,
+        size: u64,
+        name: String,
+    },
+    Refused {
+        /// `type`, `size` or `url`.
+        reason: String,
+        #[serde(default)]
+        name: Option<String>,
+    },
+    Expired {
+        #[serde(default)]
+        name: Option<String>,
+    },
+}
+
+/// Telnyx's own values, kept as it sent them: a text or a number may come
+/// either way, and anything else reads as absent rather than losing the file.
+pub(crate) mod lenient {
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match Option::<Value>::deserialize(d)? {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        })
+    }
+
+    pub fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        Ok(match Option::<Value>::deserialize(d)? {
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        })
+    }
+}
+
 /// One text of a conversation, either way. Its files (`media`) are the
 /// entries `media.rs` owns; its reactions are the list `reactions.rs` owns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -289,7 +353,7 @@ pub struct ThreadMessage {
     pub compliance: Option<bool>,
     pub created_at: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub media: Vec<Value>,
+    pub media: Vec<MediaFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_state: Option<MediaState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -321,11 +385,13 @@ impl ThreadMessage {
     }
 
     /// Its files after a copy, and whether any is still to be copied.
-    pub fn media_copied(media: Vec<Value>, state: MediaState) -> Update {
-        Update::default().set("media", Value::Array(media)).set(
-            "mediaState",
-            serde_json::to_value(state).unwrap_or(Value::Null),
-        )
+    pub fn media_copied(media: &[MediaFile], state: MediaState) -> Result<Update, TableError> {
+        let encode = |e: serde_json::Error| {
+            TableError::Invalid(format!("a message's files do not encode: {e}"))
+        };
+        Ok(Update::default()
+            .set("media", serde_json::to_value(media).map_err(encode)?)
+            .set("mediaState", serde_json::to_value(state).map_err(encode)?))
     }
 
     /// Its reactions, if nobody changed them since `version` was read.
@@ -510,6 +576,49 @@ impl WelcomeSent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_is_stored_in_the_shape_the_thread_always_had() {
+        let stored = MediaFile::Stored {
+            key: "churches/c/conversations/v/m-0".into(),
+            content_type: "image/png".into(),
+            size: 12,
+            name: "photo.png".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&stored).unwrap(),
+            json!({"state": "stored", "key": "churches/c/conversations/v/m-0",
+                   "contentType": "image/png", "size": 12, "name": "photo.png"})
+        );
+        let refused: MediaFile =
+            serde_json::from_value(json!({"state": "refused", "reason": "size", "name": null}))
+                .unwrap();
+        assert_eq!(
+            refused,
+            MediaFile::Refused {
+                reason: "size".into(),
+                name: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_pending_file_keeps_what_telnyx_declared_however_it_was_typed() {
+        let pending: MediaFile = serde_json::from_value(json!({
+            "state": "pending", "url": "https://media.telnyx.com/a.jpg",
+            "contentType": 42, "size": "2048", "name": "a.jpg",
+        }))
+        .unwrap();
+        assert_eq!(
+            pending,
+            MediaFile::Pending {
+                url: "https://media.telnyx.com/a.jpg".into(),
+                content_type: None,
+                size: Some(2048),
+                name: "a.jpg".into(),
+            }
+        );
+    }
 
     #[test]
     fn a_thread_message_reads_its_delivery_either_way() {

@@ -4,10 +4,8 @@
 //! number, claimed with a conditional write, never twice — and moved
 //! forward by Telnyx's receipts.
 
-use serde_json::Value;
-
 use super::ConversationError;
-use super::model::{Conversation, Delivery, Direction, ThreadMessage};
+use super::model::{Conversation, Delivery, Direction, MediaFile, ThreadMessage};
 use crate::domain::{ChurchId, ConversationId, MessageId};
 use crate::keys;
 use crate::messaging::jobs::ConversationReply;
@@ -31,7 +29,7 @@ impl Outbound {
         id: MessageId,
         content: &str,
         compliance: bool,
-        media: Vec<Value>,
+        media: Vec<MediaFile>,
         now: &str,
     ) -> Self {
         let message = ThreadMessage {
