@@ -180,16 +180,7 @@ impl<T: Table + ?Sized> Entities for T {
     }
 
     async fn find_all<E: Entity>(&self, query: Query) -> Result<Vec<E>, TableError> {
-        let mut all = Vec::new();
-        let mut cursor = None;
-        loop {
-            let (page, next) = self.find(query.clone().after(cursor)).await?;
-            all.extend(page);
-            cursor = next;
-            if cursor.is_none() {
-                return Ok(all);
-            }
-        }
+        all_from(crate::ports::table::query_all(self, query).await?)
     }
 }
 

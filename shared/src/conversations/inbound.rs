@@ -5,6 +5,7 @@
 //! confirmation goes back through the send queue — unless Telnyx already
 //! auto-responded.
 
+use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -45,7 +46,7 @@ impl Inbound {
     /// The text in a `message.received` event's `data`; `None` if it has no
     /// usable `from`/`to`.
     pub fn parse(data: &Value) -> Option<Inbound> {
-        let event: Event = serde_json::from_value(data.clone()).ok()?;
+        let event = Event::deserialize(data).ok()?;
         match event.kind() {
             Kind::Received(payload) => Self::of(&event, payload),
             _ => None,

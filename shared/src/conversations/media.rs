@@ -67,7 +67,7 @@ struct TelnyxFile {
 pub fn pending(telnyx_media: &[Value]) -> Vec<MediaFile> {
     telnyx_media
         .iter()
-        .filter_map(|m| serde_json::from_value::<TelnyxFile>(m.clone()).ok())
+        .filter_map(|m| TelnyxFile::deserialize(m).ok())
         .filter_map(|f| f.url.clone().map(|url| (url, f)))
         .take(MAX_MEDIA_PER_MESSAGE)
         .map(|(url, f)| MediaFile::Pending {

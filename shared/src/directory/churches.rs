@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::admins::{AdminRecord, NewAdmin};
 use super::branches::Branch;
-use super::model::{ChurchProfile, Counters, EmailClaim};
+use super::model::{ChurchCounters, ChurchProfile, EmailClaim};
 use crate::auth::Role;
 use crate::domain::{AdminId, BranchId, ChurchId};
 use crate::ports::table::{Table, TableError, TxOp};
@@ -83,7 +83,10 @@ pub async fn register(
         .with(Part::Email, TxOp::create(&email)?)
         .with(Part::Church, TxOp::create(&profile)?)
         .with(Part::Church, TxOp::create(&branch)?)
-        .with(Part::Church, Counters::initial(church_id))
+        .with(
+            Part::Church,
+            TxOp::create(&ChurchCounters::initial(church_id))?,
+        )
         .with(Part::Church, TxOp::create(&admin)?);
     match registration.commit(table).await {
         Ok(()) => Ok((church, admin)),

@@ -5,13 +5,13 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::model::{ChurchCounters, ChurchProfile, Counter};
+use super::model::{ChurchCounters, ChurchProfile, Counter, profile_and_counters};
 use super::plans::Plan;
 use crate::domain::ChurchId;
 use crate::error::ApiError;
 use crate::keys;
 use crate::ports::table::{Key, Table, TableError, Update};
-use crate::store::{self, Entities};
+use crate::store::Entities;
 
 pub const ONBOARDING_TASKS: [&str; 3] = ["create_branch", "add_members", "send_message"];
 
@@ -46,19 +46,11 @@ async fn church(
     church: ChurchId,
 ) -> Result<(ChurchProfile, ChurchCounters), DashboardError> {
     let read = "read the church's profile and counters";
-    let wanted = [
-        ChurchProfile::key_of(church),
-        ChurchCounters::key_of(church),
-    ];
-    let mut found = table.get_many(&wanted).await.map_err(at(read))?.into_iter();
-    let (profile, counters) = (found.next().flatten(), found.next().flatten());
+    let (profile, counters) = profile_and_counters(table, church)
+        .await
+        .map_err(at(read))?;
     let profile = profile.ok_or(DashboardError::NotFound("church"))?;
-    let profile: ChurchProfile = store::from_item(profile).map_err(at(read))?;
-    let counters = match counters {
-        Some(item) => store::from_item(item).map_err(at(read))?,
-        None => ChurchCounters::default(),
-    };
-    Ok((profile, counters))
+    Ok((profile, counters.unwrap_or_default()))
 }
 
 /// The linked sending number (fields alphabetical, as answered).
@@ -85,8 +77,8 @@ pub async fn current_number(
     Ok(SendingNumber {
         id: format!("{church_id}-number"),
         telnyx_phone_number: number,
-        telnyx_purchased_at: profile.field("telnyxLinkedAt"),
-        telnyx_verified: profile.field("telnyxVerified").as_bool().unwrap_or(false),
+        telnyx_purchased_at: serde_json::json!(profile.telnyx_linked_at),
+        telnyx_verified: profile.telnyx_verified.unwrap_or(false),
     })
 }
 

@@ -11,7 +11,6 @@ use super::plans::{self, Plan};
 use crate::domain::{AdminId, ChurchId, GroupId, MemberId, PhoneNumber};
 use crate::keys;
 use crate::ports::table::{Cond, Key, TxOp, Update};
-use crate::store::Entity;
 
 /// The church profile: who the church is, its plan, its sending number and
 /// what it says on its own (welcome, help reply). Optional fields are
@@ -42,6 +41,10 @@ pub struct ChurchProfile {
     pub help_reply: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub telnyx_phone_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub telnyx_linked_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub telnyx_verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sending_mps: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,14 +112,13 @@ impl ChurchProfile {
             .or_else(|| non_blank(self.email.as_deref()))
     }
 
-    /// Any profile field by its API name, as stored (null when unset).
-    pub fn field(&self, name: &str) -> Value {
-        let known = serde_json::to_value(self).ok();
-        known
-            .as_ref()
-            .and_then(|v| v.get(name))
-            .cloned()
-            .unwrap_or(Value::Null)
+    /// Every stored profile field by its API name (a view reads this once
+    /// and picks what it shows; an unset field is absent or null).
+    pub fn fields(&self) -> serde_json::Map<String, Value> {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(fields)) => fields,
+            _ => serde_json::Map::new(),
+        }
     }
 
     /// The update that links `number` as the sending number.
@@ -179,24 +181,37 @@ impl Counter<'_> {
     }
 }
 
-/// The church's counters as read.
+/// The church's counters as read. Written once at registration
+/// ([`ChurchCounters::initial`]), then only through [`Counters`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChurchCounters {
+    #[serde(skip)]
+    key: Key,
     #[serde(flatten)]
     values: serde_json::Map<String, Value>,
 }
-
-impl Entity for ChurchCounters {
-    const KIND: Option<&'static str> = None;
-    /// Only ever written through [`Counters`]; read by [`ChurchCounters::key_of`].
-    fn key(&self) -> Key {
-        Key::default()
-    }
-}
+crate::store::keyed_by_its_key!(ChurchCounters);
 
 impl ChurchCounters {
     pub fn key_of(church: ChurchId) -> Key {
         keys::church_counters(church)
+    }
+
+    /// A new church's counters: its first branch, nothing else yet.
+    pub fn initial(church: ChurchId) -> Self {
+        let values = [
+            (Counter::Branches, 1),
+            (Counter::Members, 0),
+            (Counter::Groups, 0),
+            (Counter::CoAdmins, 0),
+        ]
+        .into_iter()
+        .map(|(counter, n)| (counter.attribute(), json!(n)))
+        .collect();
+        Self {
+            key: Self::key_of(church),
+            values,
+        }
     }
 
     pub fn get(&self, counter: Counter<'_>) -> i64 {
@@ -256,24 +271,24 @@ impl Counters {
             cond: self.cond,
         }
     }
+}
 
-    /// The counters' first stored values at registration.
-    pub fn initial(church: ChurchId) -> TxOp {
-        TxOp::Put {
-            item: [
-                ("pk", json!(keys::church_counters(church).pk)),
-                ("sk", json!(keys::church_counters(church).sk)),
-                ("branches", json!(1)),
-                ("members", json!(0)),
-                ("groups", json!(0)),
-                ("coAdmins", json!(0)),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-            cond: Some(Cond::NotExists),
-        }
-    }
+/// A church's profile and counters, read in one round trip (the counters
+/// are absent until the church is registered).
+pub async fn profile_and_counters(
+    table: &dyn crate::ports::table::Table,
+    church: ChurchId,
+) -> Result<(Option<ChurchProfile>, Option<ChurchCounters>), crate::ports::table::TableError> {
+    let wanted = [
+        ChurchProfile::key_of(church),
+        ChurchCounters::key_of(church),
+    ];
+    let mut found = table.get_many(&wanted).await?.into_iter();
+    let (profile, counters) = (found.next().flatten(), found.next().flatten());
+    Ok((
+        profile.map(crate::store::from_item).transpose()?,
+        counters.map(crate::store::from_item).transpose()?,
+    ))
 }
 
 /// A login email's owner: emails are unique across churches.

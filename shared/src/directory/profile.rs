@@ -54,16 +54,18 @@ pub async fn view(ctx: &Ctx<'_>) -> Result<Value, DirectoryError> {
         }
         None => Value::Null,
     };
+    let stored = profile.fields();
+    let field = |name: &str| stored.get(name).cloned().unwrap_or(Value::Null);
     let mut view = Map::new();
-    for field in ["id", "name", "email", "createdAt", "updatedAt"] {
-        view.insert(field.into(), profile.field(field));
+    for name in ["id", "name", "email", "createdAt", "updatedAt"] {
+        view.insert(name.into(), field(name));
     }
-    let premium = profile.field("wantsPremiumDelivery").as_bool();
+    let premium = field("wantsPremiumDelivery").as_bool();
     view.insert(
         "wantsPremiumDelivery".into(),
         json!(premium.unwrap_or(false)),
     );
-    let dlc = profile.field("dlcStatus");
+    let dlc = field("dlcStatus");
     view.insert(
         "dlcStatus".into(),
         if dlc.is_null() {
@@ -72,20 +74,20 @@ pub async fn view(ctx: &Ctx<'_>) -> Result<Value, DirectoryError> {
             dlc
         },
     );
-    for field in [
+    for name in [
         "dlcBrandId",
         "dlcCampaignId",
         "dlcRegisteredAt",
         "dlcApprovedAt",
     ] {
-        view.insert(field.into(), profile.field(field));
+        view.insert(name.into(), field(name));
     }
     view.insert("ein".into(), ein);
-    for field in TEXT_FIELDS.iter().skip(2) {
-        view.insert((*field).into(), profile.field(field));
+    for name in TEXT_FIELDS.iter().skip(2) {
+        view.insert((*name).into(), field(name));
     }
-    for field in ["telnyxPhoneNumber", "quietHours"] {
-        view.insert(field.into(), profile.field(field));
+    for name in ["telnyxPhoneNumber", "quietHours"] {
+        view.insert(name.into(), field(name));
     }
     view.insert("sendingMps".into(), json!(profile.sending_mps.unwrap_or(1)));
     Ok(Value::Object(view))

@@ -48,13 +48,17 @@ pub async fn telnyx(app: &App, req: Request) -> HttpResult {
         .map_err(|_| ApiError::field("body", "malformed_json", "the event is not JSON"))?;
     let metrics = Tally::default();
     metrics.count(Count::WebhookEvents);
-    let kind = event.kind();
-    let applied = match &kind {
-        Kind::Receipt(receipt) => receipts::apply(app.table.as_ref(), receipt, app.clock.now())
-            .await
-            .during("apply a delivery receipt")?,
+    // A failed receipt's carrier code, for the failure metric.
+    let mut failure_code = None;
+    let applied = match event.kind() {
+        Kind::Receipt(receipt) => {
+            failure_code = receipt.error_code.clone();
+            receipts::apply(app.table.as_ref(), &receipt, app.clock.now())
+                .await
+                .during("apply a delivery receipt")?
+        }
         Kind::Received(payload) => {
-            let Some(inbound) = Inbound::of(&event, payload.clone()) else {
+            let Some(inbound) = Inbound::of(&event, payload) else {
                 tracing::warn!("message.received without usable numbers; acknowledged");
                 metrics.flush(app.emits_metrics);
                 return response::json(StatusCode::OK, &json!({ "received": true }));
@@ -73,12 +77,11 @@ pub async fn telnyx(app: &App, req: Request) -> HttpResult {
         // Other event types are acknowledged so Telnyx does not retry them.
         Kind::Other => Applied::Ignored,
     };
-    match (applied, &kind) {
-        (Applied::Moved(Status::Delivered), _) => metrics.count(Count::SmsDelivered),
-        (Applied::Moved(Status::Failed), Kind::Receipt(receipt)) => metrics.failed(
-            Count::SmsFailed,
-            receipt.error_code.as_deref().unwrap_or("none"),
-        ),
+    match applied {
+        Applied::Moved(Status::Delivered) => metrics.count(Count::SmsDelivered),
+        Applied::Moved(Status::Failed) => {
+            metrics.failed(Count::SmsFailed, failure_code.as_deref().unwrap_or("none"))
+        }
         _ => {}
     }
     metrics.flush(app.emits_metrics);

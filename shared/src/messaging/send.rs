@@ -11,7 +11,7 @@ use super::jobs::{Audience, FanoutJob};
 use crate::directory::branches::Branch;
 use crate::directory::groups::Group;
 use crate::directory::members::Ctx;
-use crate::directory::model::{ChurchCounters, ChurchProfile, Counter, Counters};
+use crate::directory::model::{ChurchCounters, Counter, Counters, profile_and_counters};
 use crate::domain::{MediaId, MessageId, MessageText};
 use crate::keys;
 use crate::ports::queue::{OutgoingMessage, Queue, QueueError};
@@ -128,9 +128,7 @@ pub async fn send(
             return Ok(seen.answer);
         }
     }
-    let profile: Option<ChurchProfile> = ctx.table.load(&ChurchProfile::key_of(ctx.church)).await?;
-    let counters: Option<ChurchCounters> =
-        ctx.table.load(&ChurchCounters::key_of(ctx.church)).await?;
+    let (profile, counters) = profile_and_counters(ctx.table, ctx.church).await?;
     let Some(profile) = profile.filter(|p| p.telnyx_phone_number.is_some()) else {
         return Err(SendError::NoSendingNumber);
     };

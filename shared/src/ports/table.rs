@@ -345,7 +345,10 @@ pub trait Table: Send + Sync {
 
 /// Every item a query matches, following cursors page by page. For small
 /// sets only (a church's branches or groups), never for audiences.
-pub async fn query_all(table: &dyn Table, query: Query) -> Result<Vec<Item>, TableError> {
+pub async fn query_all<T: Table + ?Sized>(
+    table: &T,
+    query: Query,
+) -> Result<Vec<Item>, TableError> {
     let mut items = Vec::new();
     let mut cursor = None;
     loop {

@@ -105,14 +105,14 @@ impl Event {
                 self.receipt().map_or(Kind::Other, Kind::Receipt)
             }
             Some("message.received") => {
-                serde_json::from_value(self.payload.clone()).map_or(Kind::Other, Kind::Received)
+                InboundPayload::deserialize(&self.payload).map_or(Kind::Other, Kind::Received)
             }
             _ => Kind::Other,
         }
     }
 
     fn receipt(&self) -> Option<Receipt> {
-        let payload: ReceiptPayload = serde_json::from_value(self.payload.clone()).ok()?;
+        let payload = ReceiptPayload::deserialize(&self.payload).ok()?;
         let error_code = payload
             .errors
             .first()
