@@ -4,6 +4,7 @@
 
 pub mod blobs;
 pub mod carrier;
+pub mod changes;
 pub mod clock;
 pub mod events;
 pub mod queue;
@@ -11,6 +12,7 @@ pub mod table;
 
 pub use blobs::{Blob, BlobError, BlobKey, Blobs};
 pub use carrier::{Carrier, CarrierError, OutboundMessage, SentMessage};
+pub use changes::{Change, ChangeKind, Changes, ChangesError, Shard};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use events::{DomainEvent, Events, EventsError};
 pub use queue::{OutgoingMessage, Queue, QueueError, ReceivedMessage};
