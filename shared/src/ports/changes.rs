@@ -84,3 +84,10 @@ pub trait Changes: Send + Sync {
         max: u32,
     ) -> Result<Vec<Change>, ChangesError>;
 }
+
+/// Orders two sequence numbers of one shard (digits of any length).
+pub fn compare_sequences(a: &str, b: &str) -> std::cmp::Ordering {
+    let a = a.trim_start_matches('0');
+    let b = b.trim_start_matches('0');
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}

@@ -3,6 +3,7 @@
 //! account, no Docker and no configuration — and survive a `kill -9`.
 
 mod blobs;
+mod changes;
 mod condition;
 mod events;
 mod queue;
@@ -15,6 +16,7 @@ pub use blobs::{EmbeddedBlobs, PresignedRequest};
 pub mod blobs_route {
     pub use super::blobs::BLOB_ROUTE_PREFIX;
 }
+pub use changes::EmbeddedChanges;
 pub use events::{EmbeddedEvents, PublishedEvent};
 pub use queue::{EmbeddedQueue, QueueSpec};
 pub use store::{Store, StoreError};

@@ -61,6 +61,27 @@ DROP INDEX IF EXISTS items_gsi2;
 CREATE INDEX IF NOT EXISTS items_gsi1_keys ON items (gsi1pk, gsi1sk, pk, sk, ttl) WHERE gsi1pk IS NOT NULL;
 CREATE INDEX IF NOT EXISTS items_gsi2_keys ON items (gsi2pk, gsi2sk, pk, sk, ttl) WHERE gsi2pk IS NOT NULL;
 CREATE INDEX IF NOT EXISTS items_ttl ON items (ttl) WHERE ttl IS NOT NULL;
+-- The table's change stream (DynamoDB Streams, NEW_AND_OLD_IMAGES): one row
+-- per write that changed an item, in the same SQLite transaction as the write.
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    shard INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    pk TEXT NOT NULL,
+    sk TEXT NOT NULL,
+    old TEXT,
+    new TEXT,
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS changes_by_shard ON changes (shard, seq);
+CREATE INDEX IF NOT EXISTS changes_by_age ON changes (at);
+-- Where each local stream consumer has read to, per shard.
+CREATE TABLE IF NOT EXISTS change_checkpoints (
+    consumer TEXT NOT NULL,
+    shard TEXT NOT NULL,
+    seq TEXT NOT NULL,
+    PRIMARY KEY (consumer, shard)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS queue_messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,

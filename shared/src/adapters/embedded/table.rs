@@ -8,6 +8,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::Value;
 
+use super::changes;
 use super::condition::{apply, holds};
 use super::store::{Store, StoreError};
 use crate::ports::table::{
@@ -26,14 +27,24 @@ impl EmbeddedTable {
     }
 
     /// Deletes items past their TTL, as DynamoDB's background sweeper does.
+    /// Its deletions reach the change stream, as DynamoDB's do; stream
+    /// records past the stream's retention go too.
     pub async fn sweep_expired(&self) -> Result<usize, TableError> {
         let now = unix_now();
         self.store
             .run(move |conn| {
-                Ok(conn.execute(
-                    "DELETE FROM items WHERE ttl IS NOT NULL AND ttl <= ?1",
-                    [now],
-                )?)
+                let tx = conn.transaction()?;
+                let expired: Vec<String> = tx
+                    .prepare("SELECT body FROM items WHERE ttl IS NOT NULL AND ttl <= ?1")?
+                    .query_map([now], |row| row.get(0))?
+                    .collect::<Result<_, _>>()?;
+                for body in &expired {
+                    let item = parse_item(body)?;
+                    write(&tx, &Key::of(&item)?, Some(&item), None)?;
+                }
+                changes::forget_before(&tx, now - changes::RETENTION_SECS)?;
+                tx.commit()?;
+                Ok(expired.len())
             })
             .await
     }
@@ -113,6 +124,25 @@ fn erase(tx: &Transaction<'_>, key: &Key) -> Result<(), TableError> {
     Ok(())
 }
 
+/// Writes `next` over `old` (removes the item when `next` is `None`) and
+/// records the change on the stream. A write that changes nothing is no
+/// change: DynamoDB Streams records none for it either.
+fn write(
+    tx: &Transaction<'_>,
+    key: &Key,
+    old: Option<&Item>,
+    next: Option<&Item>,
+) -> Result<(), TableError> {
+    if old == next {
+        return Ok(());
+    }
+    match next {
+        Some(item) => save(tx, item)?,
+        None => erase(tx, key)?,
+    }
+    changes::record(tx, key, old, next, unix_now())
+}
+
 fn key_item(key: &Key) -> Item {
     let mut item = Item::new();
     item.insert("pk".into(), Value::from(key.pk.clone()));
@@ -127,12 +157,12 @@ fn check(cond: Option<&Cond>, current: Option<&Item>) -> bool {
 /// Applies one transaction op after its condition held.
 fn perform(tx: &Transaction<'_>, op: &TxOp, current: Option<Item>) -> Result<(), TableError> {
     match op {
-        TxOp::Put { item, .. } => save(tx, item),
-        TxOp::Update { key, update, .. } => save(
-            tx,
-            &apply(update, current.unwrap_or_else(|| key_item(key)))?,
-        ),
-        TxOp::Delete { key, .. } => erase(tx, key),
+        TxOp::Put { item, .. } => write(tx, &Key::of(item)?, current.as_ref(), Some(item)),
+        TxOp::Update { key, update, .. } => {
+            let next = apply(update, current.clone().unwrap_or_else(|| key_item(key)))?;
+            write(tx, key, current.as_ref(), Some(&next))
+        }
+        TxOp::Delete { key, .. } => write(tx, key, current.as_ref(), None),
         TxOp::Check { .. } => Ok(()),
     }
 }
@@ -175,10 +205,11 @@ impl Table for EmbeddedTable {
         self.store
             .run(move |conn| {
                 let tx = conn.transaction()?;
-                if !check(cond.as_ref(), load_raw(&tx, &key)?.as_ref()) {
+                let current = load_raw(&tx, &key)?;
+                if !check(cond.as_ref(), current.as_ref()) {
                     return Err(TableError::ConditionFailed);
                 }
-                save(&tx, &item)?;
+                write(&tx, &key, current.as_ref(), Some(&item))?;
                 Ok(tx.commit()?)
             })
             .await
@@ -200,8 +231,8 @@ impl Table for EmbeddedTable {
                 if !check(cond.as_ref(), current.as_ref()) {
                     return Err(TableError::ConditionFailed);
                 }
-                let next = apply(&update, current.unwrap_or_else(|| key_item(&key)))?;
-                save(&tx, &next)?;
+                let next = apply(&update, current.clone().unwrap_or_else(|| key_item(&key)))?;
+                write(&tx, &key, current.as_ref(), Some(&next))?;
                 tx.commit()?;
                 Ok(next)
             })
@@ -218,7 +249,7 @@ impl Table for EmbeddedTable {
                 if !check(cond.as_ref(), current.as_ref()) {
                     return Err(TableError::ConditionFailed);
                 }
-                erase(&tx, &key)?;
+                write(&tx, &key, current.as_ref(), None)?;
                 tx.commit()?;
                 Ok(current.filter(|item| !is_expired(item, unix_now())))
             })
@@ -257,10 +288,12 @@ impl Table for EmbeddedTable {
                 for chunk in chunks {
                     let tx = conn.transaction()?;
                     for op in &chunk {
-                        match op {
-                            WriteOp::Put(item) => save(&tx, item)?,
-                            WriteOp::Delete(key) => erase(&tx, key)?,
-                        }
+                        let (key, next) = match op {
+                            WriteOp::Put(item) => (Key::of(item)?, Some(item)),
+                            WriteOp::Delete(key) => (key.clone(), None),
+                        };
+                        let current = load_raw(&tx, &key)?;
+                        write(&tx, &key, current.as_ref(), next)?;
                     }
                     tx.commit()?;
                 }
