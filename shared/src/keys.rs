@@ -30,9 +30,11 @@
 //! | sending number → church | pk = `NUMBER#+15551234567`, sk = `NUMBER` | table | routes inbound texts; unique across churches |
 //! | a number's send schedule | pk = `PACE#+15551234567`, sk = `PACE` | table | the theoretical arrival time of its next send |
 //! | uploaded media | pk = `CHURCH#c`, sk = `MEDIA#id` | table | content type, size, blob key `churches/c/media/id` |
-//! | broadcast (message) | pk = `CHURCH#c`, sk = `MSG#id` | table | per-status counters; history is sk begins_with `MSG#`, newest first |
+//! | broadcast (message) | pk = `CHURCH#c`, sk = `MSG#id` | table | what was sent to whom; history is sk begins_with `MSG#`, newest first |
+//! | a message's counts | pk = `CHURCH#c`, sk = `COUNTS#id` | table | per status; written only by the counts aggregator, from the change stream |
 //! | a send request already accepted | pk = `CHURCH#c`, sk = `IDEMP#sha256` | table | `Idempotency-Key` → the message it made; TTL one day |
-//! | recipients of a message | pk = `MSG#id`, sk begins_with `RCPT#` | table | their own partition, never the church's |
+//! | recipients of a message | pk = `MSG#id` and `MSG#id#nn` (its lanes), sk begins_with `RCPT#` | table | their own partitions, never the church's; a lane per ~250 write units a second of the number's speed |
+//! | what the aggregator counted | pk = `MSG#id`, sk = `TALLY#block` | table | each recipient's last counted state and version, 256 to an item: makes a redelivered change count once |
 //! | carrier id → recipient | gsi1pk = `CARRIER#telnyx-id`, gsi1sk = `RCPT` | GSI1 | receipts find their recipient |
 //! | receipt before its send was recorded | pk = `EARLY#telnyx-id`, sk = `RECEIPT` | table | the sender reads a job's in one BatchGetItem; TTL 2 days |
 //! | a church's day | pk = `CHURCH#c`, sk = `DAY#2026-11-25` | table | sent / delivered / failed / opted out that UTC day: analytics, never a scan |
@@ -215,15 +217,41 @@ pub fn idempotency(church_id: ChurchId, key_hash: &str) -> Key {
     Key::new(church(church_id), format!("IDEMP#{key_hash}"))
 }
 
-/// The partition holding one message's recipients.
-pub fn recipients(message: MessageId) -> String {
-    format!("{MESSAGE_PREFIX}{message}")
+/// One of the partitions holding a message's recipients. A message has
+/// `lanes` of them (`Message::lanes`), so a fast number's writes spread
+/// over several partition keys: DynamoDB takes at most ~1,000 write units
+/// a second on one. Lane 0 is the message's own partition (and the only
+/// one of a message sent before lanes).
+pub fn recipients(message: MessageId, lane: u32) -> String {
+    match lane {
+        0 => format!("{MESSAGE_PREFIX}{message}"),
+        n => format!("{MESSAGE_PREFIX}{message}#{n:02}"),
+    }
 }
 
 pub const RECIPIENT_PREFIX: &str = "RCPT#";
 
-pub fn recipient(message: MessageId, member: MemberId) -> Key {
-    Key::new(recipients(message), format!("{RECIPIENT_PREFIX}{member}"))
+/// A member's lane among `lanes`.
+pub fn lane_of(member: MemberId, lanes: u32) -> u32 {
+    member.bucket(lanes)
+}
+
+pub fn recipient(message: MessageId, lane: u32, member: MemberId) -> Key {
+    Key::new(
+        recipients(message, lane),
+        format!("{RECIPIENT_PREFIX}{member}"),
+    )
+}
+
+/// What the counts aggregator has counted of 256 of a message's recipients
+/// (`messaging::tally`), in the message's own partition.
+pub fn tally(message: MessageId, block: u64) -> Key {
+    Key::new(recipients(message, 0), format!("TALLY#{block:08}"))
+}
+
+/// A message's counts per status, written by the counts aggregator only.
+pub fn message_counts(church_id: ChurchId, message: MessageId) -> Key {
+    Key::new(church(church_id), format!("COUNTS#{message}"))
 }
 
 /// GSI1 partition that finds a recipient from the carrier's message id.

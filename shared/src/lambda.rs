@@ -73,6 +73,15 @@ pub async fn run(function_id: &str) -> Result<(), Error> {
             }))
             .await
         }
+        Entry::Stream(handler) => {
+            lambda_runtime::run(service_fn(
+                move |event: LambdaEvent<aws_lambda_events::event::dynamodb::Event>| {
+                    let app = Arc::clone(&app);
+                    async move { handler(&app, event.payload).await }
+                },
+            ))
+            .await
+        }
         Entry::Schedule(handler) => {
             lambda_runtime::run(service_fn(
                 move |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {

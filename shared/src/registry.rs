@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
@@ -30,6 +31,11 @@ pub type ScheduleFuture<'a> = Pin<Box<dyn Future<Output = Result<(), EventError>
 pub type ScheduleHandler =
     for<'a> fn(&'a App, EventBridgeEvent<serde_json::Value>) -> ScheduleFuture<'a>;
 
+pub type StreamFuture<'a> = Pin<Box<dyn Future<Output = Result<(), EventError>> + Send + 'a>>;
+/// A reader of the table's change stream: an error gives the batch back to
+/// the stream, which delivers it again (bisected, up to its retries).
+pub type StreamHandler = for<'a> fn(&'a App, StreamEvent) -> StreamFuture<'a>;
+
 /// Turns `async fn(&App, SqsEvent) -> Result<SqsBatchResponse, E>` (any
 /// error) into an [`SqsHandler`].
 macro_rules! sqs_handler {
@@ -46,6 +52,7 @@ pub enum Entry {
     Http(HttpHandler),
     Sqs(SqsHandler),
     Schedule(ScheduleHandler),
+    Stream(StreamHandler),
 }
 
 #[derive(Clone, Default)]
@@ -137,9 +144,21 @@ impl Registry {
             .fold(Self::default(), |registry, (id, handler)| {
                 registry.with(id, Entry::Http(handler))
             });
-        sqs.into_iter().fold(registry, |registry, (id, handler)| {
-            registry.with(id, Entry::Sqs(handler))
-        })
+        fn counts<'a>(app: &'a App, event: StreamEvent) -> StreamFuture<'a> {
+            Box::pin(async move {
+                consumers::counts(app, event)
+                    .await
+                    .map_err(EventError::from)
+            })
+        }
+        sqs.into_iter()
+            .fold(registry, |registry, (id, handler)| {
+                registry.with(id, Entry::Sqs(handler))
+            })
+            .with(
+                "CountsAggregatorFunction",
+                Entry::Stream(counts as StreamHandler),
+            )
     }
 
     /// Adds or replaces an entry (tests add their own consumers).

@@ -42,6 +42,12 @@ macro_rules! define_id {
                     .map_err(|_| IdError { kind: $kind })
             }
 
+            /// Which of `buckets` the id falls in, spread evenly by its
+            /// random part (a ULID's last 80 bits).
+            pub fn bucket(&self, buckets: u32) -> u32 {
+                (self.0.random() % u128::from(buckets.max(1))) as u32
+            }
+
             /// When the id was made, to the millisecond.
             pub fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
                 chrono::DateTime::<chrono::Utc>::from(self.0.datetime())

@@ -1,8 +1,10 @@
 //! The SQS consumers of the broadcast pipeline: each record is one job,
 //! run through the one batch loop ([`batch::each_record`]); what each
-//! consumer counts as a retry is its own.
+//! consumer counts as a retry is its own. And the counts aggregator, on
+//! the table's change stream.
 
 mod batch;
+mod stream_event;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use tokio::sync::Semaphore;
@@ -16,7 +18,39 @@ use crate::messaging::sender::{Outcome, Sender, backoff};
 use crate::metrics::{Tally, Timing};
 use crate::ports::queue::{MAX_DELAY, OutgoingMessage};
 pub use batch::RECORDS_IN_FLIGHT;
+pub use stream_event::{StreamEventError, changes_of, event_of};
 use batch::{Handled, Job, each_record};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CountsError {
+    #[error(transparent)]
+    Event(#[from] StreamEventError),
+    #[error(transparent)]
+    Aggregate(#[from] crate::messaging::aggregate::AggregateError),
+}
+
+/// The counts aggregator: one batch of the table's change stream, counted
+/// once however often it comes (`messaging::aggregate`). An error gives
+/// the batch back to the stream.
+pub async fn counts(
+    app: &App,
+    event: aws_lambda_events::event::dynamodb::Event,
+) -> Result<(), CountsError> {
+    let changes = changes_of(event)?;
+    let oldest = changes.iter().map(|c| c.at_unix).min();
+    let counted = crate::messaging::aggregate::apply(app.table.as_ref(), &changes).await?;
+    let lag_s = oldest.map(|at| (app.clock.now().timestamp() - at).max(0));
+    tracing::info!(
+        records = changes.len(),
+        counted = counted.counted,
+        stale = counted.stale,
+        ignored = counted.ignored,
+        retried = counted.retried,
+        lag_s,
+        "counted a stream batch"
+    );
+    Ok(())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumerError {

@@ -16,8 +16,7 @@ fn is_zero(n: &i64) -> bool {
     *n == 0
 }
 
-/// How many of a message's recipients are in each state (one counter per
-/// state on the message, moved in the same transaction as the recipient).
+/// How many of a message's recipients are in each state (`MessageCounts`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusCounts {
@@ -98,9 +97,9 @@ pub struct Message {
     pub sent_at: Option<String>,
     pub segments: usize,
     pub encoding: Encoding,
-    /// Recipients written so far by the fan-out.
-    #[serde(default)]
-    pub recipients: i64,
+    /// Recipients a message counted on itself before `MessageCounts`.
+    #[serde(default, rename = "recipients")]
+    pub legacy_recipients: i64,
     /// The fan-out wrote every recipient.
     #[serde(default)]
     pub fanned_out: bool,
@@ -111,8 +110,38 @@ pub struct Message {
     pub media_keys: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// How many partitions its recipients are spread over (`keys::recipients`).
+    #[serde(default = "one_lane")]
+    pub lanes: u32,
+    /// Recipient slots the fan-out has handed out (`Recipient::slot`).
+    #[serde(default)]
+    pub slots: u64,
+    /// Counts a message kept on itself before the aggregator counted them
+    /// (`MessageCounts`); read only for such messages.
     #[serde(flatten)]
-    pub counts: StatusCounts,
+    pub legacy_counts: StatusCounts,
+}
+
+fn one_lane() -> u32 {
+    1
+}
+
+/// Write units a second one lane of recipients is planned for: well under
+/// the ~1,000 DynamoDB allows a partition.
+const LANE_WRITE_UNITS: u32 = 250;
+/// Writes a recipient takes at full speed: created, claimed, sent, delivered.
+const WRITES_PER_RECIPIENT: u32 = 4;
+/// Most lanes of one message (a page of recipients reads them in turn).
+pub const MAX_LANES: u32 = 32;
+
+/// Lanes for a broadcast to `audience` members from a number sending `mps`
+/// a second: enough that its recipients' writes stay under
+/// `LANE_WRITE_UNITS` a second on each partition key, and never more than
+/// one per 200 recipients (a small message stays in one partition).
+pub fn lanes_for(mps: u32, audience: i64) -> u32 {
+    let for_speed = (mps * WRITES_PER_RECIPIENT).div_ceil(LANE_WRITE_UNITS);
+    let for_size = u32::try_from(audience.max(0) / 200).unwrap_or(MAX_LANES);
+    for_speed.min(for_size).clamp(1, MAX_LANES)
 }
 
 impl Entity for Message {
@@ -141,9 +170,48 @@ impl Message {
             .set("error", "could not be queued")
     }
 
-    /// `n` more recipients written by the fan-out.
-    pub fn counted(n: i64) -> Update {
-        Update::default().add("recipients", n)
+    /// Hands out `n` more recipient slots: the answer's `slots` is where they end.
+    pub fn take_slots(n: u64) -> Update {
+        Update::default().add("slots", n as i64)
+    }
+}
+
+/// A message's recipients per state, as the counts aggregator has counted
+/// them from the change stream (`messaging::aggregate`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageCounts {
+    /// Recipients written by the fan-out so far.
+    #[serde(default)]
+    pub recipients: i64,
+    #[serde(flatten)]
+    pub counts: StatusCounts,
+}
+
+impl Entity for MessageCounts {
+    const KIND: Option<&'static str> = None;
+    /// Only ever written by the aggregator's counter updates, read by key.
+    fn key(&self) -> Key {
+        Key::default()
+    }
+}
+
+impl MessageCounts {
+    /// The counts of `message`: the aggregator's, or (for a message sent
+    /// before it) those the message kept on itself.
+    pub fn or_legacy(found: Option<MessageCounts>, message: &Message) -> MessageCounts {
+        found.unwrap_or(MessageCounts {
+            recipients: message.legacy_recipients,
+            counts: message.legacy_counts,
+        })
+    }
+
+    /// The update adding `changes` (attribute, by) to the counts.
+    pub fn add(changes: impl IntoIterator<Item = (&'static str, i64)>) -> Update {
+        changes
+            .into_iter()
+            .filter(|(_, by)| *by != 0)
+            .fold(Update::default(), |u, (attr, by)| u.add(attr, by))
     }
 }
 
@@ -168,6 +236,17 @@ pub struct Recipient {
     /// When a run claimed it (`sending`): an old claim is a dead run's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed_at: Option<String>,
+    /// Which of the message's lanes (partitions) it lives in.
+    #[serde(default)]
+    pub lane: u32,
+    /// Its place in the message's tallies (`messaging::tally`); `None` for
+    /// a recipient written before them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u64>,
+    /// Goes up by one with every write, so the aggregator can tell a
+    /// redelivered change from a new one.
+    #[serde(default)]
+    pub version: u32,
 }
 
 /// The kind of thing a carrier id points back to (the carrier index's sort key).
@@ -177,7 +256,7 @@ pub const THREAD_MESSAGE_KIND: &str = "CMSG";
 impl Entity for Recipient {
     const KIND: Option<&'static str> = Some("recipient");
     fn key(&self) -> Key {
-        keys::recipient(self.message_id, self.member_id)
+        keys::recipient(self.message_id, self.lane, self.member_id)
     }
     fn index_keys(&self) -> Vec<(Index, String, String)> {
         self.carrier_id
@@ -219,17 +298,33 @@ impl Figures {
         Update::default().add("messages", 1)
     }
 
-    /// The counter a recipient's move into `to` bumps, if any.
-    // Unused until `model`'s counter updates read it (issue #11's other half);
-    // allowed so clippy -D warnings passes meanwhile.
-    pub(super) fn attribute(to: Status) -> Option<&'static str> {
-        match to {
-            Status::Sent => Some("sent"),
-            Status::Delivered => Some("delivered"),
-            Status::Failed => Some("failed"),
-            Status::OptedOut => Some("optedOut"),
-            _ => None,
+    /// These figures added to `other`'s.
+    pub fn plus(self, other: Figures) -> Figures {
+        Figures {
+            messages: self.messages + other.messages,
+            sent: self.sent + other.sent,
+            delivered: self.delivered + other.delivered,
+            failed: self.failed + other.failed,
+            opted_out: self.opted_out + other.opted_out,
         }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == Figures::default()
+    }
+
+    /// The update adding these figures to a day's or a branch's.
+    pub fn added(&self) -> Update {
+        [
+            ("messages", self.messages),
+            ("sent", self.sent),
+            ("delivered", self.delivered),
+            ("failed", self.failed),
+            ("optedOut", self.opted_out),
+        ]
+        .into_iter()
+        .filter(|(_, by)| *by != 0)
+        .fold(Update::default(), |u, (attr, by)| u.add(attr, by))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The fan-out consumer's step: one page of the audience per invocation.
 //! Each member becomes one recipient however many branches or groups name
-//! them (the recipient put is conditional); members who opted out are
+//! them (the recipient put is conditional), in one of the message's lanes
+//! and with a slot of its own in the tallies; members who opted out are
 //! recorded `opted_out` and never sent; the rest go out in send jobs of
 //! many recipients each; then the job enqueues its own continuation.
 //!
@@ -10,16 +11,16 @@
 //! church's message: the fan-out waits (a delayed continuation) until the
 //! sender has caught up, and everyone else's jobs slot in between.
 
-use super::entities::{Message, Recipient};
+use super::entities::{Message, MessageCounts, Recipient};
 use super::jobs::{Audience, FanoutJob, RecipientBatch, SendJob};
-use super::model::{NewRecipient, Status, add_recipients};
+use super::model::{NewRecipient, Placement, Status, create};
 use crate::directory::members::{MemberRecord, members_of_rows};
 use crate::directory::model::ChurchProfile;
 use crate::domain::{ChurchId, MemberId};
 use crate::keys;
 use crate::ports::queue::{OutgoingMessage, Queue, QueueError};
 use crate::ports::table::{Cursor, Index, Item, Query, SortCond, Table, TableError};
-use crate::store::{Entities, from_item};
+use crate::store::{Entities, Entity, from_item};
 
 /// Audience members read per invocation.
 pub const PAGE: u32 = 200;
@@ -28,8 +29,6 @@ pub const RECIPIENTS_PER_JOB: usize = 25;
 /// How far (in seconds of its number's throughput) a broadcast may run
 /// ahead of the sender.
 const LEAD_SECONDS: u32 = 2;
-/// Recipients written per transaction (with the counters, under DynamoDB's 100 items).
-const RECIPIENTS_PER_WRITE: usize = 25;
 
 /// Recipients per send job at `mps`: a job lasts at most ~5 s, so a slow
 /// number never holds a sender long, and a fast one uses few SQS messages.
@@ -101,45 +100,54 @@ fn new_recipient(member: &MemberRecord) -> NewRecipient<'_> {
     }
 }
 
-/// Makes `members` recipients, in one transaction when none is one yet;
-/// the ids to send to.
+/// Makes `members` recipients, each in its own slot; the ids to send to.
 async fn add(
     table: &dyn Table,
     job: &FanoutJob,
+    stored: &Message,
     members: &[MemberRecord],
     now: &str,
 ) -> Result<Vec<MemberId>, TableError> {
-    let queued = |m: &&MemberRecord| m.opt_in_sms;
-    let new: Vec<_> = members.iter().map(new_recipient).collect();
-    match table
-        .transact(add_recipients(job.church_id, job.message_id, &new, now)?)
-        .await
-    {
-        Ok(()) => return Ok(members.iter().filter(queued).map(|m| m.id).collect()),
-        Err(TableError::TransactionCancelled { .. }) => {}
-        Err(e) => return Err(e),
+    if members.is_empty() {
+        return Ok(Vec::new());
     }
-    // Some are recipients already: one at a time.
+    // Slots are handed out by an atomic counter, never reused: a page read
+    // again (its job redelivered, members added meanwhile) takes new ones.
+    let n = members.len() as u64;
+    let taken = table
+        .update(
+            &keys::message(job.church_id, job.message_id),
+            Message::take_slots(n),
+            None,
+        )
+        .await?;
+    let end = taken.get("slots").and_then(serde_json::Value::as_u64).unwrap_or(n);
+    let placement = Placement {
+        church: job.church_id,
+        message: job.message_id,
+        lanes: stored.lanes,
+        first_slot: end.saturating_sub(n),
+    };
+    let recipients: Vec<Recipient> = members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| placement.recipient(i, &new_recipient(m), now))
+        .collect();
+    let created = create(table, &recipients).await?;
     let mut to_send = Vec::new();
-    for member in members {
-        let one = [new_recipient(member)];
-        match table
-            .transact(add_recipients(job.church_id, job.message_id, &one, now)?)
-            .await
-        {
-            Ok(()) if member.opt_in_sms => to_send.push(member.id),
-            Ok(()) => {}
-            // Named by another branch or group, or this page is redelivered
-            // after a run died before enqueuing its jobs. Still queued → it
-            // goes in a job again (the sender's claim sends it once).
-            Err(TableError::TransactionCancelled { .. }) => {
-                let key = keys::recipient(job.message_id, member.id);
-                let existing: Option<Recipient> = table.load(&key).await?;
-                if existing.is_some_and(|r| r.status == Status::Queued) {
-                    to_send.push(member.id);
-                }
+    for ((member, recipient), created) in members.iter().zip(&recipients).zip(created) {
+        if created {
+            if member.opt_in_sms {
+                to_send.push(member.id);
             }
-            Err(e) => return Err(e),
+            continue;
+        }
+        // Named by another branch or group, or this page is redelivered
+        // after a run died before enqueuing its jobs. Still queued → it
+        // goes in a job again (the sender's claim sends it once).
+        let existing: Option<Recipient> = table.load(&recipient.key()).await?;
+        if existing.is_some_and(|r| r.status == Status::Queued) {
+            to_send.push(member.id);
         }
     }
     Ok(to_send)
@@ -160,7 +168,16 @@ pub async fn step(
     };
     let profile: Option<ChurchProfile> = table.load(&ChurchProfile::key_of(job.church_id)).await?;
     let mps = profile.map_or(crate::directory::model::DEFAULT_MPS, |p| p.mps());
-    let outstanding = stored.counts.of(Status::Queued) + stored.counts.of(Status::Sending);
+    let counts = MessageCounts::or_legacy(
+        table
+            .load(&keys::message_counts(job.church_id, job.message_id))
+            .await?,
+        &stored,
+    )
+    .counts;
+    // The aggregated counts trail the recipients by the aggregator's lag
+    // (seconds): the window is a lead to keep, not a limit to enforce.
+    let outstanding = counts.of(Status::Queued) + counts.of(Status::Sending);
     if outstanding >= window(mps) {
         // The sender is behind: come back when about half the window is sent.
         let behind = (outstanding - window(mps) / 2).max(0) as f64 / f64::from(mps);
@@ -191,16 +208,7 @@ pub async fn step(
             }
         })
         .collect();
-    // A page is a handful of transactions: all in flight at once.
-    let writes: Vec<_> = members
-        .chunks(RECIPIENTS_PER_WRITE)
-        .map(|chunk| add(table, &job, chunk, now))
-        .collect();
-    let to_send: Vec<MemberId> = futures_util::future::try_join_all(writes)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect();
+    let to_send = add(table, &job, &stored, &members, now).await?;
     let jobs = to_send
         .chunks(recipients_per_job(mps))
         .map(|ids| {

@@ -1,10 +1,11 @@
 //! What an admin reads of past broadcasts: the history (newest first), one
-//! message's summary, and its recipients a page at a time. Everything comes
-//! from the message's own counters, never from counting recipients.
+//! message's summary, and its recipients a page at a time. Counts come from
+//! what the aggregator counted (`MessageCounts`, a few seconds behind the
+//! recipients at most), never from counting recipients.
 
 use serde::Serialize;
 
-use super::entities::{Message, MessageState, Recipient};
+use super::entities::{Message, MessageCounts, MessageState, Recipient};
 use super::model::Status;
 use super::rate::delivery_rate;
 use crate::directory::model::{ChurchCounters, Counter};
@@ -47,11 +48,39 @@ pub struct MessageSummary {
     pub total_recipients: i64,
 }
 
+/// A message with its counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counted {
+    pub message: Message,
+    pub counts: MessageCounts,
+}
+
+/// `messages` with their counts, read in one batch.
+pub async fn with_counts(
+    table: &dyn Table,
+    messages: Vec<Message>,
+) -> Result<Vec<Counted>, TableError> {
+    let keys: Vec<_> = messages
+        .iter()
+        .map(|m| keys::message_counts(m.church_id, m.id))
+        .collect();
+    let counts = table.load_many::<MessageCounts>(&keys).await?;
+    Ok(messages
+        .into_iter()
+        .zip(counts)
+        .map(|(message, found)| Counted {
+            counts: MessageCounts::or_legacy(found, &message),
+            message,
+        })
+        .collect())
+}
+
 /// Where a broadcast is as a whole: `completed` once the fan-out wrote
 /// every recipient and each of them reached a final state (unless it was
 /// never queued); otherwise its stored state.
-pub fn summary_status(message: &Message) -> &'static str {
-    let settled = message.counts.settled() == message.recipients;
+pub fn summary_status(counted: &Counted) -> &'static str {
+    let Counted { message, counts } = counted;
+    let settled = counts.counts.settled() == counts.recipients;
     if message.fanned_out && settled && message.status != MessageState::Failed {
         "completed"
     } else {
@@ -61,16 +90,18 @@ pub fn summary_status(message: &Message) -> &'static str {
 
 /// Its audience: the recipients written once the fan-out is done; before,
 /// the size estimated at send time (or more, if the fan-out found more).
-fn total_recipients(message: &Message) -> i64 {
+fn total_recipients(counted: &Counted) -> i64 {
+    let Counted { message, counts } = counted;
     if message.fanned_out {
-        message.recipients
+        counts.recipients
     } else {
-        message.total_recipients.max(message.recipients)
+        message.total_recipients.max(counts.recipients)
     }
 }
 
-pub fn summary(message: &Message) -> MessageSummary {
-    let c = &message.counts;
+pub fn summary(counted: &Counted) -> MessageSummary {
+    let message = &counted.message;
+    let c = &counted.counts.counts;
     MessageSummary {
         content: message.content.clone(),
         counts: CountsView {
@@ -90,9 +121,9 @@ pub fn summary(message: &Message) -> MessageSummary {
         id: message.id,
         segments: message.segments,
         sent_at: message.sent_at.clone(),
-        status: summary_status(message),
+        status: summary_status(counted),
         target_type: message.target_type.clone(),
-        total_recipients: total_recipients(message),
+        total_recipients: total_recipients(counted),
     }
 }
 
@@ -122,7 +153,8 @@ pub async fn history(
             .find::<Message>(query.clone().limit(wanted.min(1_000) as u32).after(cursor))
             .await?;
         shown.extend(
-            found
+            with_counts(table, found)
+                .await?
                 .iter()
                 .map(summary)
                 .filter(|m| status.is_none_or(|s| m.status == s)),
@@ -142,13 +174,16 @@ pub async fn history(
     })
 }
 
-/// One message of the church, if it has it.
+/// One message of the church with its counts, if it has it.
 pub async fn message(
     table: &dyn Table,
     church: ChurchId,
     id: MessageId,
-) -> Result<Option<Message>, TableError> {
-    table.load(&keys::message(church, id)).await
+) -> Result<Option<Counted>, TableError> {
+    let Some(message) = table.load::<Message>(&keys::message(church, id)).await? else {
+        return Ok(None);
+    };
+    Ok(with_counts(table, vec![message]).await?.pop())
 }
 
 /// A recipient as the recipients listing shows it (fields alphabetical).
@@ -193,19 +228,35 @@ pub struct RecipientsWanted {
     pub cursor: Option<Cursor>,
 }
 
-/// A page of `message`'s recipients, in member-id order.
+/// Where a page of recipients ends: a lane, and where in it.
+fn encode_cursor(lane: u32, inner: Option<Cursor>) -> Cursor {
+    Cursor(format!("{lane}~{}", inner.map(|c| c.0).unwrap_or_default()))
+}
+
+fn decode_cursor(cursor: Option<Cursor>) -> Result<(u32, Option<Cursor>), TableError> {
+    let Some(Cursor(raw)) = cursor else {
+        return Ok((0, None));
+    };
+    let (lane, inner) = raw.split_once('~').ok_or(TableError::BadCursor)?;
+    let lane = lane.parse().map_err(|_| TableError::BadCursor)?;
+    Ok((lane, Some(Cursor(inner.to_owned())).filter(|c| !c.0.is_empty())))
+}
+
+/// A page of `message`'s recipients: lane by lane, in member-id order in each.
 pub async fn recipients(
     table: &dyn Table,
-    message: &Message,
+    counted: &Counted,
     wanted: RecipientsWanted,
 ) -> Result<RecipientsPage, TableError> {
-    let query = Query::partition(keys::recipients(message.id))
-        .sort(SortCond::BeginsWith(keys::RECIPIENT_PREFIX.into()));
+    let message = &counted.message;
     let limit = wanted.limit as usize;
-    let (mut rows, mut next, mut skipped) = (Vec::new(), wanted.cursor, 0);
-    loop {
+    let (mut lane, mut next) = decode_cursor(wanted.cursor)?;
+    let (mut rows, mut skipped) = (Vec::new(), 0);
+    while lane < message.lanes.max(1) {
+        let query = Query::partition(keys::recipients(message.id, lane))
+            .sort(SortCond::BeginsWith(keys::RECIPIENT_PREFIX.into()));
         let (found, cursor) = table
-            .find::<Recipient>(query.clone().limit(wanted.limit.max(100)).after(next))
+            .find::<Recipient>(query.limit(wanted.limit.max(100)).after(next))
             .await?;
         next = cursor;
         for recipient in found {
@@ -218,17 +269,22 @@ pub async fn recipients(
                 rows.push(RecipientRow::from(recipient));
             }
         }
-        if rows.len() >= limit || next.is_none() {
+        if next.is_none() {
+            lane += 1;
+        }
+        if rows.len() >= limit {
             break;
         }
     }
+    let more = lane < message.lanes.max(1);
+    let counts = &counted.counts;
     let total = match wanted.status {
-        Some(s) => message.counts.of(s),
-        None => message.recipients,
+        Some(s) => counts.counts.of(s),
+        None => counts.recipients,
     };
     Ok(RecipientsPage {
         rows,
-        next,
+        next: more.then(|| encode_cursor(lane, next)),
         total: total.max(0) as u64,
     })
 }
@@ -239,8 +295,8 @@ mod tests {
     use crate::domain::Encoding;
     use crate::messaging::entities::StatusCounts;
 
-    fn message(fanned_out: bool, recipients: i64, counts: StatusCounts) -> Message {
-        Message {
+    fn message(fanned_out: bool, recipients: i64, counts: StatusCounts) -> Counted {
+        let message = Message {
             id: MessageId::generate(),
             church_id: ChurchId::generate(),
             content: "Hi".into(),
@@ -252,12 +308,18 @@ mod tests {
             sent_at: None,
             segments: 1,
             encoding: Encoding::Gsm7,
-            recipients,
+            legacy_recipients: 0,
             fanned_out,
             media_ids: Vec::new(),
             media_keys: Vec::new(),
             error: None,
-            counts,
+            lanes: 1,
+            slots: 0,
+            legacy_counts: StatusCounts::default(),
+        };
+        Counted {
+            message,
+            counts: MessageCounts { recipients, counts },
         }
     }
 
@@ -290,7 +352,7 @@ mod tests {
     #[test]
     fn a_message_never_queued_stays_failed() {
         let mut m = message(true, 0, StatusCounts::default());
-        m.status = MessageState::Failed;
+        m.message.status = MessageState::Failed;
         assert_eq!(summary_status(&m), "failed");
     }
 
@@ -316,9 +378,9 @@ mod tests {
         let m = message(true, 12, counts);
         let view = serde_json::to_value(summary(&m)).unwrap();
         let expected = serde_json::json!({
-            "id": m.id, "content": "Hi", "targetType": "all", "totalRecipients": 12, "deliveredCount": 11,
-            "failedCount": 0, "status": "completed", "createdAt": m.created_at, "sentAt": null,
-            "deliveryRate": 100.0, "segments": 1, "encoding": m.encoding,
+            "id": m.message.id, "content": "Hi", "targetType": "all", "totalRecipients": 12, "deliveredCount": 11,
+            "failedCount": 0, "status": "completed", "createdAt": m.message.created_at, "sentAt": null,
+            "deliveryRate": 100.0, "segments": 1, "encoding": m.message.encoding,
             "counts": {"queued": 0, "sending": 0, "sent": 0, "delivered": 11, "failed": 0, "optedOut": 1, "uncertain": 0},
         });
         assert_eq!(view, expected);

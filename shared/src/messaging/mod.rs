@@ -1,8 +1,10 @@
 //! Broadcasts: the send use case (O(1) whatever the audience), the jobs
 //! its queues carry, the fan-out that expands an audience a page at a time,
 //! the sender that moves each recipient (and each conversation reply)
-//! through its state machine, and delivery receipts.
+//! through its state machine, delivery receipts, and the aggregator that
+//! counts them all from the table's change stream.
 
+pub mod aggregate;
 pub mod analytics;
 pub mod entities;
 pub mod fanout;
@@ -16,4 +18,5 @@ pub mod receipts;
 pub mod send;
 pub mod send_request;
 pub mod sender;
+pub mod tally;
 pub mod uploads;

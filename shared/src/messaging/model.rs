@@ -1,22 +1,24 @@
-//! Messages and recipients as stored, and the recipient state machine.
+//! Recipients as they move, and the recipient state machine.
 //!
 //! ```text
 //! queued → sending → sent → delivered | failed
-//!    ↘ opted_out        ↘ failed (permanent carrier error)
+//!    ↘ opted_out   ↘ queued (a carrier error worth retrying)
+//!                  ↘ failed (permanent carrier error)
 //! sending ─(redelivered after a crash)→ uncertain   (reported, never resent)
 //! ```
-//! Every transition is a conditional write naming the states it may leave,
-//! in one transaction with the message's per-status counters, so a retried
-//! or duplicated job can never send twice and counts always add up.
-
-use std::collections::BTreeMap;
+//! Every transition is one conditional write of the recipient alone,
+//! naming the state it may leave (so a retried or duplicated job can never
+//! send twice) and bumping its `version`. No counter is written beside it:
+//! the counts aggregator counts from the change stream (`aggregate`), so a
+//! fast number makes no item or partition hot and no two writes contend.
 
 use serde::{Deserialize, Serialize};
 
-use super::entities::{Figures, Recipient};
+use super::entities::Recipient;
 use crate::domain::{BranchId, ChurchId, MemberId, MessageId};
 use crate::keys;
-use crate::ports::table::{Cond, TableError, TxOp, Update};
+use crate::ports::table::{Cond, Key, Table, TableError, Update};
+use crate::store::to_item;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -119,160 +121,106 @@ pub struct NewRecipient<'a> {
     pub status: Status,
 }
 
-/// New recipients (each put if absent) and the message's counters, in one
-/// transaction; any recipient already there cancels it all.
-pub fn add_recipients(
-    church: ChurchId,
-    message: MessageId,
-    new: &[NewRecipient<'_>],
-    now: &str,
-) -> Result<Vec<TxOp>, TableError> {
-    let mut ops = Vec::with_capacity(new.len() + 3);
-    let mut changes = Changes::default();
-    for r in new {
-        let recipient = Recipient {
-            church_id: church,
-            message_id: message,
-            member_id: r.member,
-            branch_id: r.branch,
-            first_name: r.names.0.to_owned(),
-            last_name: r.names.1.to_owned(),
-            status: r.status,
+/// Where a message's new recipients go: its lanes, and the slots the
+/// fan-out took for them.
+pub struct Placement {
+    pub church: ChurchId,
+    pub message: MessageId,
+    pub lanes: u32,
+    /// The first slot taken for this page.
+    pub first_slot: u64,
+}
+
+impl Placement {
+    /// The `n`-th new recipient of the page, as stored.
+    pub fn recipient(&self, n: usize, new: &NewRecipient<'_>, now: &str) -> Recipient {
+        Recipient {
+            church_id: self.church,
+            message_id: self.message,
+            member_id: new.member,
+            branch_id: new.branch,
+            first_name: new.names.0.to_owned(),
+            last_name: new.names.1.to_owned(),
+            status: new.status,
             attempts: 0,
             updated_at: now.to_owned(),
             error_code: None,
             carrier_id: None,
             claimed_at: None,
-        };
-        ops.push(TxOp::create(&recipient)?);
-        changes.count("recipients", 1);
-        changes.enter(r.status, r.branch);
+            lane: keys::lane_of(new.member, self.lanes),
+            slot: Some(self.first_slot + n as u64),
+            version: 1,
+        }
     }
-    ops.extend(changes.into_ops(church, message, now));
-    Ok(ops)
 }
 
-/// The counters a batch of moves changes, summed so each counter item is
-/// written once however many recipients move (a transaction may not name
-/// an item twice, and each item written costs a write unit).
-#[derive(Default)]
-struct Changes {
-    message: BTreeMap<&'static str, i64>,
-    day: BTreeMap<&'static str, i64>,
-    branches: BTreeMap<BranchId, BTreeMap<&'static str, i64>>,
-}
+/// Writes of one recipient in flight at once (each is its own request).
+const WRITES_AT_ONCE: usize = 25;
 
-impl Changes {
-    fn count(&mut self, attr: &'static str, by: i64) {
-        *self.message.entry(attr).or_default() += by;
-    }
-
-    /// A recipient entering `to`: its message counter, the church's day and the branch.
-    fn enter(&mut self, to: Status, branch: Option<BranchId>) {
-        self.count(to.counter(), 1);
-        if let Some(stat) = Figures::attribute(to) {
-            *self.day.entry(stat).or_default() += 1;
-            if let Some(branch) = branch {
-                *self
-                    .branches
-                    .entry(branch)
-                    .or_default()
-                    .entry(stat)
-                    .or_default() += 1;
+/// Puts each recipient unless it is one already; which were put.
+pub async fn create(table: &dyn Table, recipients: &[Recipient]) -> Result<Vec<bool>, TableError> {
+    let mut created = Vec::with_capacity(recipients.len());
+    for chunk in recipients.chunks(WRITES_AT_ONCE) {
+        let puts = chunk.iter().map(|r| async move {
+            match table.put(to_item(r)?, Some(Cond::NotExists)).await {
+                Ok(()) => Ok(true),
+                Err(TableError::ConditionFailed) => Ok(false),
+                Err(e) => Err(e),
             }
+        });
+        for put in futures_util::future::join_all(puts).await {
+            created.push(put?);
         }
     }
-
-    fn into_ops(self, church: ChurchId, message: MessageId, now: &str) -> Vec<TxOp> {
-        let update = |counters: BTreeMap<&'static str, i64>| {
-            counters
-                .into_iter()
-                .filter(|(_, by)| *by != 0)
-                .fold(Update::default(), |u, (attr, by)| u.add(attr, by))
-        };
-        let mut ops = Vec::new();
-        let counters = update(self.message);
-        if !counters.is_empty() {
-            ops.push(TxOp::Update {
-                key: keys::message(church, message),
-                update: counters,
-                cond: Some(Cond::Exists),
-            });
-        }
-        let day = update(self.day);
-        if !day.is_empty() {
-            ops.push(TxOp::Update {
-                key: keys::day(church, now.get(..10).unwrap_or(now)),
-                update: day,
-                cond: None,
-            });
-        }
-        for (branch, counters) in self.branches {
-            ops.push(TxOp::Update {
-                key: keys::branch_stats(church, branch),
-                update: update(counters),
-                cond: None,
-            });
-        }
-        ops
-    }
+    Ok(created)
 }
 
 /// One recipient's move from `from` to `to`, with what to record on it.
 #[derive(Clone)]
 pub struct Move {
-    pub member: MemberId,
-    pub branch: Option<BranchId>,
+    pub recipient: Key,
     pub from: Status,
     pub to: Status,
     pub marks: Vec<Mark>,
 }
 
-/// Moves recipients, each only from its `from` state, with the message's
-/// counters and the church's daily and branch figures, in one transaction.
-pub fn transitions(church: ChurchId, message: MessageId, moves: Vec<Move>, now: &str) -> Vec<TxOp> {
-    let mut ops = Vec::with_capacity(moves.len() + 3);
-    let mut changes = Changes::default();
-    for m in moves {
+impl Move {
+    /// The write: the new state and marks, only from `from`, one version on.
+    fn write(&self, now: &str) -> (Update, Cond) {
         let update = Update::default()
-            .set("status", m.to.as_str())
-            .set("updatedAt", now);
-        ops.push(TxOp::Update {
-            key: keys::recipient(message, m.member),
-            update: Mark::all_onto(&m.marks, update),
-            cond: Some(Cond::eq("status", m.from.as_str())),
-        });
-        changes.count(m.from.counter(), -1);
-        changes.enter(m.to, m.branch);
+            .set("status", self.to.as_str())
+            .set("updatedAt", now)
+            .add("version", 1);
+        (
+            Mark::all_onto(&self.marks, update),
+            Cond::eq("status", self.from.as_str()),
+        )
     }
-    ops.extend(changes.into_ops(church, message, now));
-    ops
 }
 
-/// Moves one recipient from `from` to `to` (see `transitions`).
-#[allow(clippy::too_many_arguments)]
-pub fn transition(
-    church: ChurchId,
-    message: MessageId,
-    member: MemberId,
-    branch: Option<BranchId>,
-    from: Status,
-    to: Status,
-    marks: Vec<Mark>,
-    now: &str,
-) -> Vec<TxOp> {
-    transitions(
-        church,
-        message,
-        vec![Move {
-            member,
-            branch,
-            from,
-            to,
-            marks,
-        }],
-        now,
-    )
+/// Applies `moves`, each alone; which held (a move whose recipient left
+/// its `from` state, to a racing run or a receipt, fails alone).
+pub async fn apply(table: &dyn Table, moves: &[Move], now: &str) -> Result<Vec<bool>, TableError> {
+    let mut held = Vec::with_capacity(moves.len());
+    for chunk in moves.chunks(WRITES_AT_ONCE) {
+        let writes = chunk.iter().map(|m| async move {
+            let (update, cond) = m.write(now);
+            match table.update(&m.recipient, update, Some(cond)).await {
+                Ok(_) => Ok(true),
+                Err(TableError::ConditionFailed) => Ok(false),
+                Err(e) => Err(e),
+            }
+        });
+        for write in futures_util::future::join_all(writes).await {
+            held.push(write?);
+        }
+    }
+    Ok(held)
+}
+
+/// Applies one move; whether it held.
+pub async fn apply_one(table: &dyn Table, one: Move, now: &str) -> Result<bool, TableError> {
+    Ok(apply(table, &[one], now).await?.first() == Some(&true))
 }
 
 #[cfg(test)]
@@ -302,35 +250,25 @@ mod tests {
     }
 
     #[test]
-    fn moving_recipients_counts_each_counter_item_once() {
-        let church = ChurchId::generate();
-        let message = MessageId::generate();
-        let branch = BranchId::generate();
-        let moves = (0..3)
-            .map(|_| Move {
-                member: MemberId::generate(),
-                branch: Some(branch),
-                from: Status::Sending,
-                to: Status::Delivered,
-                marks: vec![],
-            })
-            .collect();
-        let ops = transitions(church, message, moves, "2026-12-01T10:00:00Z");
-        // Three recipients, then the message, the day and the branch once each.
-        assert_eq!(ops.len(), 6);
-        let counters: Vec<_> = ops[3..].iter().map(|op| op.key().unwrap()).collect();
-        assert_eq!(
-            counters,
-            vec![
-                keys::message(church, message),
-                keys::day(church, "2026-12-01"),
-                keys::branch_stats(church, branch),
-            ]
-        );
-        let TxOp::Update { update, .. } = &ops[3] else {
-            panic!("the message's counters are an update");
+    fn a_move_writes_the_recipient_alone_from_its_state_one_version_on() {
+        let m = Move {
+            recipient: keys::recipient(MessageId::generate(), 3, MemberId::generate()),
+            from: Status::Sending,
+            to: Status::Delivered,
+            marks: vec![],
         };
-        assert!(update.add.contains(&("deliveredCount".into(), 3)));
-        assert!(update.add.contains(&("sendingCount".into(), -3)));
+        let (update, cond) = m.write("2026-12-01T10:00:00Z");
+        assert_eq!(cond, Cond::eq("status", "sending"));
+        assert!(update.set.contains(&("status".into(), "delivered".into())));
+        assert_eq!(update.add, vec![("version".to_owned(), 1)]);
+    }
+
+    #[test]
+    fn a_fast_number_spreads_a_big_message_over_lanes_and_a_small_one_stays_in_one() {
+        use crate::messaging::entities::lanes_for;
+        assert_eq!(lanes_for(1_000, 25_000), 16);
+        assert_eq!(lanes_for(75, 25_000), 2);
+        assert_eq!(lanes_for(1_000, 150), 1);
+        assert_eq!(lanes_for(10_000, 1_000_000), 32);
     }
 }

@@ -14,11 +14,11 @@
 use std::collections::HashMap;
 
 use super::entities::{EarlyReceipt, Texted};
-use super::model::{Mark, Status, transition};
+use super::model::{Mark, Move, Status, apply_one};
 use crate::conversations::model::ThreadMessage;
 use crate::keys;
 use crate::ports::table::{Index, Key, Query, Table, TableError};
-use crate::store::{Entities, from_item};
+use crate::store::{Entities, Entity, from_item};
 use crate::telnyx::events::Receipt;
 
 /// How long an early receipt waits for its send to be recorded.
@@ -124,24 +124,18 @@ pub async fn apply(
         (Some(code), Status::Failed) => vec![Mark::ErrorCode(code)],
         _ => vec![],
     };
-    let moved = table
-        .transact(transition(
-            recipient.church_id,
-            recipient.message_id,
-            recipient.member_id,
-            recipient.branch_id,
-            current,
-            to,
-            marks,
-            &now.to_rfc3339(),
-        ))
-        .await;
-    match moved {
-        Ok(()) => Ok(Applied::Moved(to)),
-        // It moved meanwhile (a concurrent delivery of the same event).
-        Err(TableError::TransactionCancelled { .. }) => Ok(Applied::Ignored),
-        Err(e) => Err(e),
-    }
+    let moved = Move {
+        recipient: recipient.key(),
+        from: current,
+        to,
+        marks,
+    };
+    // `false`: it moved meanwhile (a concurrent delivery of the same event).
+    Ok(if apply_one(table, moved, &now.to_rfc3339()).await? {
+        Applied::Moved(to)
+    } else {
+        Applied::Ignored
+    })
 }
 
 /// A receipt for a conversation's outbound text: its `deliveryStatus`

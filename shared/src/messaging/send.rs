@@ -6,7 +6,9 @@ use chrono::Duration;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::entities::{AcceptedSend, Figures, MediaUpload, Message, MessageState, StatusCounts};
+use super::entities::{
+    AcceptedSend, Figures, MediaUpload, Message, MessageState, StatusCounts, lanes_for,
+};
 use super::jobs::{Audience, FanoutJob};
 use crate::directory::branches::Branch;
 use crate::directory::groups::Group;
@@ -155,12 +157,14 @@ pub async fn send(
         sent_at: None,
         segments: info.segments,
         encoding: info.encoding,
-        recipients: 0,
+        legacy_recipients: 0,
         fanned_out: false,
         media_ids: request.media.clone(),
         media_keys,
         error: None,
-        counts: StatusCounts::default(),
+        lanes: lanes_for(profile.mps(), total),
+        slots: 0,
+        legacy_counts: StatusCounts::default(),
     };
     let month = ctx.now.format("%Y-%m").to_string();
     let mut counted = Counters::default()

@@ -297,6 +297,10 @@ pub enum TableError {
     /// A transaction was cancelled; `failed` lists the ops whose condition did not hold.
     #[error("transaction cancelled: conditions failed on operations {failed:?}")]
     TransactionCancelled { failed: Vec<usize> },
+    /// Another transaction was writing one of its items at the same moment
+    /// (DynamoDB's `TransactionConflict`): nothing was written; try again.
+    #[error("a concurrent transaction held one of the items")]
+    Conflict,
     /// A request AWS would reject (our bug, never a client's).
     #[error("invalid table request: {0}")]
     Invalid(String),

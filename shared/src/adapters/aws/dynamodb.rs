@@ -382,6 +382,13 @@ impl Table for DynamoTable {
                     if !failed.is_empty() {
                         return Err(TableError::TransactionCancelled { failed });
                     }
+                    if cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .any(|r| r.code() == Some("TransactionConflict"))
+                    {
+                        return Err(TableError::Conflict);
+                    }
                 }
                 Err(TableError::backend("write a transaction", e))
             }

@@ -1,21 +1,21 @@
 //! A broadcast's recipient batch: the recipients are read in one batch;
 //! the ones still `queued` get their slots on the sending number, and are
-//! claimed, sent and recorded in as few transactions as fit.
+//! claimed, sent and recorded, each recipient its own conditional write.
 
 use super::verdict::{Sent, Verdict};
 use super::{Addressee, MEDIA_URL_TTL, Outcome, SendStepError, Sender};
 use crate::directory::members::MemberRecord;
 use crate::directory::model::ChurchProfile;
-use crate::domain::{BranchId, MemberId, PhoneNumber};
+use crate::domain::{MemberId, PhoneNumber};
 use crate::keys;
 use crate::messaging::entities::{Message, Recipient};
 use crate::messaging::jobs::RecipientBatch;
-use crate::messaging::model::{Mark, Move, Status, transition, transitions};
+use crate::messaging::model::{Mark, Move, Status, apply, apply_one};
 use crate::messaging::pacing::Reservation;
 use crate::ports::blobs::BlobKey;
 use crate::ports::carrier::OutboundMessage;
-use crate::ports::table::{TableError, TxOp};
-use crate::store::Entities;
+use crate::ports::table::{Key, TableError};
+use crate::store::{Entities, Entity};
 
 /// What a job needs of its message and church, read once.
 struct Broadcast {
@@ -24,18 +24,15 @@ struct Broadcast {
     from: Option<PhoneNumber>,
     mps: u32,
     media_urls: Vec<String>,
+    lanes: u32,
 }
 
 /// One queued recipient of the job, with its member (if still there).
 struct Pending {
+    key: Key,
     member_id: MemberId,
-    branch: Option<BranchId>,
     member: Option<MemberRecord>,
 }
-
-/// Recipient moves per transaction: with the message, day and branch
-/// counters, within DynamoDB's 100 items.
-const MOVES_PER_TRANSACTION: usize = 40;
 
 fn merge(text: &str, member: &MemberRecord, church_name: &str) -> String {
     text.replace("{firstName}", &member.first_name)
@@ -57,34 +54,14 @@ fn settled_without_carrier(
 }
 
 impl Sender<'_> {
-    /// Applies a transition; `false` when its condition no longer holds.
-    async fn apply(&self, ops: Vec<TxOp>) -> Result<bool, TableError> {
-        match self.table.transact(ops).await {
-            Ok(()) => Ok(true),
-            Err(TableError::TransactionCancelled { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn move_to(
-        &self,
-        job: &RecipientBatch,
-        recipient: &Pending,
-        from: Status,
-        to: Status,
-        marks: Vec<Mark>,
-    ) -> Result<bool, TableError> {
-        self.apply(transition(
-            job.church_id,
-            job.message_id,
-            recipient.member_id,
-            recipient.branch,
+    async fn move_to(&self, recipient: &Pending, from: Status, to: Status) -> Result<bool, TableError> {
+        let one = Move {
+            recipient: recipient.key.clone(),
             from,
             to,
-            marks,
-            &self.now(),
-        ))
-        .await
+            marks: vec![],
+        };
+        apply_one(self.table, one, &self.now()).await
     }
 
     async fn broadcast(&self, job: &RecipientBatch) -> Result<Option<Broadcast>, SendStepError> {
@@ -112,15 +89,20 @@ impl Sender<'_> {
             mps: profile.mps(),
             text: message.content,
             media_urls,
+            lanes: message.lanes,
         }))
     }
 
     /// The job's recipients still `queued`; abandoned claims become `uncertain`.
-    async fn pending(&self, job: &RecipientBatch) -> Result<Vec<Pending>, TableError> {
+    async fn pending(
+        &self,
+        job: &RecipientBatch,
+        lanes: u32,
+    ) -> Result<Vec<Pending>, TableError> {
         let recipient_keys: Vec<_> = job
             .member_ids
             .iter()
-            .map(|m| keys::recipient(job.message_id, *m))
+            .map(|m| keys::recipient(job.message_id, keys::lane_of(*m, lanes), *m))
             .collect();
         let member_keys: Vec<_> = job
             .member_ids
@@ -133,62 +115,21 @@ impl Sender<'_> {
         for ((member_id, recipient), member) in job.member_ids.iter().zip(recipients).zip(members) {
             let Some(recipient) = recipient else { continue };
             let entry = Pending {
+                key: recipient.key(),
                 member_id: *member_id,
-                branch: recipient.branch_id,
                 member,
             };
             match recipient.status {
                 Status::Queued => pending.push(entry),
                 Status::Sending if self.abandoned(recipient.claimed_at.as_deref()) => {
                     // The run died after claiming it: the carrier may have it.
-                    self.move_to(job, &entry, Status::Sending, Status::Uncertain, vec![])
+                    self.move_to(&entry, Status::Sending, Status::Uncertain)
                         .await?;
                 }
                 _ => {}
             }
         }
         Ok(pending)
-    }
-
-    /// Applies `moves` in as few transactions as fit; which of them held
-    /// (a move whose recipient left its `from` state, to a racing run, fails
-    /// alone: the batch is then retried one move at a time).
-    async fn apply_all(
-        &self,
-        job: &RecipientBatch,
-        moves: Vec<Move>,
-    ) -> Result<Vec<bool>, TableError> {
-        let mut held = Vec::with_capacity(moves.len());
-        let mut moves = moves.into_iter().peekable();
-        while moves.peek().is_some() {
-            let chunk: Vec<Move> = moves.by_ref().take(MOVES_PER_TRANSACTION).collect();
-            let n = chunk.len();
-            let singles: Vec<Move> = chunk.iter().map(Move::clone).collect();
-            if self
-                .apply(transitions(
-                    job.church_id,
-                    job.message_id,
-                    chunk,
-                    &self.now(),
-                ))
-                .await?
-            {
-                held.extend(std::iter::repeat_n(true, n));
-                continue;
-            }
-            for one in singles {
-                held.push(
-                    self.apply(transitions(
-                        job.church_id,
-                        job.message_id,
-                        vec![one],
-                        &self.now(),
-                    ))
-                    .await?,
-                );
-            }
-        }
-        Ok(held)
     }
 
     /// Sends what is still queued of a broadcast's recipient batch;
@@ -198,7 +139,7 @@ impl Sender<'_> {
             tracing::warn!(message_id = %job.message_id, "send job for a missing message or church; dropped");
             return Ok(Outcome::Done);
         };
-        let pending = self.pending(job).await?;
+        let pending = self.pending(job, broadcast.lanes).await?;
         let settled = |r: &Pending| settled_without_carrier(r, &broadcast);
         let sendable = pending.iter().filter(|r| settled(r).is_none()).count();
         let slots = match &broadcast.from {
@@ -208,14 +149,13 @@ impl Sender<'_> {
         if let (Reservation::Later(wait), true) = (slots, sendable > 0) {
             return Ok(Outcome::Later(wait));
         }
-        // Claims and settlements: one transaction for the job.
+        // Claims and settlements: a conditional write each.
         let now = self.now();
         let moves = pending
             .iter()
             .map(|r| match settled(r) {
                 Some((to, code)) => Move {
-                    member: r.member_id,
-                    branch: r.branch,
+                    recipient: r.key.clone(),
                     from: Status::Queued,
                     to,
                     marks: code
@@ -223,8 +163,7 @@ impl Sender<'_> {
                         .unwrap_or_default(),
                 },
                 None => Move {
-                    member: r.member_id,
-                    branch: r.branch,
+                    recipient: r.key.clone(),
                     from: Status::Queued,
                     to: Status::Sending,
                     marks: vec![Mark::Claimed {
@@ -233,8 +172,8 @@ impl Sender<'_> {
                     }],
                 },
             })
-            .collect();
-        let held = self.apply_all(job, moves).await?;
+            .collect::<Vec<_>>();
+        let held = apply(self.table, &moves, &now).await?;
         let claimed: Vec<&Pending> = pending
             .iter()
             .zip(held)
@@ -248,7 +187,7 @@ impl Sender<'_> {
             .collect();
         let mut verdicts = futures_util::future::join_all(sends).await;
         self.settle_early(&mut verdicts).await?;
-        // What the carrier said: one transaction for the job.
+        // What the carrier said: a conditional write each.
         let mut retry = 0;
         let mut after = None;
         let mut moves = Vec::with_capacity(verdicts.len());
@@ -258,14 +197,13 @@ impl Sender<'_> {
                 after = after.max(Some(at_least));
             }
             moves.push(Move {
-                member: recipient.member_id,
-                branch: recipient.branch,
+                recipient: recipient.key.clone(),
                 from: Status::Sending,
                 to: verdict.to,
                 marks: verdict.marks,
             });
         }
-        self.apply_all(job, moves).await?;
+        apply(self.table, &moves, &self.now()).await?;
         Ok(if retry > 0 {
             Outcome::Retry {
                 count: retry,
