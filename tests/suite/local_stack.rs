@@ -216,6 +216,7 @@ fn catalog_with_consumer(id: &str, batch_size: u32) -> Catalog {
             reports_batch_item_failures: true,
             maximum_concurrency: 1,
         }],
+        stream_triggers: vec![],
         schedules: vec![],
     });
     let fanout = catalog
