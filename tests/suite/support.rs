@@ -431,6 +431,50 @@ impl Stack {
         }
     }
 
+    /// The message's view once `settled` holds of it: its counts come from
+    /// the aggregator, a moment behind the recipients (`LAG_BOUND`).
+    pub async fn view_when(
+        &self,
+        admin: &Admin,
+        id: &str,
+        settled: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + LAG_BOUND;
+        loop {
+            let view = self
+                .call(admin, "GET", &format!("/api/messages/{id}"), None)
+                .await;
+            let view = expect_status(view, reqwest::StatusCode::OK).await;
+            if settled(&view["data"]) || std::time::Instant::now() >= deadline {
+                return view;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Where `member`'s recipient of `message` is stored (its lane).
+    pub async fn recipient_key(
+        &self,
+        church: shared::domain::ChurchId,
+        message: shared::domain::MessageId,
+        member: shared::domain::MemberId,
+    ) -> shared::ports::Key {
+        use shared::store::Entities;
+        let stored: shared::messaging::entities::Message = self
+            .stack
+            .app
+            .table
+            .load(&shared::keys::message(church, message))
+            .await
+            .unwrap()
+            .expect("the message is stored");
+        shared::keys::recipient(
+            message,
+            shared::keys::lane_of(member, stored.lanes),
+            member,
+        )
+    }
+
     /// Every item of the embedded table, sorted by key — less the per-minute
     /// request counters, which every authenticated request bumps.
     pub async fn dump(&self) -> Vec<serde_json::Map<String, serde_json::Value>> {
@@ -439,6 +483,10 @@ impl Stack {
         items
     }
 }
+
+/// How far behind the recipients the aggregated counts may be, locally:
+/// the batching window (1 s) and a poll, with room for a loaded machine.
+pub const LAG_BOUND: Duration = Duration::from_secs(10);
 
 /// The JSON body of a response, after checking its status (the body is
 /// shown when the status is not the expected one).

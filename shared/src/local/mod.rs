@@ -1,6 +1,7 @@
 //! The local stack: the whole system as one process on the embedded
 //! adapters, with no configuration. It serves every HTTP route of
-//! template.yaml, runs its SQS consumers and fires its schedules — all
+//! template.yaml, runs its SQS consumers and its change-stream consumers
+//! and fires its schedules — all
 //! through the same handlers the Lambdas run.
 
 mod consumers;
@@ -8,6 +9,7 @@ mod gateway;
 mod keys;
 pub mod scheduler;
 mod server;
+mod streams;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +23,9 @@ pub use consumers::sqs_event;
 pub use gateway::{Incoming, to_event, to_request};
 pub use server::{MAX_BODY_BYTES, Router, RouterError};
 
-use crate::adapters::embedded::{EmbeddedBlobs, EmbeddedQueue, QueueSpec, Store, StoreError};
+use crate::adapters::embedded::{
+    EmbeddedBlobs, EmbeddedChanges, EmbeddedQueue, QueueSpec, Store, StoreError,
+};
 use crate::adapters::metered::{Meter, MeteredQueue, MeteredTable};
 use crate::app::{App, EmbeddedParts, QueueSpecs};
 use crate::catalog::{Catalog, CatalogError};
@@ -218,6 +222,40 @@ impl LocalStack {
                     trigger.clone(),
                     function.id.clone(),
                     handler,
+                    watcher.clone(),
+                ));
+            }
+            for trigger in &function.stream_triggers {
+                let Some(Entry::Stream(handler)) = registry.get(&function.id) else {
+                    return Err(LocalError::MissingEntry(function.id.clone()));
+                };
+                let on_failure = match &trigger.on_failure_queue {
+                    Some(id) => {
+                        let spec = catalog
+                            .queue(id)
+                            .ok_or_else(|| LocalError::UnknownQueue {
+                                function: function.id.clone(),
+                                queue: id.clone(),
+                            })?
+                            .spec();
+                        Some(Arc::new(EmbeddedQueue::new(store.clone(), spec)) as Arc<dyn Queue>)
+                    }
+                    None => None,
+                };
+                let mapping = streams::Mapping {
+                    function_id: function.id.clone(),
+                    handler,
+                    batch_size: trigger.batch_size,
+                    batching_window: trigger.batching_window,
+                    bisect_on_error: trigger.bisect_on_error,
+                    maximum_retry_attempts: trigger.maximum_retry_attempts,
+                    item_types: trigger.item_types.clone(),
+                    on_failure,
+                };
+                tasks.spawn(streams::run(
+                    Arc::clone(&app),
+                    EmbeddedChanges::new(store.clone()),
+                    mapping,
                     watcher.clone(),
                 ));
             }
