@@ -468,11 +468,7 @@ impl Stack {
             .await
             .unwrap()
             .expect("the message is stored");
-        shared::keys::recipient(
-            message,
-            shared::keys::lane_of(member, stored.lanes),
-            member,
-        )
+        shared::keys::recipient(message, shared::keys::lane_of(member, stored.lanes), member)
     }
 
     /// Every item of the embedded table, sorted by key — less the per-minute

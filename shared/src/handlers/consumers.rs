@@ -18,8 +18,8 @@ use crate::messaging::sender::{Outcome, Sender, backoff};
 use crate::metrics::{Tally, Timing};
 use crate::ports::queue::{MAX_DELAY, OutgoingMessage};
 pub use batch::RECORDS_IN_FLIGHT;
-pub use stream_event::{StreamEventError, changes_of, event_of};
 use batch::{Handled, Job, each_record};
+pub use stream_event::{StreamEventError, changes_of, event_of};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CountsError {

@@ -41,12 +41,15 @@ pub struct Mapping {
 impl Mapping {
     fn passes(&self, change: &Change) -> bool {
         self.item_types.is_empty()
-            || [&change.new, &change.old].into_iter().flatten().any(|image| {
-                image
-                    .get("type")
-                    .and_then(serde_json::Value::as_str)
-                    .is_some_and(|t| self.item_types.iter().any(|w| w == t))
-            })
+            || [&change.new, &change.old]
+                .into_iter()
+                .flatten()
+                .any(|image| {
+                    image
+                        .get("type")
+                        .and_then(serde_json::Value::as_str)
+                        .is_some_and(|t| self.item_types.iter().any(|w| w == t))
+                })
     }
 }
 

@@ -33,7 +33,9 @@ const ATTEMPTS: u32 = 8;
 pub enum AggregateError {
     #[error(transparent)]
     Table(#[from] TableError),
-    #[error("message {message}: other aggregators kept changing its tallies; the batch comes again")]
+    #[error(
+        "message {message}: other aggregators kept changing its tallies; the batch comes again"
+    )]
     Contended { message: MessageId },
 }
 

@@ -97,9 +97,10 @@ pub struct Message {
     pub sent_at: Option<String>,
     pub segments: usize,
     pub encoding: Encoding,
-    /// Recipients a message counted on itself before `MessageCounts`.
-    #[serde(default, rename = "recipients")]
-    pub legacy_recipients: i64,
+    /// Its recipients, counted once the fan-out wrote the last of them
+    /// (a message from before the aggregator counted them as they came).
+    #[serde(default)]
+    pub recipients: i64,
     /// The fan-out wrote every recipient.
     #[serde(default)]
     pub fanned_out: bool,
@@ -159,8 +160,11 @@ impl Message {
             .set("sentAt", now)
     }
 
-    pub fn fanned_out() -> Update {
-        Update::default().set("fannedOut", true)
+    /// The fan-out wrote every recipient: `recipients` of them.
+    pub fn fanned_out(recipients: i64) -> Update {
+        Update::default()
+            .set("fannedOut", true)
+            .set("recipients", recipients)
     }
 
     /// The fan-out queue refused it: nothing will send it.
@@ -201,7 +205,7 @@ impl MessageCounts {
     /// before it) those the message kept on itself.
     pub fn or_legacy(found: Option<MessageCounts>, message: &Message) -> MessageCounts {
         found.unwrap_or(MessageCounts {
-            recipients: message.legacy_recipients,
+            recipients: message.recipients,
             counts: message.legacy_counts,
         })
     }

@@ -121,7 +121,10 @@ async fn add(
             None,
         )
         .await?;
-    let end = taken.get("slots").and_then(serde_json::Value::as_u64).unwrap_or(n);
+    let end = taken
+        .get("slots")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(n);
     let placement = Placement {
         church: job.church_id,
         message: job.message_id,
@@ -151,6 +154,29 @@ async fn add(
         }
     }
     Ok(to_send)
+}
+
+/// How many recipients the message has, once the last page is written:
+/// read by key only, lane by lane, once per broadcast (the number a
+/// `completed` message must have counted).
+async fn count_recipients(table: &dyn Table, message: &Message) -> Result<i64, TableError> {
+    let mut n = 0;
+    for lane in 0..message.lanes.max(1) {
+        let query = Query::partition(keys::recipients(message.id, lane))
+            .sort(SortCond::BeginsWith(keys::RECIPIENT_PREFIX.into()))
+            .keys_only()
+            .limit(1_000);
+        let mut cursor = None;
+        loop {
+            let page = table.query(query.clone().after(cursor)).await?;
+            n += page.items.len() as i64;
+            cursor = page.cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(n)
 }
 
 /// Runs one step of a fan-out job.
@@ -193,7 +219,10 @@ pub async fn step(
         table.update(&message, Message::started(now), None).await?;
     }
     let Some(audience) = job.audiences.get(job.index) else {
-        table.update(&message, Message::fanned_out(), None).await?;
+        let recipients = count_recipients(table, &stored).await?;
+        table
+            .update(&message, Message::fanned_out(recipients), None)
+            .await?;
         return Ok(());
     };
     let (members, next) = page(table, job.church_id, audience, job.cursor.clone()).await?;

@@ -76,12 +76,13 @@ pub async fn with_counts(
 }
 
 /// Where a broadcast is as a whole: `completed` once the fan-out wrote
-/// every recipient and each of them reached a final state (unless it was
-/// never queued); otherwise its stored state.
+/// every recipient and the aggregator counted each of them in a final
+/// state (unless it was never queued); otherwise its stored state.
 pub fn summary_status(counted: &Counted) -> &'static str {
     let Counted { message, counts } = counted;
-    let settled = counts.counts.settled() == counts.recipients;
-    if message.fanned_out && settled && message.status != MessageState::Failed {
+    let all_counted = counts.recipients == message.recipients;
+    let settled = counts.counts.settled() == message.recipients;
+    if message.fanned_out && all_counted && settled && message.status != MessageState::Failed {
         "completed"
     } else {
         message.status.as_str()
@@ -93,7 +94,7 @@ pub fn summary_status(counted: &Counted) -> &'static str {
 fn total_recipients(counted: &Counted) -> i64 {
     let Counted { message, counts } = counted;
     if message.fanned_out {
-        counts.recipients
+        message.recipients
     } else {
         message.total_recipients.max(counts.recipients)
     }
@@ -239,7 +240,10 @@ fn decode_cursor(cursor: Option<Cursor>) -> Result<(u32, Option<Cursor>), TableE
     };
     let (lane, inner) = raw.split_once('~').ok_or(TableError::BadCursor)?;
     let lane = lane.parse().map_err(|_| TableError::BadCursor)?;
-    Ok((lane, Some(Cursor(inner.to_owned())).filter(|c| !c.0.is_empty())))
+    Ok((
+        lane,
+        Some(Cursor(inner.to_owned())).filter(|c| !c.0.is_empty()),
+    ))
 }
 
 /// A page of `message`'s recipients: lane by lane, in member-id order in each.
@@ -308,7 +312,7 @@ mod tests {
             sent_at: None,
             segments: 1,
             encoding: Encoding::Gsm7,
-            legacy_recipients: 0,
+            recipients: if fanned_out { recipients } else { 0 },
             fanned_out,
             media_ids: Vec::new(),
             media_keys: Vec::new(),
@@ -332,6 +336,17 @@ mod tests {
             ..StatusCounts::default()
         };
         assert_eq!(summary_status(&message(true, 12, settled)), "completed");
+    }
+
+    #[test]
+    fn not_completed_until_the_aggregator_counted_every_recipient_written() {
+        let settled = StatusCounts {
+            delivered_count: 10,
+            ..StatusCounts::default()
+        };
+        let mut m = message(true, 10, settled);
+        m.message.recipients = 12;
+        assert_eq!(summary_status(&m), "sending");
     }
 
     #[test]

@@ -157,7 +157,7 @@ pub async fn send(
         sent_at: None,
         segments: info.segments,
         encoding: info.encoding,
-        legacy_recipients: 0,
+        recipients: 0,
         fanned_out: false,
         media_ids: request.media.clone(),
         media_keys,

@@ -56,7 +56,11 @@ fn status_of(letter: char) -> Option<Status> {
 impl Seen {
     fn encode(&self) -> String {
         let l = letter(self.status);
-        let l = if self.accepted { l.to_ascii_uppercase() } else { l };
+        let l = if self.accepted {
+            l.to_ascii_uppercase()
+        } else {
+            l
+        };
         let v = self.version.min(MAX_VERSION);
         let digit = |n: u32| char::from_digit(n, 36).unwrap_or('z');
         format!("{l}{}{}", digit(v / 36), digit(v % 36))

@@ -106,14 +106,25 @@ mod tests {
             sequence: "000000000000000000042".into(),
             kind: ChangeKind::Modify,
             key: Key::new("MSG#1", "RCPT#2"),
-            old: Some(json!({"pk": "MSG#1", "sk": "RCPT#2", "version": 2}).as_object().unwrap().clone()),
+            old: Some(
+                json!({"pk": "MSG#1", "sk": "RCPT#2", "version": 2})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
             new: Some(new.as_object().unwrap().clone()),
             at_unix: 1_764_583_200,
         };
-        let event = event_of(std::slice::from_ref(&change), "arn:aws:dynamodb:local:0:table/t/stream/x");
+        let event = event_of(
+            std::slice::from_ref(&change),
+            "arn:aws:dynamodb:local:0:table/t/stream/x",
+        );
         // Through JSON, as Lambda delivers it.
         let wire = serde_json::to_value(&event).unwrap();
-        assert_eq!(wire["Records"][0]["dynamodb"]["NewImage"]["slot"], json!({"N": "12"}));
+        assert_eq!(
+            wire["Records"][0]["dynamodb"]["NewImage"]["slot"],
+            json!({"N": "12"})
+        );
         let back = changes_of(serde_json::from_value(wire).unwrap()).unwrap();
         assert_eq!(back, vec![change]);
     }

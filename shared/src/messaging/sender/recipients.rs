@@ -54,7 +54,12 @@ fn settled_without_carrier(
 }
 
 impl Sender<'_> {
-    async fn move_to(&self, recipient: &Pending, from: Status, to: Status) -> Result<bool, TableError> {
+    async fn move_to(
+        &self,
+        recipient: &Pending,
+        from: Status,
+        to: Status,
+    ) -> Result<bool, TableError> {
         let one = Move {
             recipient: recipient.key.clone(),
             from,
@@ -94,11 +99,7 @@ impl Sender<'_> {
     }
 
     /// The job's recipients still `queued`; abandoned claims become `uncertain`.
-    async fn pending(
-        &self,
-        job: &RecipientBatch,
-        lanes: u32,
-    ) -> Result<Vec<Pending>, TableError> {
+    async fn pending(&self, job: &RecipientBatch, lanes: u32) -> Result<Vec<Pending>, TableError> {
         let recipient_keys: Vec<_> = job
             .member_ids
             .iter()
