@@ -23,6 +23,7 @@ conformance!(
     one_items_records_come_in_write_order_in_one_shard,
     reading_after_a_sequence_resumes_right_after_it,
     pages_of_one_read_what_one_big_read_reads,
+    a_read_at_the_end_sees_later_writes,
     a_failed_conditional_write_leaves_no_record,
     a_write_that_changes_nothing_leaves_no_record,
     sequence_numbers_increase_within_a_shard,
@@ -327,6 +328,48 @@ async fn pages_of_one_read_what_one_big_read_reads(w: &World) {
     assert_eq!(big.len(), n, "{big:?}");
     assert_eq!(read_stream(w, 1).await, big);
     assert_eq!(read_stream(w, 3).await, big);
+}
+
+async fn a_read_at_the_end_sees_later_writes(w: &World) {
+    let key = Key::new("STREAM#1", "LATER");
+    w.table
+        .update(&key, Update::default().add("n", 1), None)
+        .await
+        .unwrap();
+    let first = at_least(w, 1).await;
+    let (shard, change) = first.first().cloned().unwrap();
+    // Nothing more yet: an empty read, then the next writes.
+    let at_end = w
+        .changes
+        .read(&shard, Some(&change.sequence), 10)
+        .await
+        .unwrap();
+    assert!(
+        at_end.iter().all(|c| !c.key.pk.starts_with(PREFIX)),
+        "{at_end:?}"
+    );
+    for _ in 0..2 {
+        w.table
+            .update(&key, Update::default().add("n", 1), None)
+            .await
+            .unwrap();
+    }
+    let deadline = Instant::now() + PATIENCE;
+    let mut later = Vec::new();
+    let mut after = change.sequence.clone();
+    while later.len() < 2 && Instant::now() < deadline {
+        let batch = w.changes.read(&shard, Some(&after), 10).await.unwrap();
+        match batch.last() {
+            Some(last) => after = last.sequence.clone(),
+            None => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+        later.extend(batch.into_iter().filter(|c| c.key == key));
+    }
+    let counts: Vec<Value> = later
+        .iter()
+        .map(|c| c.new.as_ref().unwrap()["n"].clone())
+        .collect();
+    assert_eq!(counts, [json!(2), json!(3)], "{later:?}");
 }
 
 async fn a_failed_conditional_write_leaves_no_record(w: &World) {

@@ -283,11 +283,15 @@ impl Changes for AwsChanges {
         for _ in 0..PAGES_PER_READ {
             let out = match self.get_records(&iterator, limit).await {
                 Ok(out) => out,
-                // A remembered iterator lives 15 minutes: start a new one there.
+                // A remembered iterator may have outlived its 15 minutes, or
+                // the records it pointed at: ask anew from `after`, which
+                // answers as a first read there would.
                 Err(e)
                     if !fresh
-                        && e.as_service_error()
-                            .is_some_and(GetRecordsError::is_expired_iterator_exception) =>
+                        && e.as_service_error().is_some_and(|s| {
+                            s.is_expired_iterator_exception()
+                                || s.is_trimmed_data_access_exception()
+                        }) =>
                 {
                     iterator = self.new_iterator(shard, after).await?;
                     fresh = true;
