@@ -8,12 +8,14 @@ use std::time::Duration;
 use shared::adapters::aws::provision::{
     create_bucket, create_observed_bus, create_queue, create_table,
 };
-use shared::adapters::aws::{AwsClients, DynamoTable, EventBridgeEvents, S3Blobs, SqsQueue};
-use shared::adapters::embedded::{EmbeddedQueue, QueueSpec};
+use shared::adapters::aws::{
+    AwsChanges, AwsClients, DynamoTable, EventBridgeEvents, S3Blobs, SqsQueue,
+};
+use shared::adapters::embedded::{EmbeddedChanges, EmbeddedQueue, QueueSpec};
 use shared::catalog::Catalog;
 use shared::config::Config;
 use shared::local::LocalStack;
-use shared::ports::{Blobs, DomainEvent, Events, Queue, Table};
+use shared::ports::{Blobs, Changes, DomainEvent, Events, Queue, Table};
 use shared::registry::Registry;
 
 /// Receives before a message of the test queue moves to its dead-letter queue.
@@ -21,6 +23,8 @@ pub const MAX_RECEIVES: u32 = 2;
 
 pub struct World {
     pub table: Arc<dyn Table>,
+    /// The table's change stream.
+    pub changes: Arc<dyn Changes>,
     pub queue: Arc<dyn Queue>,
     pub dead_letters: Arc<dyn Queue>,
     pub blobs: Arc<dyn Blobs>,
@@ -99,6 +103,7 @@ pub async fn embedded() -> World {
     let store = stack.parts.store.clone();
     World {
         table: Arc::new(stack.parts.table.clone()),
+        changes: Arc::new(EmbeddedChanges::new(store.clone())),
         queue: Arc::new(EmbeddedQueue::new(
             store.clone(),
             QueueSpec::new("TestQueue").dead_letter_after(MAX_RECEIVES, "TestDeadLetters"),
@@ -138,6 +143,11 @@ pub async fn aws() -> World {
     create_bucket(&clients, &bucket).await.unwrap();
     let sink = create_observed_bus(&clients, &bus).await.unwrap();
     World {
+        changes: Arc::new(AwsChanges::new(
+            clients.dynamodb.clone(),
+            clients.streams.clone(),
+            table.clone(),
+        )),
         table: Arc::new(DynamoTable::new(clients.dynamodb.clone(), table)),
         queue: Arc::new(SqsQueue::new(clients.sqs.clone(), queue_url)),
         dead_letters: Arc::new(SqsQueue::new(clients.sqs.clone(), dlq_url)),

@@ -1,6 +1,7 @@
 //! One suite per port; each runs against both adapters.
 
 mod blobs;
+mod changes;
 mod dead_letters;
 mod events;
 mod queue;

@@ -1,9 +1,11 @@
-//! The AWS adapters: DynamoDB, SQS, S3 and EventBridge, and the secrets read at init.
+//! The AWS adapters: DynamoDB (and its stream), SQS, S3 and EventBridge, and
+//! the secrets read at init.
 //!
 //! Clients are built once per Lambda cold start (`AwsClients::load`) and
 //! cloned into each adapter; cloning an SDK client shares its connection pool.
 
 mod attribute;
+mod changes;
 mod dynamodb;
 mod eventbridge;
 mod expression;
@@ -12,6 +14,7 @@ mod s3;
 pub mod secrets;
 mod sqs;
 
+pub use changes::AwsChanges;
 pub use dynamodb::DynamoTable;
 pub use eventbridge::EventBridgeEvents;
 pub use s3::S3Blobs;
@@ -23,6 +26,7 @@ use aws_config::BehaviorVersion;
 #[derive(Clone, Debug)]
 pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub streams: aws_sdk_dynamodbstreams::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub s3: aws_sdk_s3::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
@@ -47,6 +51,7 @@ impl AwsClients {
             .build();
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
+            streams: aws_sdk_dynamodbstreams::Client::new(config),
             sqs: aws_sdk_sqs::Client::new(config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             eventbridge: aws_sdk_eventbridge::Client::new(config),

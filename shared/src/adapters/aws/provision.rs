@@ -4,14 +4,16 @@
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::AwsClients;
 use crate::ports::BackendError;
 
-/// The single table: `pk`/`sk`, GSIs `gsi1` and `gsi2`, TTL on `ttl`.
+/// The single table: `pk`/`sk`, GSIs `gsi1` and `gsi2`, TTL on `ttl`, and a
+/// stream of every write with the item before and after (`NEW_AND_OLD_IMAGES`).
 pub async fn create_table(clients: &AwsClients, name: &str) -> Result<(), BackendError> {
     let attr = |n: &str| {
         AttributeDefinition::builder()
@@ -51,6 +53,12 @@ pub async fn create_table(clients: &AwsClients, name: &str) -> Result<(), Backen
         .key_schema(key("sk", KeyType::Range)?)
         .global_secondary_indexes(gsi("gsi1")?)
         .global_secondary_indexes(gsi("gsi2")?)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()?,
+        )
         .send()
         .await?;
     clients
