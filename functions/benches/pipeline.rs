@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use shared::adapters::metered::{Hot, Hotspots, Meter, Reading, key_shape, shape};
+use shared::adapters::metered::{Hotspots, Meter, Reading, key_shape, shape};
 use shared::catalog::Catalog;
 use shared::config::Config;
 use shared::directory::members::Ctx;
@@ -377,9 +377,9 @@ fn requests(rows: &mut Vec<Row>, used: &Reading, delivered: u64) {
 /// the embedded store cannot show (keys printed by shape, ids left out).
 fn refusals(rows: &mut Vec<Row>, hot: &Hotspots, used: &Reading, delivered: u64) {
     let d = delivered as f64;
-    let peak = |hot: &Option<Hot<String>>| {
-        hot.as_ref().map_or("none".into(), |h| {
-            format!("{} WCU/s on `{}`", h.count, shape(&h.key))
+    let peak = |hot: Option<(u64, String)>| {
+        hot.map_or("none".into(), |(count, key)| {
+            format!("{count} WCU/s on `{key}`")
         })
     };
     row(
@@ -396,19 +396,18 @@ fn refusals(rows: &mut Vec<Row>, hot: &Hotspots, used: &Reading, delivered: u64)
     row(
         rows,
         "hottest item, write units in its busiest second",
-        hot.item.as_ref().map_or("none".into(), |h| {
-            format!("{} WCU/s on `{}`", h.count, key_shape(&h.key))
-        }),
+        peak(hot.item.as_ref().map(|h| (h.count, key_shape(&h.key)))),
         "≤ 1,000 (DynamoDB's limit for one item)",
     );
-    let index = hot.index_partition.as_ref().map(|h| Hot {
-        key: format!("{} {}", h.key.0, h.key.1),
-        count: h.count,
+    let partition = hot.partition.as_ref().map(|h| (h.count, shape(&h.key)));
+    let index = hot.index_partition.as_ref().map(|h| {
+        let (name, pk) = &h.key;
+        (h.count, format!("{name} {}", shape(pk)))
     });
     row(
         rows,
         "hottest partition key, write units in its busiest second",
-        format!("{}; index: {}", peak(&hot.partition), peak(&index)),
+        format!("{}; index: {}", peak(partition), peak(index)),
         "≤ 1,000 per partition",
     );
     row(

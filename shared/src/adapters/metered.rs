@@ -32,7 +32,8 @@
 //! write's units are summed by item and by partition key (and index
 //! partition) within each wall-clock second since the meter was made; the
 //! hottest of each in any one second is kept, and only the current second's
-//! sums. Transactions are tracked while in flight (from before the inner
+//! sums. (DynamoDB may in time split a hot partition key's items over more
+//! partitions, never one item's writes: the item's figure is the hard one.) Transactions are tracked while in flight (from before the inner
 //! call to its return): one that starts while another holds one of its
 //! items counts as a conflict DynamoDB would cancel it for
 //! (`TransactionConflict`), and a single or batch write to an item a
