@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use shared::adapters::metered::{Meter, Reading};
+use shared::adapters::metered::{Hotspots, Meter, Reading, key_shape, shape};
 use shared::catalog::Catalog;
 use shared::config::Config;
 use shared::directory::members::Ctx;
@@ -301,6 +301,8 @@ async fn end_to_end(rows: &mut Vec<Row>) {
         );
     }
     let before = meter.read();
+    // The peaks of the sends alone, not of the imports before them.
+    meter.restart_hotspots();
     let started = Instant::now();
     let mut ids = Vec::new();
     for church in &churches {
@@ -327,6 +329,7 @@ async fn end_to_end(rows: &mut Vec<Row>) {
         "≥ 100,000 SMS/min",
     );
     requests(rows, &used, delivered);
+    refusals(rows, &meter.hotspots(), &used, delivered);
     let ledger = bench.stack.simulator.as_ref().unwrap().ledger();
     let mut to: Vec<(String, String)> = ledger
         .iter()
@@ -367,6 +370,63 @@ fn requests(rows: &mut Vec<Row>, used: &Reading, delivered: u64) {
             used.table_requests as f64 / d
         ),
         "≤ 6",
+    );
+}
+
+/// What DynamoDB would charge on the indexes and refuse outright, which
+/// the embedded store cannot show (keys printed by shape, ids left out).
+fn refusals(rows: &mut Vec<Row>, hot: &Hotspots, used: &Reading, delivered: u64) {
+    let d = delivered as f64;
+    let peak = |hot: Option<(u64, String)>| {
+        hot.map_or("none".into(), |(count, key)| {
+            format!("{count} WCU/s on `{key}`")
+        })
+    };
+    row(
+        rows,
+        "DynamoDB GSI write units per delivered SMS (both GSIs project all attributes)",
+        format!(
+            "{:.2} ({} units); table and GSIs together {:.2} per SMS",
+            used.gsi_write_units as f64 / d,
+            used.gsi_write_units,
+            used.total_write_units() as f64 / d
+        ),
+        "—",
+    );
+    row(
+        rows,
+        "hottest item, write units in its busiest second",
+        peak(hot.item.as_ref().map(|h| (h.count, key_shape(&h.key)))),
+        "≤ 1,000 (DynamoDB's limit for one item)",
+    );
+    let partition = hot.partition.as_ref().map(|h| (h.count, shape(&h.key)));
+    let index = hot.index_partition.as_ref().map(|h| {
+        let (name, pk) = &h.key;
+        (h.count, format!("{name} {}", shape(pk)))
+    });
+    row(
+        rows,
+        "hottest partition key, write units in its busiest second",
+        format!("{}; index: {}", peak(partition), peak(index)),
+        "≤ 1,000 per partition",
+    );
+    row(
+        rows,
+        "transactions begun while another held one of their items (DynamoDB: TransactionConflict)",
+        format!(
+            "{} ({:.3} per SMS){}; {} single writes to an item a transaction held",
+            used.transaction_conflicts,
+            used.transaction_conflicts as f64 / d,
+            hot.conflicted_item
+                .as_ref()
+                .map_or(String::new(), |h| format!(
+                    ", most on `{}` ({})",
+                    key_shape(&h.key),
+                    h.count
+                )),
+            used.writes_during_transactions
+        ),
+        "0",
     );
 }
 
