@@ -162,7 +162,7 @@ async fn deliver(app: &App, mapping: &Mapping, shard: &str, batch: Vec<Change>) 
             give_up(mapping, shard, &batch).await;
             continue;
         }
-        tokio::time::sleep(Duration::from_millis(100 << attempt.min(5))).await;
+        tokio::time::sleep(Duration::from_millis(50 << attempt.min(4))).await;
         if mapping.bisect_on_error && batch.len() > 1 {
             let mut first = batch;
             let second = first.split_off(first.len() / 2);
