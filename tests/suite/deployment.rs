@@ -47,6 +47,13 @@ fn every_function_has_a_handler_of_its_kind() {
                 f.id
             );
         }
+        if !f.stream_triggers.is_empty() {
+            assert!(
+                matches!(entry, Entry::Stream(_)),
+                "{} is fed by the table's stream",
+                f.id
+            );
+        }
     }
 }
 
@@ -429,4 +436,30 @@ fn the_counts_aggregator_sample_inserts_a_recipient_and_moves_one_to_sent() {
         shared::domain::ChurchId::parse(id("churchId")).unwrap();
         shared::domain::BranchId::parse(id("branchId")).unwrap();
     }
+}
+
+#[tokio::test]
+async fn every_stream_sample_event_runs_through_its_aggregator_on_aws_adapters() {
+    let app = aws_app(true).await;
+    let registry = Registry::builtin();
+    let mut ran = 0;
+    for (f, _) in stream_samples() {
+        let Some(Entry::Stream(handler)) = registry.get(&f.id) else {
+            panic!(
+                "{} is fed by the table's stream but has no stream handler",
+                f.id
+            );
+        };
+        let text =
+            std::fs::read_to_string(repo().join("events").join(format!("{}.json", f.id))).unwrap();
+        // Lambda delivers a batch at least once: the same batch again is no error.
+        for delivery in 1..=2 {
+            let event = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.id));
+            handler(&app, event)
+                .await
+                .unwrap_or_else(|e| panic!("{} (delivery {delivery}): {e}", f.id));
+        }
+        ran += 1;
+    }
+    assert_eq!(ran, 1, "the counts aggregator");
 }
