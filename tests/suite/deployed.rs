@@ -1,14 +1,16 @@
 //! The deployed shape: template.yaml after the SAM transform,
 //! created in the emulator's CloudFormation with IAM enforced (each function
 //! calls AWS with its own role's credentials), the real Lambda bootstrap
-//! behind its gateway routes and queue triggers, the Telnyx simulator as the
-//! carrier — and driven only through the gateway's execute-api URL and the
-//! simulator. `infra/emulator_stack.py` creates the stack and names what the
-//! emulator does differently from AWS (README, "Deployed shape").
+//! behind its gateway routes, queue triggers and the table's stream, the
+//! Telnyx simulator as the carrier — and driven only through the gateway's
+//! execute-api URL and the simulator. `infra/emulator_stack.py` creates the
+//! stack, names what the emulator does differently from AWS (README,
+//! "Deployed shape"), and stands in for the stream's event source mapping.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -69,6 +71,62 @@ fn driver(args: &[&str], input: &Value) -> Value {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).expect("the driver answers JSON")
+}
+
+/// `infra/emulator_stack.py mappings`: Lambda's DynamoDB-stream event
+/// source mappings of the stack, which the emulator does not run as Lambda
+/// does, for as long as this lives (its stdin closing stops it too).
+struct StreamMappings {
+    child: Child,
+    log: PathBuf,
+}
+
+impl StreamMappings {
+    fn start(endpoint: &str, stack: &str) -> Self {
+        let log = std::env::temp_dir().join(format!("{stack}-stream-mappings.log"));
+        let mut child = Command::new(repo().join(".venv/bin/python"))
+            .arg(repo().join("infra/emulator_stack.py"))
+            .arg("mappings")
+            .current_dir(repo())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python runs");
+        use std::io::Write;
+        let request = json!({"endpoint": endpoint, "stack": stack, "log": log});
+        let stdin = child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{request}").unwrap();
+        stdin.flush().unwrap();
+        let mut ready = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(
+            ready.trim(),
+            "ready",
+            "infra/emulator_stack.py mappings did not start (its error is above)"
+        );
+        Self { child, log }
+    }
+}
+
+impl Drop for StreamMappings {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // A failed test shows what the aggregator was handed and answered.
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!(
+                "stream mappings, last invocations ({}):",
+                self.log.display()
+            );
+            for line in tail.iter().rev() {
+                eprintln!("  {line}");
+            }
+        }
+    }
 }
 
 struct Api {
@@ -139,19 +197,40 @@ impl Api {
         all
     }
 
-    /// Sends `content` to every member; its id and its view once completed.
-    async fn broadcast(&self, content: &str) -> (String, Value) {
+    /// Sends `content` to every member; its id and its view once completed
+    /// with `delivered` delivered and `opted_out` opted out. The counts are
+    /// the aggregator's, summed from the table's stream: they must reach
+    /// exactly these and stay there (a batch counted twice would overshoot).
+    async fn broadcast(
+        &self,
+        content: &str,
+        delivered: usize,
+        opted_out: usize,
+    ) -> (String, Value) {
         let body = json!({"content": content, "targetType": "all"});
         let sent = self
             .expect("POST", "/api/messages/send", Some(body), 201)
             .await;
         let id = sent["data"]["id"].as_str().unwrap().to_owned();
         let path = format!("/api/messages/{id}");
-        let view = self
-            .until(&path, Duration::from_secs(120), |v| {
-                v["data"]["status"] == "completed"
-            })
-            .await;
+        let converged = |v: &Value| {
+            let data = &v["data"];
+            data["status"] == "completed"
+                && data["deliveredCount"] == delivered
+                && data["counts"]["delivered"] == delivered
+                && data["counts"]["optedOut"] == opted_out
+                && ["queued", "sending", "sent", "failed", "uncertain"]
+                    .iter()
+                    .all(|c| data["counts"][c] == 0)
+        };
+        let view = self.until(&path, Duration::from_secs(120), converged).await;
+        // Longer than the mapping's batching window and an invocation.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let again = self.expect("GET", &path, None, 200).await;
+        assert_eq!(
+            again["data"]["counts"], view["data"]["counts"],
+            "the counts moved after converging"
+        );
         (id, view)
     }
 
@@ -207,6 +286,8 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
     );
     let base = deployed["apiUrl"].as_str().unwrap().to_owned();
     let resources = deployed["resources"].clone();
+    // Recipients' changes reach the counts aggregator through it.
+    let mappings = StreamMappings::start(&endpoint, &stack);
     // The messaging profile's webhook, as set in Telnyx's portal (RUNBOOK.md).
     simulator.set_profile_webhook(&format!("{base}/api/webhooks/telnyx/status"));
     let mut api = Api {
@@ -277,9 +358,12 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
     .unwrap();
 
     // A broadcast: send → fan-out queue → fan-out Lambda → send queue → send
-    // Lambda → Telnyx (the simulator) → signed receipts → webhook route.
+    // Lambda → Telnyx (the simulator) → signed receipts → webhook route, and
+    // each recipient's change → the table's stream → the counts aggregator.
     let started = Instant::now();
-    let (message, view) = api.broadcast("Hi {firstName}, service is at 10.").await;
+    let (message, view) = api
+        .broadcast("Hi {firstName}, service is at 10.", MEMBERS, 0)
+        .await;
     let delivered_in = started.elapsed();
     assert_eq!(view["data"]["counts"]["delivered"], MEMBERS, "{view}");
     let recipients = api
@@ -331,7 +415,7 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
     };
     assert_eq!(confirmed, 2, "the broadcast, then one STOP confirmation");
     // The next broadcast leaves them out.
-    let (_, view) = api.broadcast("Potluck Sunday").await;
+    let (_, view) = api.broadcast("Potluck Sunday", MEMBERS - 1, 1).await;
     assert_eq!(view["data"]["counts"]["optedOut"], 1, "{view}");
     assert_eq!(view["data"]["counts"]["delivered"], MEMBERS - 1, "{view}");
 
@@ -487,6 +571,21 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
         );
     }
 
+    // The aggregator gave up on no batch of the stream (its OnFailure queue).
+    let given_up = clients
+        .sqs
+        .receive_message()
+        .queue_url(resources["CountsFailuresQueue"].as_str().unwrap())
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        given_up.messages().is_empty(),
+        "the counts aggregator gave up on stream batches: {:?}",
+        given_up.messages()
+    );
+
     // Every function of the template was invoked, as its logs show.
     let names: BTreeMap<String, String> = catalog
         .functions
@@ -507,6 +606,8 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
         );
         let kind = if !function.queue_triggers.is_empty() {
             "queue consumer"
+        } else if !function.stream_triggers.is_empty() {
+            "stream consumer"
         } else if function.id == "TelnyxWebhookFunction" {
             "webhook"
         } else {
@@ -538,5 +639,6 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
             times.last().copied().unwrap_or(0)
         );
     }
+    drop(mappings);
     simulator.stop();
 }

@@ -47,6 +47,13 @@ fn every_function_has_a_handler_of_its_kind() {
                 f.id
             );
         }
+        if !f.stream_triggers.is_empty() {
+            assert!(
+                matches!(entry, Entry::Stream(_)),
+                "{} is fed by the table's stream",
+                f.id
+            );
+        }
     }
 }
 
@@ -302,4 +309,157 @@ async fn every_sqs_sample_event_runs_through_its_consumer_on_aws_adapters() {
         ran += 1;
     }
     assert_eq!(ran, 3, "the fan-out, send and media consumers");
+}
+
+/// The sample event of each function fed by the table's stream, parsed.
+fn stream_samples() -> Vec<(&'static shared::catalog::FunctionDecl, Value)> {
+    catalog()
+        .functions
+        .iter()
+        .filter(|f| !f.stream_triggers.is_empty())
+        .map(|f| {
+            let path = repo().join("events").join(format!("{}.json", f.id));
+            let text = std::fs::read_to_string(&path).unwrap();
+            let event = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            (f, event)
+        })
+        .collect()
+}
+
+/// Lambda's DynamoDB event: each record a stream record of the table
+/// (`NEW_AND_OLD_IMAGES`, images as the event names them), in stream
+/// order, and one the mapping's FilterCriteria lets through.
+#[test]
+fn every_stream_sample_event_is_lambdas_dynamodb_event_passing_its_filter() {
+    let samples = stream_samples();
+    assert!(
+        !samples.is_empty(),
+        "the counts aggregator reads the stream"
+    );
+    for (f, event) in samples {
+        let records = event["Records"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{}: no Records", f.id));
+        assert!(!records.is_empty(), "{}", f.id);
+        let mut last_sequence = 0u128;
+        for record in records {
+            assert_eq!(record["eventSource"], "aws:dynamodb", "{}", f.id);
+            assert_eq!(record["eventVersion"], "1.1", "{}", f.id);
+            assert!(
+                record["eventSourceARN"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("arn:aws:dynamodb:") && a.contains("/stream/")),
+                "{}: {record}",
+                f.id
+            );
+            let stream = &record["dynamodb"];
+            assert_eq!(stream["StreamViewType"], "NEW_AND_OLD_IMAGES", "{}", f.id);
+            assert!(
+                stream["ApproximateCreationDateTime"].is_number(),
+                "{}",
+                f.id
+            );
+            assert!(stream["SizeBytes"].is_u64(), "{}", f.id);
+            let sequence: u128 = stream["SequenceNumber"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("{}: SequenceNumber is digits", f.id));
+            assert!(
+                sequence > last_sequence,
+                "{}: records in stream order",
+                f.id
+            );
+            last_sequence = sequence;
+            let (new, old) = (&stream["NewImage"], &stream["OldImage"]);
+            match record["eventName"].as_str() {
+                Some("INSERT") => assert!(new.is_object() && old.is_null(), "{}", f.id),
+                Some("MODIFY") => assert!(new.is_object() && old.is_object(), "{}", f.id),
+                Some("REMOVE") => assert!(new.is_null() && old.is_object(), "{}", f.id),
+                other => panic!("{}: eventName {other:?}", f.id),
+            }
+            let image = if new.is_object() { new } else { old };
+            for key in ["pk", "sk"] {
+                assert_eq!(stream["Keys"][key], image[key], "{}: Keys.{key}", f.id);
+            }
+            for trigger in &f.stream_triggers {
+                let passes = trigger.item_types.is_empty()
+                    || [new, old].iter().any(|i| {
+                        i["type"]["S"]
+                            .as_str()
+                            .is_some_and(|t| trigger.item_types.iter().any(|k| k == t))
+                    });
+                assert!(passes, "{}: the mapping's filter drops {record}", f.id);
+            }
+        }
+    }
+}
+
+/// The aggregator's sample: a recipient inserted (queued), and one moving
+/// from sending to sent, with what the aggregator counts them by.
+#[test]
+fn the_counts_aggregator_sample_inserts_a_recipient_and_moves_one_to_sent() {
+    let (_, event) = stream_samples()
+        .into_iter()
+        .find(|(f, _)| f.id == "CountsAggregatorFunction")
+        .expect("CountsAggregatorFunction's sample");
+    let records = event["Records"].as_array().unwrap();
+    let named = |name: &str| {
+        records
+            .iter()
+            .find(|r| r["eventName"] == name)
+            .unwrap_or_else(|| panic!("no {name} record"))
+    };
+    let inserted = &named("INSERT")["dynamodb"]["NewImage"];
+    assert_eq!(inserted["status"]["S"], "queued");
+    let modified = &named("MODIFY")["dynamodb"];
+    assert_eq!(modified["OldImage"]["status"]["S"], "sending");
+    assert_eq!(modified["NewImage"]["status"]["S"], "sent");
+    for image in [inserted, &modified["OldImage"], &modified["NewImage"]] {
+        assert_eq!(image["type"]["S"], "recipient");
+        for attribute in ["churchId", "messageId", "memberId", "branchId", "updatedAt"] {
+            assert!(image[attribute]["S"].is_string(), "{attribute}: {image}");
+        }
+        assert!(
+            image["slot"]["N"]
+                .as_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok()),
+            "slot: {image}"
+        );
+        // Keyed as the code keys a recipient, with ids it parses.
+        let id = |attribute: &str| image[attribute]["S"].as_str().unwrap();
+        let key = shared::keys::recipient(
+            shared::domain::MessageId::parse(id("messageId")).unwrap(),
+            shared::domain::MemberId::parse(id("memberId")).unwrap(),
+        );
+        assert_eq!(image["pk"]["S"], key.pk.as_str());
+        assert_eq!(image["sk"]["S"], key.sk.as_str());
+        shared::domain::ChurchId::parse(id("churchId")).unwrap();
+        shared::domain::BranchId::parse(id("branchId")).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn every_stream_sample_event_runs_through_its_aggregator_on_aws_adapters() {
+    let app = aws_app(true).await;
+    let registry = Registry::builtin();
+    let mut ran = 0;
+    for (f, _) in stream_samples() {
+        let Some(Entry::Stream(handler)) = registry.get(&f.id) else {
+            panic!(
+                "{} is fed by the table's stream but has no stream handler",
+                f.id
+            );
+        };
+        let text =
+            std::fs::read_to_string(repo().join("events").join(format!("{}.json", f.id))).unwrap();
+        // Lambda delivers a batch at least once: the same batch again is no error.
+        for delivery in 1..=2 {
+            let event = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.id));
+            handler(&app, event)
+                .await
+                .unwrap_or_else(|e| panic!("{} (delivery {delivery}): {e}", f.id));
+        }
+        ran += 1;
+    }
+    assert_eq!(ran, 1, "the counts aggregator");
 }

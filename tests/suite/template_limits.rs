@@ -8,6 +8,9 @@
 //!   function's timeout (AWS's advice, so throttled batches don't come back
 //!   early and burn receives).
 //! - HTTP API: integrations time out at 30 s, so HTTP functions ≤ 29 s.
+//! - DynamoDB-stream event sources: the function's role reads that stream
+//!   (on its ARN, not `*`) and sends to its OnFailure queue, or Lambda
+//!   cannot create the mapping — which neither emulator path checks.
 //! - A new account's Lambda concurrency quota can be 10: no function reserves any.
 //! - Secrets: no value in any environment; each function names, and may
 //!   read, exactly the secrets its handler needs (registry::secrets_of).
@@ -119,6 +122,52 @@ pub fn violations(template: &Value) -> Vec<String> {
         }
     }
 
+    for (id, mapping) in of_type(template, "AWS::Lambda::EventSourceMapping") {
+        let props = &mapping["Properties"];
+        let source = &props["EventSourceArn"];
+        if source["Fn::GetAtt"][1] != "StreamArn" {
+            continue;
+        }
+        let Some(function) = target(&props["FunctionName"]) else {
+            continue;
+        };
+        let role =
+            target(&template["Resources"][function]["Properties"]["Role"]).unwrap_or_default();
+        let grants = grants_of(template, role);
+        let granted = |action: &str, resource: &Value| {
+            grants.iter().any(|(actions, resources)| {
+                actions.iter().any(|a| a == action) && resources.contains(resource)
+            })
+        };
+        for action in [
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:ListStreams",
+        ] {
+            if !granted(action, source) {
+                broken.push(format!(
+                    "{id}: {function}'s role may not {action} on its stream"
+                ));
+            }
+        }
+        let on_failure = &props["DestinationConfig"]["OnFailure"]["Destination"];
+        if !on_failure.is_null() && !granted("sqs:SendMessage", on_failure) {
+            broken.push(format!(
+                "{id}: {function}'s role may not sqs:SendMessage to its OnFailure queue"
+            ));
+        }
+        let managed = &template["Resources"][role]["Properties"]["ManagedPolicyArns"];
+        if managed
+            .to_string()
+            .contains("AWSLambdaDynamoDBExecutionRole")
+        {
+            broken.push(format!(
+                "{id}: {function}'s role has AWSLambdaDynamoDBExecutionRole, which reads every stream"
+            ));
+        }
+    }
+
     for (_, permission) in of_type(template, "AWS::Lambda::Permission") {
         let props = &permission["Properties"];
         if props["Principal"] != "apigateway.amazonaws.com" {
@@ -199,6 +248,19 @@ fn each_limit_is_caught_when_broken() {
     resources["SendConsumerFunction"]["Properties"]["ReservedConcurrentExecutions"] = 20.into();
     resources["AuthMeFunction"]["Properties"]["Environment"]["Variables"]["JWT_SECRET"] =
         "0123456789abcdef0123456789abcdef".into();
+    // The aggregator's role: stream reads on every stream, no failure queue.
+    let policy = &mut resources["CountsAggregatorFunctionRole"]["Properties"]["Policies"][0];
+    for statement in policy["PolicyDocument"]["Statement"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if statement["Action"].to_string().contains("GetRecords") {
+            statement["Resource"] = "*".into();
+        }
+        if statement["Action"].to_string().contains("sqs:SendMessage") {
+            statement["Effect"] = "Deny".into();
+        }
+    }
     let broken = violations(&template).join("\n");
     for expected in [
         "SendConsumerFunction's",
@@ -206,9 +268,36 @@ fn each_limit_is_caught_when_broken() {
         "MembersImportFunction serves HTTP with a 120 s timeout",
         "SendConsumerFunction reserves concurrency",
         "AuthMeFunction has the secret value JWT_SECRET",
+        "CountsAggregatorFunction's role may not dynamodb:GetRecords on its stream",
+        "CountsAggregatorFunction's role may not sqs:SendMessage to its OnFailure queue",
     ] {
         assert!(broken.contains(expected), "{expected:?} not in:\n{broken}");
     }
+}
+
+/// Each Allow statement of `role`'s inline policies: its actions and resources.
+fn grants_of(template: &Value, role: &str) -> Vec<(Vec<String>, Vec<Value>)> {
+    let policies = template["Resources"][role]["Properties"]["Policies"].as_array();
+    let mut grants = Vec::new();
+    for policy in policies.into_iter().flatten() {
+        let statements = &policy["PolicyDocument"]["Statement"];
+        for statement in statements.as_array().into_iter().flatten() {
+            if statement["Effect"] != "Allow" {
+                continue;
+            }
+            let listed = |v: &Value| match v {
+                Value::Array(items) => items.clone(),
+                Value::Null => vec![],
+                other => vec![other.clone()],
+            };
+            let actions = listed(&statement["Action"])
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect();
+            grants.push((actions, listed(&statement["Resource"])));
+        }
+    }
+    grants
 }
 
 /// The secret ARNs (by variable) a function's environment names, and the
