@@ -419,6 +419,9 @@ fn the_counts_aggregator_sample_inserts_a_recipient_and_moves_one_to_sent() {
         for attribute in ["churchId", "messageId", "memberId", "branchId", "updatedAt"] {
             assert!(image[attribute]["S"].is_string(), "{attribute}: {image}");
         }
+        for attribute in ["version", "lane"] {
+            assert!(image[attribute]["N"].is_string(), "{attribute}: {image}");
+        }
         assert!(
             image["slot"]["N"]
                 .as_str()
@@ -427,8 +430,10 @@ fn the_counts_aggregator_sample_inserts_a_recipient_and_moves_one_to_sent() {
         );
         // Keyed as the code keys a recipient, with ids it parses.
         let id = |attribute: &str| image[attribute]["S"].as_str().unwrap();
+        let lane = image["lane"]["N"].as_str().unwrap().parse().unwrap();
         let key = shared::keys::recipient(
             shared::domain::MessageId::parse(id("messageId")).unwrap(),
+            lane,
             shared::domain::MemberId::parse(id("memberId")).unwrap(),
         );
         assert_eq!(image["pk"]["S"], key.pk.as_str());

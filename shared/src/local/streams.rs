@@ -80,6 +80,10 @@ pub async fn run(
     while pollers.join_next().await.is_some() {}
 }
 
+/// One shard's poller. Like Lambda, it gathers a batch of up to
+/// `BatchSize` records for up to the batching window, reading each record
+/// once (kept in memory meanwhile), and moves the checkpoint past a batch
+/// only once it is delivered — so a stopped stack reads it again.
 async fn poll_shard(
     app: Arc<App>,
     changes: EmbeddedChanges,
@@ -87,64 +91,55 @@ async fn poll_shard(
     shard: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut position = match changes.checkpoint(&mapping.function_id, &shard).await {
+        Ok(position) => position,
+        Err(e) => {
+            tracing::error!(function = %mapping.function_id, shard, error = %e, "cannot read the stream checkpoint");
+            return;
+        }
+    };
+    let mut batch: Vec<Change> = Vec::new();
     let mut gathering_since: Option<Instant> = None;
     while !*shutdown.borrow() {
-        let idle = tokio::select! {
-            idle = step(&app, &changes, &mapping, &shard, &mut gathering_since) => idle,
+        let room = (mapping.batch_size as usize).saturating_sub(batch.len());
+        let read = changes.read(&shard, position.as_deref(), room as u32);
+        let records = tokio::select! {
+            read = read => read,
             _ = shutdown.changed() => break,
         };
-        if idle {
-            tokio::select! {
-                _ = tokio::time::sleep(POLL) => {}
-                _ = shutdown.changed() => break,
+        match records {
+            Ok(records) => {
+                if let Some(last) = records.last() {
+                    position = Some(last.sequence.clone());
+                    gathering_since.get_or_insert_with(Instant::now);
+                }
+                batch.extend(records.into_iter().filter(|c| mapping.passes(c)));
+            }
+            Err(e) => {
+                tracing::error!(function = %mapping.function_id, shard, error = %e, "cannot read the stream");
             }
         }
-    }
-}
-
-/// Reads the shard from its checkpoint and delivers a batch if one is
-/// ready; `true` when there was nothing to do yet.
-async fn step(
-    app: &App,
-    changes: &EmbeddedChanges,
-    mapping: &Mapping,
-    shard: &str,
-    gathering_since: &mut Option<Instant>,
-) -> bool {
-    let read = async {
-        let after = changes.checkpoint(&mapping.function_id, shard).await?;
-        let records = changes
-            .read(shard, after.as_deref(), mapping.batch_size)
-            .await?;
-        Ok::<_, crate::ports::ChangesError>(records)
-    };
-    let records = match read.await {
-        Ok(records) => records,
-        Err(e) => {
-            tracing::error!(function = %mapping.function_id, shard, error = %e, "cannot read the stream");
-            return true;
+        let full = batch.len() >= mapping.batch_size as usize;
+        let waited = gathering_since.is_some_and(|t| t.elapsed() >= mapping.batching_window);
+        if full || waited {
+            if !batch.is_empty() {
+                deliver(&app, &mapping, &shard, std::mem::take(&mut batch)).await;
+            }
+            gathering_since = None;
+            if let Some(done) = &position
+                && let Err(e) = changes
+                    .set_checkpoint(&mapping.function_id, &shard, done)
+                    .await
+            {
+                tracing::error!(function = %mapping.function_id, shard, error = %e, "cannot move the stream checkpoint");
+            }
+            continue;
         }
-    };
-    let Some(last) = records.last().map(|r| r.sequence.clone()) else {
-        return true;
-    };
-    // Like Lambda, wait up to the batching window for a full batch.
-    let since = *gathering_since.get_or_insert_with(Instant::now);
-    if records.len() < mapping.batch_size as usize && since.elapsed() < mapping.batching_window {
-        return true;
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = shutdown.changed() => break,
+        }
     }
-    *gathering_since = None;
-    let batch: Vec<Change> = records.into_iter().filter(|c| mapping.passes(c)).collect();
-    if !batch.is_empty() {
-        deliver(app, mapping, shard, batch).await;
-    }
-    if let Err(e) = changes
-        .set_checkpoint(&mapping.function_id, shard, &last)
-        .await
-    {
-        tracing::error!(function = %mapping.function_id, shard, error = %e, "cannot move the stream checkpoint");
-    }
-    false
 }
 
 /// Invokes the handler on `batch` until it succeeds, bisecting on error if

@@ -170,7 +170,10 @@ impl Changes for EmbeddedChanges {
                 .parse()
                 .map_err(|_| ChangesError::UnknownShard(format!("{shard} at {seq}")))?,
         };
-        self.store
+        // Only the rows are read on the store's thread; the images are
+        // parsed here, so a reader never holds up the writers.
+        let rows = self
+            .store
             .run(move |conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT seq, kind, pk, sk, old, new, at FROM changes
@@ -187,24 +190,24 @@ impl Changes for EmbeddedChanges {
                         row.get::<_, i64>(6)?,
                     ))
                 })?;
-                let mut changes = Vec::new();
-                for row in rows {
-                    let (seq, kind, pk, sk, old, new, at_unix) = row?;
-                    changes.push(Change {
-                        sequence: format!("{seq:0w$}", w = SEQUENCE_DIGITS),
-                        kind: match kind.as_str() {
-                            "INSERT" => ChangeKind::Insert,
-                            "MODIFY" => ChangeKind::Modify,
-                            _ => ChangeKind::Remove,
-                        },
-                        key: Key::new(pk, sk),
-                        old: decode(old)?,
-                        new: decode(new)?,
-                        at_unix,
-                    });
-                }
-                Ok(changes)
+                Ok::<_, ChangesError>(rows.collect::<Result<Vec<_>, _>>()?)
             })
-            .await
+            .await?;
+        rows.into_iter()
+            .map(|(seq, kind, pk, sk, old, new, at_unix)| {
+                Ok(Change {
+                    sequence: format!("{seq:0w$}", w = SEQUENCE_DIGITS),
+                    kind: match kind.as_str() {
+                        "INSERT" => ChangeKind::Insert,
+                        "MODIFY" => ChangeKind::Modify,
+                        _ => ChangeKind::Remove,
+                    },
+                    key: Key::new(pk, sk),
+                    old: decode(old)?,
+                    new: decode(new)?,
+                    at_unix,
+                })
+            })
+            .collect()
     }
 }
