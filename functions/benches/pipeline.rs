@@ -48,7 +48,7 @@ fn timed_counts<'a>(
     event: aws_lambda_events::event::dynamodb::Event,
 ) -> StreamFuture<'a> {
     Box::pin(async move {
-        let changes = shared::handlers::consumers::changes_of(event.clone())?;
+        let changes = shared::handlers::consumers::changes_of(event.clone());
         shared::handlers::consumers::counts(app, event).await?;
         let now = chrono::Utc::now();
         let lags = changes

@@ -538,7 +538,8 @@ Resources:
                 batch_size: 1000,
                 batching_window: Duration::from_secs(1),
                 bisect_on_error: true,
-                maximum_retry_attempts: 10,
+                // Until the records' age: the template says -1.
+                maximum_retry_attempts: u32::MAX,
                 item_types: vec!["recipient".into()],
                 on_failure_queue: Some("CountsFailuresQueue".into()),
             }]

@@ -33,7 +33,7 @@
 //! | broadcast (message) | pk = `CHURCH#c`, sk = `MSG#id` | table | what was sent to whom; history is sk begins_with `MSG#`, newest first |
 //! | a message's counts | pk = `CHURCH#c`, sk = `COUNTS#id` | table | per status; written only by the counts aggregator, from the change stream |
 //! | a send request already accepted | pk = `CHURCH#c`, sk = `IDEMP#sha256` | table | `Idempotency-Key` → the message it made; TTL one day |
-//! | recipients of a message | pk = `MSG#id` and `MSG#id#nn` (its lanes), sk begins_with `RCPT#` | table | their own partitions, never the church's; a lane per ~250 write units a second of the number's speed |
+//! | recipients of a message | pk = `MSG#id` and `MSG#id#nn` (its lanes), sk begins_with `RCPT#` | table | their own partitions, never the church's; a lane per ~125 write units a second of the number's speed |
 //! | what the aggregator counted | pk = `MSG#id`, sk = `TALLY#block` | table | each recipient's last counted state and version, 256 to an item: makes a redelivered change count once |
 //! | carrier id → recipient | gsi1pk = `CARRIER#telnyx-id`, gsi1sk = `RCPT` | GSI1 | receipts find their recipient |
 //! | receipt before its send was recorded | pk = `EARLY#telnyx-id`, sk = `RECEIPT` | table | the sender reads a job's in one BatchGetItem; TTL 2 days |
@@ -56,8 +56,9 @@
 //! one write per member added, so an import of 45-row chunks costs one
 //! counter write per chunk. The per-minute request counter (`RATE#c`) is its
 //! own partition so API traffic never competes with directory writes.
-//! Per-recipient writes of a 100,000-recipient broadcast will go to
-//! per-message partitions (the pipeline issue), never to the church's.
+//! Per-recipient writes of a broadcast go to the message's own partitions
+//! (its lanes), never to the church's, and no counter is written beside
+//! them: the counts aggregator writes each counter once per stream batch.
 
 use crate::domain::{
     AdminId, BranchId, ChurchId, ConversationId, GroupId, MediaId, MemberId, MessageId, PhoneNumber,

@@ -19,15 +19,9 @@ use crate::metrics::{Tally, Timing};
 use crate::ports::queue::{MAX_DELAY, OutgoingMessage};
 pub use batch::RECORDS_IN_FLIGHT;
 use batch::{Handled, Job, each_record};
-pub use stream_event::{StreamEventError, changes_of, event_of};
+pub use stream_event::{changes_of, event_of};
 
-#[derive(Debug, thiserror::Error)]
-pub enum CountsError {
-    #[error(transparent)]
-    Event(#[from] StreamEventError),
-    #[error(transparent)]
-    Aggregate(#[from] crate::messaging::aggregate::AggregateError),
-}
+pub type CountsError = crate::messaging::aggregate::AggregateError;
 
 /// The counts aggregator: one batch of the table's change stream, counted
 /// once however often it comes (`messaging::aggregate`). An error gives
@@ -36,7 +30,7 @@ pub async fn counts(
     app: &App,
     event: aws_lambda_events::event::dynamodb::Event,
 ) -> Result<(), CountsError> {
-    let changes = changes_of(event)?;
+    let changes = changes_of(event);
     let oldest = changes.iter().map(|c| c.at_unix).min();
     let counted = crate::messaging::aggregate::apply(app.table.as_ref(), &changes).await?;
     let lag_s = oldest.map(|at| (app.clock.now().timestamp() - at).max(0));

@@ -12,7 +12,7 @@ use crate::auth::authenticate;
 use crate::domain::{MessageId, MessageText};
 use crate::error::{ApiError, During};
 use crate::http::HttpResult;
-use crate::http::list::{PageRequest, query_param, respond};
+use crate::http::list::{PageRequest, invalid_cursor, query_param, respond};
 use crate::http::request::json;
 use crate::http::response;
 use crate::messaging::history::{self, RecipientsWanted};
@@ -20,7 +20,7 @@ use crate::messaging::model::Status;
 use crate::messaging::send::{self as sending};
 use crate::messaging::send_request::SendBody;
 use crate::messaging::uploads::{self, UploadRequest};
-use crate::ports::table::Cursor;
+use crate::ports::table::{Cursor, TableError};
 
 /// Telnyx's US long-code price per outbound segment, for estimates only.
 pub const PRICE_PER_SEGMENT_USD: f64 = 0.004;
@@ -151,9 +151,10 @@ pub async fn recipients(app: &App, req: Request) -> HttpResult {
         limit: page.limit,
         cursor: cursor.map(Cursor),
     };
-    let found = history::recipients(app.table.as_ref(), &message, wanted)
-        .await
-        .during("read the message's recipients")?;
+    let found = match history::recipients(app.table.as_ref(), &message, wanted).await {
+        Err(TableError::BadCursor) => return Err(invalid_cursor()),
+        found => found.during("read the message's recipients")?,
+    };
     respond(
         &found.rows,
         &page,

@@ -43,6 +43,16 @@ fn number(req: &Request, name: &str, default: u32, max: u32) -> Result<u32, ApiE
     }
 }
 
+/// A `?cursor=` this API did not issue (or issued for another listing, or
+/// before a change of its shape).
+pub fn invalid_cursor() -> ApiError {
+    ApiError::field(
+        "cursor",
+        "invalid_cursor",
+        "cursor is not one this API issued",
+    )
+}
+
 impl PageRequest {
     pub fn from_query(req: &Request) -> Result<Self, ApiError> {
         Ok(Self {
@@ -56,15 +66,7 @@ impl PageRequest {
     pub fn table_cursor(&self, vault: &crate::crypto::Vault) -> Result<Option<String>, ApiError> {
         self.cursor
             .as_deref()
-            .map(|signed| {
-                vault.verify_cursor(signed).ok_or_else(|| {
-                    ApiError::field(
-                        "cursor",
-                        "invalid_cursor",
-                        "cursor is not one this API issued",
-                    )
-                })
-            })
+            .map(|signed| vault.verify_cursor(signed).ok_or_else(invalid_cursor))
             .transpose()
     }
 

@@ -46,7 +46,7 @@ impl Mapping {
                 .flatten()
                 .any(|image| {
                     image
-                        .get("type")
+                        .get(crate::store::KIND)
                         .and_then(serde_json::Value::as_str)
                         .is_some_and(|t| self.item_types.iter().any(|w| w == t))
                 })

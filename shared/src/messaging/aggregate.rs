@@ -23,7 +23,7 @@ use crate::domain::{BranchId, ChurchId, MessageId};
 use crate::keys;
 use crate::ports::changes::Change;
 use crate::ports::table::{MAX_TRANSACTION_OPS, Table, TableError, TxOp};
-use crate::store::{Entities, from_item};
+use crate::store::{Entities, Entity, KIND, from_item};
 
 /// Reads and recounts of one message before the batch is given back to
 /// the stream (which delivers it again).
@@ -37,6 +37,8 @@ pub enum AggregateError {
         "message {message}: other aggregators kept changing its tallies; the batch comes again"
     )]
     Contended { message: MessageId },
+    #[error("message {message}: its tally of block {block} does not read; nothing counted")]
+    UnsoundTally { message: MessageId, block: u64 },
 }
 
 /// What one batch did.
@@ -65,7 +67,18 @@ struct Sighted {
 }
 
 fn sighted(change: &Change) -> Option<Sighted> {
-    let recipient: Recipient = from_item(change.new.clone()?).ok()?;
+    let new = change.new.as_ref()?;
+    if new.get(KIND).and_then(serde_json::Value::as_str) != Recipient::KIND {
+        return None;
+    }
+    let recipient: Recipient = match from_item(new.clone()) {
+        Ok(recipient) => recipient,
+        Err(e) => {
+            // Its key and the attribute only: never a name or a phone.
+            tracing::error!(error = %e, "a recipient's change does not read; left uncounted");
+            return None;
+        }
+    };
     Some(Sighted {
         church: recipient.church_id,
         message: recipient.message_id,
@@ -106,7 +119,7 @@ struct Moved {
 
 impl Moved {
     fn count(&mut self, before: Option<Seen>, s: &Sighted) {
-        let from = before.map_or("recipients", |b| b.status.counter());
+        let from = before.map_or(MessageCounts::RECIPIENTS, |b| b.status.counter());
         let delta = if before.is_some() { -1 } else { 1 };
         *self.counts.entry(from).or_default() += delta;
         *self.counts.entry(s.seen.status.counter()).or_default() += 1;
@@ -206,6 +219,12 @@ async fn count_message(
             .zip(loaded)
             .map(|(b, t)| (*b, t.unwrap_or_else(|| Tally::empty(church, message, *b))))
             .collect();
+        if let Some(bad) = tallies.values().find(|t| !t.is_sound()) {
+            return Err(AggregateError::UnsoundTally {
+                message,
+                block: bad.block,
+            });
+        }
         let mut moved: BTreeMap<u64, Moved> = BTreeMap::new();
         let mut stale = 0;
         for s in sightings {
@@ -224,8 +243,10 @@ async fn count_message(
             return Ok(());
         }
         outcome.retried += 1;
-        // Another aggregator wrote one of these tallies: read them again.
-        tokio::time::sleep(Duration::from_millis(5 << attempt.min(6))).await;
+        // Another aggregator wrote one of these items: read them again after
+        // a random pause, so two contenders do not collide again in step.
+        let most = 5u64 << attempt.min(6);
+        tokio::time::sleep(Duration::from_millis(rand::random_range(most / 2..=most))).await;
     }
     Err(AggregateError::Contended { message })
 }

@@ -116,22 +116,19 @@ async fn add(
     // Slots are handed out by an atomic counter, never reused: a page read
     // again (its job redelivered, members added meanwhile) takes new ones.
     let n = members.len() as u64;
+    let (take, exists) = Message::take_slots(n);
     let taken = table
         .update(
             &keys::message(job.church_id, job.message_id),
-            Message::take_slots(n),
-            None,
+            take,
+            Some(exists),
         )
         .await?;
-    let end = taken
-        .get("slots")
-        .and_then(serde_json::Value::as_u64)
-        .unwrap_or(n);
     let placement = Placement {
         church: job.church_id,
         message: job.message_id,
         lanes: stored.lanes,
-        first_slot: end.saturating_sub(n),
+        first_slot: Message::slots_taken(&taken, n)?,
     };
     let recipients: Vec<Recipient> = members
         .iter()
@@ -164,10 +161,7 @@ async fn add(
 async fn count_recipients(table: &dyn Table, message: &Message) -> Result<i64, TableError> {
     let mut n = 0;
     for lane in 0..message.lanes.max(1) {
-        let query = Query::partition(keys::recipients(message.id, lane))
-            .sort(SortCond::BeginsWith(keys::RECIPIENT_PREFIX.into()))
-            .keys_only()
-            .limit(1_000);
+        let query = Recipient::lane(message.id, lane).keys_only().limit(1_000);
         let mut cursor = None;
         loop {
             let page = table.query(query.clone().after(cursor)).await?;

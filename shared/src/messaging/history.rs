@@ -257,11 +257,11 @@ pub async fn recipients(
     let (mut lane, mut next) = decode_cursor(wanted.cursor)?;
     let (mut rows, mut skipped) = (Vec::new(), 0);
     while lane < message.lanes.max(1) {
-        let query = Query::partition(keys::recipients(message.id, lane))
-            .sort(SortCond::BeginsWith(keys::RECIPIENT_PREFIX.into()));
-        let (found, cursor) = table
-            .find::<Recipient>(query.limit(wanted.limit.max(100)).after(next))
-            .await?;
+        // Never more than the page still needs: the cursor goes past every
+        // row read, so a row read and not shown would be lost to the next page.
+        let needed = (wanted.skip - skipped) + (limit - rows.len());
+        let query = Recipient::lane(message.id, lane).limit(needed.clamp(1, 1_000) as u32);
+        let (found, cursor) = table.find::<Recipient>(query.after(next)).await?;
         next = cursor;
         for recipient in found {
             if wanted.status.is_some_and(|s| recipient.status != s) {

@@ -266,8 +266,8 @@ mod tests {
     #[test]
     fn a_fast_number_spreads_a_big_message_over_lanes_and_a_small_one_stays_in_one() {
         use crate::messaging::entities::lanes_for;
-        assert_eq!(lanes_for(1_000, 25_000), 16);
-        assert_eq!(lanes_for(75, 25_000), 2);
+        assert_eq!(lanes_for(1_000, 25_000), 32);
+        assert_eq!(lanes_for(75, 25_000), 3);
         assert_eq!(lanes_for(1_000, 150), 1);
         assert_eq!(lanes_for(10_000, 1_000_000), 32);
     }

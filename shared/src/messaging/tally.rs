@@ -119,6 +119,12 @@ impl Tally {
         }
     }
 
+    /// Whether its slots read as this code writes them (a tally changed by
+    /// hand, or by another version, is refused rather than miscounted).
+    pub fn is_sound(&self) -> bool {
+        self.slots.len() == BLOCK as usize * WIDTH && self.slots.is_ascii()
+    }
+
     /// The block and the place in it of a slot.
     pub fn place(slot: u64) -> (u64, usize) {
         (slot / BLOCK, (slot % BLOCK) as usize)

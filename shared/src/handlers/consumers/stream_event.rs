@@ -46,9 +46,21 @@ fn change(record: EventRecord) -> Result<Change, StreamEventError> {
     })
 }
 
-/// The changes an event carries, in its order.
-pub fn changes_of(event: Event) -> Result<Vec<Change>, StreamEventError> {
-    event.records.into_iter().map(change).collect()
+/// The changes an event carries, in its order. A record that does not
+/// read is logged and left out: one bad record must not hold its whole
+/// shard back (the stream would deliver it again and again).
+pub fn changes_of(event: Event) -> Vec<Change> {
+    event
+        .records
+        .into_iter()
+        .filter_map(|record| match change(record) {
+            Ok(change) => Some(change),
+            Err(e) => {
+                tracing::error!(error = %e, "stream record unreadable; left out of the counts");
+                None
+            }
+        })
+        .collect()
 }
 
 fn wire(item: Option<&Item>) -> serde_dynamo::Item {
@@ -125,7 +137,7 @@ mod tests {
             wire["Records"][0]["dynamodb"]["NewImage"]["slot"],
             json!({"N": "12"})
         );
-        let back = changes_of(serde_json::from_value(wire).unwrap()).unwrap();
+        let back = changes_of(serde_json::from_value(wire).unwrap());
         assert_eq!(back, vec![change]);
     }
 }
