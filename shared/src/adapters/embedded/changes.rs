@@ -7,7 +7,7 @@
 //! aggregated) independently; and records are kept for 24 hours.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
 
 use super::store::{Store, StoreError};
@@ -46,7 +46,7 @@ fn encode(item: Option<&Item>) -> Result<Option<String>, TableError> {
 
 /// Records the write of `key` from `old` to `new` on the stream.
 pub(super) fn record(
-    tx: &Connection,
+    tx: &Transaction<'_>,
     key: &Key,
     old: Option<&Item>,
     new: Option<&Item>,
@@ -73,7 +73,7 @@ pub(super) fn record(
 }
 
 /// Drops records older than `cutoff_unix` (past the stream's retention).
-pub(super) fn forget_before(tx: &Connection, cutoff_unix: i64) -> Result<(), TableError> {
+pub(super) fn forget_before(tx: &Transaction<'_>, cutoff_unix: i64) -> Result<(), TableError> {
     tx.execute("DELETE FROM changes WHERE at < ?1", [cutoff_unix])?;
     Ok(())
 }

@@ -76,7 +76,7 @@ impl Events for EmbeddedEvents {
         events.iter().try_for_each(check_event)?;
         self.store
             .run(move |conn| {
-                let tx = conn.savepoint()?;
+                let tx = conn.transaction()?;
                 let now = chrono::Utc::now().to_rfc3339();
                 for event in events {
                     tx.execute(

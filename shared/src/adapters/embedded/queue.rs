@@ -70,7 +70,7 @@ impl EmbeddedQueue {
         self.store
             .run(move |conn| {
                 let now = now_ms();
-                let tx = conn.savepoint()?;
+                let tx = conn.transaction()?;
                 let mut received = Vec::new();
                 {
                     let mut ready = tx.prepare(
@@ -143,7 +143,7 @@ impl Queue for EmbeddedQueue {
         let queue = self.spec.name.clone();
         self.store
             .run(move |conn| {
-                let tx = conn.savepoint()?;
+                let tx = conn.transaction()?;
                 let now = now_ms();
                 for message in batches.into_iter().flatten() {
                     tx.execute(

@@ -39,14 +39,7 @@ pub struct Store {
     dir: PathBuf,
 }
 
-/// A call on the store's thread; what it answers is handed back to run
-/// once its writes are committed.
-type Call = Box<dyn FnOnce(&mut Connection) -> Answer + Send>;
-type Answer = Box<dyn FnOnce() + Send>;
-
-/// Calls committed together at most: the ones already waiting when the
-/// thread takes the first (group commit).
-const GROUP: usize = 64;
+type Call = Box<dyn FnOnce(&mut Connection) + Send>;
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -131,10 +124,10 @@ impl Store {
             .name("koinonia-store".into())
             // Ends when the last handle to the store is dropped.
             .spawn(move || {
-                while let Ok(first) = queue.recv() {
-                    let mut group = vec![first];
-                    group.extend(queue.try_iter().take(GROUP - 1));
-                    serve(&mut conn, group);
+                for call in queue {
+                    // A panicking call must not take the store down with it.
+                    let _ =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(&mut conn)));
                 }
             })
             .map_err(StoreError::Thread)?;
@@ -148,9 +141,7 @@ impl Store {
         &self.dir
     }
 
-    /// Runs `work` with the connection, on the store's thread. Its writes
-    /// are durable when it answers (each call's work runs in a savepoint
-    /// of the group's transaction, answered after that commits).
+    /// Runs `work` with the connection, on the store's thread.
     pub(crate) async fn run<T, E>(
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
@@ -162,37 +153,11 @@ impl Store {
         let (answer, answered) = tokio::sync::oneshot::channel();
         self.calls
             .send(Box::new(move |conn: &mut Connection| {
-                let result = work(conn);
-                Box::new(move || {
-                    // The caller may have gone (a cancelled request): nothing to tell.
-                    let _ = answer.send(result);
-                }) as Answer
+                // The caller may have gone (a cancelled request): nothing to tell.
+                let _ = answer.send(work(conn));
             }))
             .map_err(|_| E::from(StoreError::Closed))?;
         answered.await.map_err(|_| E::from(StoreError::Closed))?
-    }
-}
-
-/// Runs a group of calls in one SQLite transaction (each in its own
-/// savepoint, so one failing leaves the others), then answers them: one
-/// commit for many small writes, which is what the store spends most on.
-fn serve(conn: &mut Connection, group: Vec<Call>) {
-    let grouped = group.len() > 1 && conn.execute_batch("BEGIN").is_ok();
-    let mut answers = Vec::with_capacity(group.len());
-    for call in group {
-        // A panicking call must not take the store down with it.
-        if let Ok(answer) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(conn))) {
-            answers.push(answer);
-        }
-    }
-    if grouped && let Err(e) = conn.execute_batch("COMMIT") {
-        // Nothing is answered as written that was not: the callers see the store closed.
-        tracing::error!(error = %e, "the embedded store could not commit a group of writes");
-        let _ = conn.execute_batch("ROLLBACK");
-        return;
-    }
-    for answer in answers {
-        answer();
     }
 }
 

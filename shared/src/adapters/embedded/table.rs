@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::Value;
 
 use super::changes;
@@ -33,7 +33,7 @@ impl EmbeddedTable {
         let now = unix_now();
         self.store
             .run(move |conn| {
-                let tx = conn.savepoint()?;
+                let tx = conn.transaction()?;
                 let expired: Vec<String> = tx
                     .prepare("SELECT body FROM items WHERE ttl IS NOT NULL AND ttl <= ?1")?
                     .query_map([now], |row| row.get(0))?
@@ -83,7 +83,7 @@ fn parse_item(body: &str) -> Result<Item, TableError> {
 
 /// The stored item, expired or not: as in DynamoDB, an item past its TTL
 /// still exists (and so fails `NotExists`) until the sweeper removes it.
-fn load_raw(tx: &Connection, key: &Key) -> Result<Option<Item>, TableError> {
+fn load_raw(tx: &Transaction<'_>, key: &Key) -> Result<Option<Item>, TableError> {
     // Cached statements: the hot path must not re-parse SQL on every call.
     let body: Option<String> = tx
         .prepare_cached("SELECT body FROM items WHERE pk = ?1 AND sk = ?2")?
@@ -93,11 +93,11 @@ fn load_raw(tx: &Connection, key: &Key) -> Result<Option<Item>, TableError> {
 }
 
 /// The stored item as reads see it: hidden once past its TTL.
-fn load(tx: &Connection, key: &Key) -> Result<Option<Item>, TableError> {
+fn load(tx: &Transaction<'_>, key: &Key) -> Result<Option<Item>, TableError> {
     Ok(load_raw(tx, key)?.filter(|item| !is_expired(item, unix_now())))
 }
 
-fn save(tx: &Connection, item: &Item) -> Result<(), TableError> {
+fn save(tx: &Transaction<'_>, item: &Item) -> Result<(), TableError> {
     let key = limits::check_item(item)?;
     let text = |name: &str| item.get(name).and_then(Value::as_str).map(str::to_owned);
     let body = serde_json::to_string(item).map_err(|e| TableError::backend("encode an item", e))?;
@@ -118,7 +118,7 @@ fn save(tx: &Connection, item: &Item) -> Result<(), TableError> {
     Ok(())
 }
 
-fn erase(tx: &Connection, key: &Key) -> Result<(), TableError> {
+fn erase(tx: &Transaction<'_>, key: &Key) -> Result<(), TableError> {
     tx.prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")?
         .execute(params![key.pk, key.sk])?;
     Ok(())
@@ -128,7 +128,7 @@ fn erase(tx: &Connection, key: &Key) -> Result<(), TableError> {
 /// records the change on the stream. A write that changes nothing is no
 /// change: DynamoDB Streams records none for it either.
 fn write(
-    tx: &Connection,
+    tx: &Transaction<'_>,
     key: &Key,
     old: Option<&Item>,
     next: Option<&Item>,
@@ -155,7 +155,7 @@ fn check(cond: Option<&Cond>, current: Option<&Item>) -> bool {
 }
 
 /// Applies one transaction op after its condition held.
-fn perform(tx: &Connection, op: &TxOp, current: Option<Item>) -> Result<(), TableError> {
+fn perform(tx: &Transaction<'_>, op: &TxOp, current: Option<Item>) -> Result<(), TableError> {
     match op {
         TxOp::Put { item, .. } => write(tx, &Key::of(item)?, current.as_ref(), Some(item)),
         TxOp::Update { key, update, .. } => {
@@ -183,7 +183,7 @@ impl Table for EmbeddedTable {
         let key = key.clone();
         self.store
             .run(move |conn| {
-                let tx = conn.savepoint()?;
+                let tx = conn.transaction()?;
                 load(&tx, &key)
             })
             .await
@@ -194,7 +194,7 @@ impl Table for EmbeddedTable {
         let keys = keys.to_vec();
         self.store
             .run(move |conn| {
-                let tx = conn.savepoint()?;
+                let tx = conn.transaction()?;
                 keys.iter().map(|key| load(&tx, key)).collect()
             })
             .await
@@ -204,7 +204,7 @@ impl Table for EmbeddedTable {
         let key = limits::check_item(&item)?;
         self.store
             .run(move |conn| {
-                let tx = conn.savepoint()?;
+                let tx = conn.transaction()?;
                 let current = load_raw(&tx, &key)?;
                 if !check(cond.as_ref(), current.as_ref()) {
                     return Err(TableError::ConditionFailed);
@@ -226,7 +226,7 @@ impl Table for EmbeddedTable {
         let key = key.clone();
         self.store
             .run(move |conn| {
-                let tx = conn.savepoint()?;
+                let tx = conn.transaction()?;
                 let current = load_raw(&tx, &key)?;
                 if !check(cond.as_ref(), current.as_ref()) {
                     return Err(TableError::ConditionFailed);
@@ -244,7 +244,7 @@ impl Table for EmbeddedTable {
         let key = key.clone();
         self.store
             .run(move |conn| {
-                let tx = conn.savepoint()?;
+                let tx = conn.transaction()?;
                 let current = load_raw(&tx, &key)?;
                 if !check(cond.as_ref(), current.as_ref()) {
                     return Err(TableError::ConditionFailed);
@@ -260,7 +260,7 @@ impl Table for EmbeddedTable {
         limits::check_transaction(&ops)?;
         self.store
             .run(move |conn| {
-                let tx = conn.savepoint()?;
+                let tx = conn.transaction()?;
                 let mut currents = Vec::with_capacity(ops.len());
                 let mut failed = Vec::new();
                 for (i, op) in ops.iter().enumerate() {
@@ -286,7 +286,7 @@ impl Table for EmbeddedTable {
         self.store
             .run(move |conn| {
                 for chunk in chunks {
-                    let tx = conn.savepoint()?;
+                    let tx = conn.transaction()?;
                     for op in &chunk {
                         let (key, next) = match op {
                             WriteOp::Put(item) => (Key::of(item)?, Some(item)),
@@ -392,7 +392,7 @@ fn run_query(
     // One extra row tells whether another page exists.
     args.push(SqlValue::Integer(i64::from(query.limit) + 1));
 
-    let tx = conn.savepoint()?;
+    let tx = conn.transaction()?;
     let mut stmt = tx.prepare_cached(&sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
     let mut items = Vec::new();
