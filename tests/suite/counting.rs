@@ -287,12 +287,18 @@ async fn send_three(s: &Stack, admin: &Admin) -> Vec<MessageId> {
     ids
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batches_delivered_again_whole_bisected_or_reversed_count_once() {
+/// Three messages sent to the church and settled, none of it counted yet.
+async fn three_sent_uncounted() -> (Stack, Admin, ChurchId, Vec<MessageId>) {
     let s = stack(false, &Registry::builtin()).await;
     let (admin, church) = church(&s).await;
     let ids = send_three(&s, &admin).await;
     until_settled(&s, church, &ids).await;
+    (s, admin, church, ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_delivered_again_whole_bisected_or_reversed_count_once() {
+    let (s, admin, church, ids) = three_sent_uncounted().await;
     let table = s.stack.app.table.as_ref();
     let shards = the_stream(&s).await;
     // First delivery, in batches of 37 per shard.
@@ -372,10 +378,7 @@ impl Table for DiesAfter {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aggregator_killed_mid_batch_then_given_the_batch_again_loses_and_doubles_nothing() {
-    let s = stack(false, &Registry::builtin()).await;
-    let (admin, church) = church(&s).await;
-    let ids = send_three(&s, &admin).await;
-    until_settled(&s, church, &ids).await;
+    let (s, admin, church, ids) = three_sent_uncounted().await;
     let shards = the_stream(&s).await;
     let mut deaths = 0;
     for shard in &shards {
@@ -401,10 +404,7 @@ async fn an_aggregator_killed_mid_batch_then_given_the_batch_again_loses_and_dou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_aggregators_on_the_same_records_at_once_count_them_once() {
-    let s = stack(false, &Registry::builtin()).await;
-    let (admin, church) = church(&s).await;
-    let ids = send_three(&s, &admin).await;
-    until_settled(&s, church, &ids).await;
+    let (s, admin, church, ids) = three_sent_uncounted().await;
     let table = s.stack.app.table.as_ref();
     let all: Vec<Change> = the_stream(&s).await.into_iter().flatten().collect();
     for batch in all.chunks(50) {
