@@ -19,7 +19,7 @@ use crate::directory::model::ChurchProfile;
 use crate::domain::{ChurchId, MemberId};
 use crate::keys;
 use crate::ports::queue::{OutgoingMessage, Queue, QueueError};
-use crate::ports::table::{Cursor, Index, Item, Query, SortCond, Table, TableError};
+use crate::ports::table::{Cursor, Index, Item, Query, SortCond, Table, TableError, query_all};
 use crate::store::{Entities, Entity, from_item};
 
 /// Audience members read per invocation.
@@ -162,15 +162,7 @@ async fn count_recipients(table: &dyn Table, message: &Message) -> Result<i64, T
     let mut n = 0;
     for lane in 0..message.lanes.max(1) {
         let query = Recipient::lane(message.id, lane).keys_only().limit(1_000);
-        let mut cursor = None;
-        loop {
-            let page = table.query(query.clone().after(cursor)).await?;
-            n += page.items.len() as i64;
-            cursor = page.cursor;
-            if cursor.is_none() {
-                break;
-            }
-        }
+        n += query_all(table, query).await?.len() as i64;
     }
     Ok(n)
 }

@@ -22,6 +22,32 @@ pub enum ChangeKind {
     Remove,
 }
 
+impl ChangeKind {
+    /// DynamoDB Streams' `eventName` for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeKind::Insert => "INSERT",
+            ChangeKind::Modify => "MODIFY",
+            ChangeKind::Remove => "REMOVE",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ChangeKind> {
+        [ChangeKind::Insert, ChangeKind::Modify, ChangeKind::Remove]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
+
+    /// What a write did, from whether the item was there before and after.
+    pub fn of(before: bool, after: bool) -> ChangeKind {
+        match (before, after) {
+            (false, _) => ChangeKind::Insert,
+            (true, true) => ChangeKind::Modify,
+            (true, false) => ChangeKind::Remove,
+        }
+    }
+}
+
 /// One write, as the stream recorded it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {

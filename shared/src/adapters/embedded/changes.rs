@@ -52,11 +52,7 @@ pub(super) fn record(
     new: Option<&Item>,
     at_unix: i64,
 ) -> Result<(), TableError> {
-    let kind = match (old, new) {
-        (None, _) => "INSERT",
-        (Some(_), Some(_)) => "MODIFY",
-        (Some(_), None) => "REMOVE",
-    };
+    let kind = ChangeKind::of(old.is_some(), new.is_some()).name();
     tx.prepare_cached(
         "INSERT INTO changes (shard, kind, pk, sk, old, new, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
@@ -197,11 +193,8 @@ impl Changes for EmbeddedChanges {
             .map(|(seq, kind, pk, sk, old, new, at_unix)| {
                 Ok(Change {
                     sequence: format!("{seq:0w$}", w = SEQUENCE_DIGITS),
-                    kind: match kind.as_str() {
-                        "INSERT" => ChangeKind::Insert,
-                        "MODIFY" => ChangeKind::Modify,
-                        _ => ChangeKind::Remove,
-                    },
+                    // Written by `record`, so always a name it knows.
+                    kind: ChangeKind::from_name(&kind).unwrap_or(ChangeKind::Remove),
                     key: Key::new(pk, sk),
                     old: decode(old)?,
                     new: decode(new)?,

@@ -27,11 +27,8 @@ fn change(record: EventRecord) -> Result<Change, StreamEventError> {
         event_id: record.event_id.clone(),
         what,
     };
-    let kind = match record.event_name.as_str() {
-        "INSERT" => ChangeKind::Insert,
-        "MODIFY" => ChangeKind::Modify,
-        "REMOVE" => ChangeKind::Remove,
-        other => return Err(fail(format!("unknown eventName `{other}`"))),
+    let Some(kind) = ChangeKind::from_name(&record.event_name) else {
+        return Err(fail(format!("unknown eventName `{}`", record.event_name)));
     };
     let c = record.change;
     let keys = image(c.keys).map_err(&fail)?.unwrap_or_default();
@@ -89,12 +86,7 @@ pub fn event_of(changes: &[Change], stream_arn: &str) -> Event {
             record.aws_region = "local".into();
             record.change = change;
             record.event_id = c.sequence.clone();
-            record.event_name = match c.kind {
-                ChangeKind::Insert => "INSERT",
-                ChangeKind::Modify => "MODIFY",
-                ChangeKind::Remove => "REMOVE",
-            }
-            .into();
+            record.event_name = c.kind.name().into();
             record.event_source = Some("aws:dynamodb".into());
             record.event_version = Some("1.1".into());
             record.event_source_arn = Some(stream_arn.to_owned());
