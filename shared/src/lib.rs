@@ -24,6 +24,7 @@ pub mod messaging;
 pub mod metrics;
 pub mod ports;
 pub mod registry;
+pub mod scheduling;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

@@ -12,6 +12,7 @@ use super::model::{ChurchProfile, NumberClaim};
 use crate::domain::{ChurchId, PhoneNumber};
 use crate::keys;
 use crate::ports::table::{Cond, TableError, TxOp};
+use crate::scheduling::quiet_hours::QuietHours;
 use crate::store::{Entities, Transaction, TransactionError};
 
 /// The parts of linking a number.
@@ -86,9 +87,9 @@ pub async fn view(ctx: &Ctx<'_>) -> Result<Value, DirectoryError> {
     for name in TEXT_FIELDS.iter().skip(2) {
         view.insert((*name).into(), field(name));
     }
-    for name in ["telnyxPhoneNumber", "quietHours"] {
-        view.insert(name.into(), field(name));
-    }
+    view.insert("telnyxPhoneNumber".into(), field("telnyxPhoneNumber"));
+    let quiet = QuietHours::of_profile(profile.quiet_hours.as_ref());
+    view.insert("quietHours".into(), QuietHours::view(quiet));
     view.insert("sendingMps".into(), json!(profile.sending_mps.unwrap_or(1)));
     Ok(Value::Object(view))
 }

@@ -15,6 +15,7 @@ use crate::http::HttpResult;
 use crate::http::request::{Fields, json};
 use crate::http::response;
 use crate::messaging::pacing::MAX_MPS;
+use crate::scheduling::quiet_hours::QuietHours;
 
 /// `GET /api/admin/profile` — bare, as the frontend reads it.
 pub async fn get(app: &App, req: Request) -> HttpResult {
@@ -45,12 +46,6 @@ fn text_limit(field: &str) -> usize {
         "helpReply" => 320,
         _ => 254,
     }
-}
-
-fn hhmm(value: Option<&Value>) -> bool {
-    value
-        .and_then(Value::as_str)
-        .is_some_and(|t| chrono::NaiveTime::parse_from_str(t, "%H:%M").is_ok())
 }
 
 fn parse(body: Map<String, Value>) -> Result<ProfileChanges, ApiError> {
@@ -96,15 +91,12 @@ fn parse(body: Map<String, Value>) -> Result<ProfileChanges, ApiError> {
                     format!("sendingMps must be a whole number from 1 to {MAX_MPS}"),
                 ),
             },
-            "quietHours" => match &value {
-                Value::Null => set(Value::Null),
-                Value::Object(o) if hhmm(o.get("start")) && hhmm(o.get("end")) => {
-                    set(json!({"start": o["start"], "end": o["end"]}))
-                }
-                _ => fields.error(
+            "quietHours" => match QuietHours::parse_request(&value) {
+                Some(stored) => set(stored),
+                None => fields.error(
                     &field,
                     "invalid_quiet_hours",
-                    "quietHours must be null or {start: \"HH:MM\", end: \"HH:MM\"}",
+                    "quietHours must be null (off) or {start: \"HH:MM\", end: \"HH:MM\"}, start and end apart",
                 ),
             },
             f if profile::TEXT_FIELDS.contains(&f) => {
