@@ -55,6 +55,10 @@ pub enum ApiError {
     UnsupportedMediaType { expected: &'static str },
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
+    /// A well-formed field the church's rules refuse (a time inside its
+    /// quiet hours): 422 naming it.
+    #[error("{}: {}", .0.field, .0.message)]
+    RefusedField(FieldError),
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("{route} is not available yet")]
@@ -117,7 +121,9 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unprocessable { .. } | ApiError::RefusedField(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -134,6 +140,7 @@ impl ApiError {
             | ApiError::Conflict { code, .. }
             | ApiError::Unprocessable { code, .. } => code,
             ApiError::NotFound { .. } => "not_found",
+            ApiError::RefusedField(_) => "refused",
             ApiError::PayloadTooLarge { .. } | ApiError::FieldTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::TooManyRequests { .. } => "rate_limited",
@@ -152,7 +159,9 @@ impl ApiError {
             code: self.code().to_owned(),
             details: match self {
                 ApiError::Validation(details) => details.clone(),
-                ApiError::FieldTooLarge(detail) => vec![detail.clone()],
+                ApiError::FieldTooLarge(detail) | ApiError::RefusedField(detail) => {
+                    vec![detail.clone()]
+                }
                 _ => Vec::new(),
             },
             request_id: server_side.then(|| request_id.to_owned()),

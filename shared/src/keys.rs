@@ -46,6 +46,8 @@
 //! | inbound text applied | pk = `INBOUND#telnyx-id`, sk = `INBOUND` | table | TTL 7 days; names the follow-ups a retry re-queues |
 //! | consent of a phone | pk = `CHURCH#c`, sk begins_with `CONSENT#hmac#` | table | every STOP/START/HELP with its time |
 //! | conversation files | S3 `churches/c/conversations/id/message-n` | bucket | inbound copies and reply-with-media uploads |
+//! | recurring message | pk = `CHURCH#c`, sk = `RECUR#r` | table | the list is sk begins_with `RECUR#` |
+//! | what is due, by time | gsi1pk = `DUE#shard` (0–3), gsi1sk = `2026-12-06T14:00:00Z#RECUR#c#r` (or `#MSG#c#m`) | GSI1 | the cron's key query `gsi1sk <= now`: only active recurring messages and scheduled sends carry it |
 //! | the health probe | pk = `HEALTH`, sk = `HEALTH` | table | `/health` reads it; never written |
 //!
 //! Hot partitions: a church's partition takes its profile, counters, admins,
@@ -61,7 +63,8 @@
 //! them: the counts aggregator writes each counter once per stream batch.
 
 use crate::domain::{
-    AdminId, BranchId, ChurchId, ConversationId, GroupId, MediaId, MemberId, MessageId, PhoneNumber,
+    AdminId, BranchId, ChurchId, ConversationId, GroupId, MediaId, MemberId, MessageId,
+    PhoneNumber, RecurringId,
 };
 use crate::ports::table::Key;
 
@@ -211,6 +214,12 @@ pub const MESSAGE_PREFIX: &str = "MSG#";
 /// A broadcast (or reply) with its per-status counters.
 pub fn message(church_id: ChurchId, message: MessageId) -> Key {
     Key::new(church(church_id), format!("{MESSAGE_PREFIX}{message}"))
+}
+
+pub const RECURRING_PREFIX: &str = "RECUR#";
+
+pub fn recurring(church_id: ChurchId, recurring: RecurringId) -> Key {
+    Key::new(church(church_id), format!("{RECURRING_PREFIX}{recurring}"))
 }
 
 /// A send request already accepted, by the SHA-256 of its idempotency key.

@@ -14,8 +14,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use crate::app::App;
 use crate::handlers::{
-    analytics, auth, branches, co_admins, consumers, conversations, dashboard, groups, health,
-    members, messages, profile, webhooks,
+    analytics, auth, branches, co_admins, consumers, conversations, cron, dashboard, groups,
+    health, members, messages, profile, recurring, webhooks,
 };
 use crate::http::HttpHandler;
 use crate::secrets::SecretUse;
@@ -64,7 +64,7 @@ impl Registry {
     /// Every function this codebase implements.
     pub fn builtin() -> Self {
         use crate::http_handler as h;
-        let http: [(&str, HttpHandler); 56] = [
+        let http: [(&str, HttpHandler); 61] = [
             ("HealthFunction", h!(health::route)),
             ("CsrfTokenFunction", h!(auth::csrf_token)),
             ("AuthRegisterFunction", h!(auth::register)),
@@ -133,6 +133,11 @@ impl Registry {
             ("AnalyticsMessagesFunction", h!(analytics::messages)),
             ("AnalyticsBranchesFunction", h!(analytics::branches)),
             ("AnalyticsSummaryFunction", h!(analytics::summary)),
+            ("RecurringListFunction", h!(recurring::list)),
+            ("RecurringCreateFunction", h!(recurring::create)),
+            ("RecurringUpdateFunction", h!(recurring::update)),
+            ("RecurringToggleFunction", h!(recurring::toggle)),
+            ("RecurringDeleteFunction", h!(recurring::delete)),
         ];
         let sqs: [(&str, SqsHandler); 3] = [
             ("FanoutConsumerFunction", sqs_handler!(consumers::fanout)),
@@ -151,6 +156,14 @@ impl Registry {
                     .map_err(EventError::from)
             })
         }
+        fn due<'a>(app: &'a App, event: EventBridgeEvent<serde_json::Value>) -> ScheduleFuture<'a> {
+            Box::pin(async move {
+                cron::due(app, event)
+                    .await
+                    .map(|_| ())
+                    .map_err(EventError::from)
+            })
+        }
         sqs.into_iter()
             .fold(registry, |registry, (id, handler)| {
                 registry.with(id, Entry::Sqs(handler))
@@ -159,6 +172,7 @@ impl Registry {
                 "CountsAggregatorFunction",
                 Entry::Stream(counts as StreamHandler),
             )
+            .with("DueSendsFunction", Entry::Schedule(due as ScheduleHandler))
     }
 
     /// Adds or replaces an entry (tests add their own consumers).

@@ -14,6 +14,8 @@ use crate::store::{Entities, Transaction, TransactionError};
 
 pub const TRIAL: Duration = Duration::days(14);
 pub const DEFAULT_TIMEZONE: &str = "America/New_York";
+/// [`DEFAULT_TIMEZONE`] as a zone: what an unreadable stored zone reads as.
+pub const DEFAULT_TZ: chrono_tz::Tz = chrono_tz::America::New_York;
 
 /// What the frontend shows of a church (`church` in API.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

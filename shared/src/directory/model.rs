@@ -11,6 +11,7 @@ use super::plans::{self, Plan};
 use crate::domain::{AdminId, ChurchId, GroupId, MemberId, PhoneNumber};
 use crate::keys;
 use crate::ports::table::{Cond, Key, TxOp, Update};
+use crate::scheduling::quiet_hours::QuietHours;
 
 /// The church profile: who the church is, its plan, its sending number and
 /// what it says on its own (welcome, help reply). Optional fields are
@@ -90,6 +91,19 @@ impl ChurchProfile {
         self.sending_mps.map_or(DEFAULT_MPS, |m| {
             m.clamp(1, u64::from(crate::messaging::pacing::MAX_MPS)) as u32
         })
+    }
+
+    /// Its IANA time zone (the default when unset or unreadable).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(super::churches::DEFAULT_TZ)
+    }
+
+    /// Its quiet hours (`None`: turned off).
+    pub fn quiet_hours(&self) -> Option<QuietHours> {
+        QuietHours::of_profile(self.quiet_hours.as_ref())
     }
 
     /// The church's name as it signs texts.

@@ -102,6 +102,12 @@ pub struct ProfileChanges {
 }
 
 pub async fn update(ctx: &Ctx<'_>, changes: ProfileChanges) -> Result<Value, DirectoryError> {
+    let new_zone = changes
+        .set
+        .iter()
+        .find(|(attr, _)| attr == "timezone")
+        .and_then(|(_, zone)| zone.as_str())
+        .and_then(|zone| zone.parse::<chrono_tz::Tz>().ok());
     let sealed_ein = changes.ein.map(|e| e.map(|ein| ctx.vault.seal(&ein)));
     let update = ChurchProfile::edit(changes.set, sealed_ein, &ctx.now.to_rfc3339());
     match ctx
@@ -113,7 +119,12 @@ pub async fn update(ctx: &Ctx<'_>, changes: ProfileChanges) -> Result<Value, Dir
         )
         .await
     {
-        Ok(_) => view(ctx).await,
+        Ok(_) => {
+            if let Some(zone) = new_zone {
+                retime(ctx, zone).await?;
+            }
+            view(ctx).await
+        }
         Err(TableError::ConditionFailed) => Err(DirectoryError::NotFound("church")),
         Err(e) => Err(e.into()),
     }
@@ -163,5 +174,19 @@ pub async fn link_number(ctx: &Ctx<'_>, number: &PhoneNumber) -> Result<(), Dire
         }),
         Err(TransactionError::Cancelled(_)) => Err(DirectoryError::NotFound("church")),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The church's recurring messages fall at their local times in its new zone.
+async fn retime(ctx: &Ctx<'_>, zone: chrono_tz::Tz) -> Result<(), DirectoryError> {
+    let recurring = crate::scheduling::recurring::Ctx {
+        church: ctx.church,
+        table: ctx.table,
+        now: ctx.now,
+    };
+    match crate::scheduling::recurring::retime(&recurring, zone).await {
+        Ok(_) => Ok(()),
+        Err(crate::scheduling::recurring::RecurringError::Table(e)) => Err(e.into()),
+        Err(e) => Err(DirectoryError::Table(TableError::Invalid(e.to_string()))),
     }
 }

@@ -122,6 +122,11 @@ define_id!(
     MediaId,
     "mediaId"
 );
+define_id!(
+    /// A recurring message of a church.
+    RecurringId,
+    "recurringId"
+);
 
 #[cfg(test)]
 mod tests {

@@ -83,7 +83,7 @@ pub async fn send(app: &App, req: Request) -> HttpResult {
     let parsed = body.parse(key)?;
     let ctx = super::members::ctx(app, &caller)?;
     let answer = sending::send(
-        &ctx,
+        &(&ctx).into(),
         app.fanout_queue.as_ref(),
         parsed.request,
         &parsed.fingerprint,

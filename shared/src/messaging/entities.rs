@@ -63,6 +63,10 @@ impl StatusCounts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageState {
+    /// Stored to be sent at its `scheduledAt` (the due index holds it).
+    Scheduled,
+    /// A scheduled send found too late to send (an outage): skipped.
+    Missed,
     Queued,
     Sending,
     /// Not queued at all (the fan-out queue refused it).
@@ -72,6 +76,8 @@ pub enum MessageState {
 impl MessageState {
     pub fn as_str(self) -> &'static str {
         match self {
+            MessageState::Scheduled => "scheduled",
+            MessageState::Missed => "missed",
             MessageState::Queued => "queued",
             MessageState::Sending => "sending",
             MessageState::Failed => "failed",
@@ -111,6 +117,9 @@ pub struct Message {
     pub media_keys: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// When a scheduled send is to go out (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<String>,
     /// How many partitions its recipients are spread over (`keys::recipients`).
     #[serde(default = "one_lane")]
     pub lanes: u32,
@@ -152,9 +161,50 @@ impl Entity for Message {
     fn key(&self) -> Key {
         keys::message(self.church_id, self.id)
     }
+    fn index_keys(&self) -> Vec<(Index, String, String)> {
+        match (self.status, self.scheduled()) {
+            (MessageState::Scheduled, Some(at)) => vec![crate::scheduling::due::entry(
+                &self.key(),
+                crate::scheduling::due::DueKind::Scheduled,
+                at,
+            )],
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl Message {
+    pub fn scheduled(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.scheduled_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+
+    /// A scheduled send's time came: it is queued (its fan-out job is on
+    /// the queue) and leaves the due index — if it is still scheduled.
+    pub fn fire() -> (Update, Cond) {
+        let update = crate::scheduling::due::unplace(
+            Update::default().set("status", MessageState::Queued.as_str()),
+        );
+        (update, Cond::eq("status", MessageState::Scheduled.as_str()))
+    }
+
+    /// A scheduled send found too late: recorded missed, never sent.
+    pub fn missed() -> (Update, Cond) {
+        let update = crate::scheduling::due::unplace(
+            Update::default()
+                .set("status", MessageState::Missed.as_str())
+                .set("error", "its time passed while sending was down; not sent"),
+        );
+        (update, Cond::eq("status", MessageState::Scheduled.as_str()))
+    }
+
+    /// Takes a message that is no longer scheduled out of the due index.
+    pub fn off_schedule() -> Update {
+        crate::scheduling::due::unplace(Update::default())
+    }
+
     /// The update that marks a message as being sent (its first recipients).
     pub fn started(now: &str) -> Update {
         Update::default()
@@ -399,6 +449,9 @@ pub struct AcceptedSend {
     key: Key,
     pub body_hash: String,
     pub answer: Value,
+    /// The message it made (absent on claims from before it was kept).
+    #[serde(default)]
+    pub message_id: Option<MessageId>,
     pub ttl: i64,
 }
 
@@ -410,12 +463,14 @@ impl AcceptedSend {
         key_hash: &str,
         body_hash: String,
         answer: Value,
+        message_id: MessageId,
         ttl: i64,
     ) -> Self {
         Self {
             key: keys::idempotency(church, key_hash),
             body_hash,
             answer,
+            message_id: Some(message_id),
             ttl,
         }
     }

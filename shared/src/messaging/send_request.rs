@@ -2,6 +2,7 @@
 //! refusal names its field, in the order the checks have always run (the
 //! first one found is the answer).
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -25,6 +26,8 @@ pub struct SendBody {
     pub target_ids: Option<Vec<String>>,
     /// Extension: files from `POST /api/media`, sent as one MMS.
     pub media_ids: Option<Vec<String>>,
+    /// Extension: send then (ISO 8601 with an offset), not now.
+    pub scheduled_at: Option<String>,
 }
 
 /// A send as parsed, and the fingerprint its `Idempotency-Key` is held to
@@ -34,7 +37,7 @@ pub struct ParsedSend {
     pub fingerprint: String,
 }
 
-fn audiences(target_type: &str, ids: &[String]) -> Result<Vec<Audience>, FieldError> {
+pub(crate) fn audiences(target_type: &str, ids: &[String]) -> Result<Vec<Audience>, FieldError> {
     let bad_ids = || {
         FieldError::new(
             "targetIds",
@@ -111,6 +114,22 @@ fn idempotency_key(header: Option<&str>) -> Result<Option<String>, FieldError> {
     Ok(key.map(str::to_owned))
 }
 
+/// `scheduledAt`: an instant with its offset (`2026-12-06T09:00:00-05:00`).
+fn scheduled_at(text: Option<&str>) -> Result<Option<DateTime<Utc>>, FieldError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|_| {
+            FieldError::new(
+                "scheduledAt",
+                "invalid_time",
+                "scheduledAt must be an ISO 8601 time with its offset, such as 2026-12-06T09:00:00-05:00",
+            )
+        })
+}
+
 impl SendBody {
     /// The send this body asks for, with the request's `Idempotency-Key`.
     pub fn parse(self, idempotency_header: Option<&str>) -> Result<ParsedSend, FieldError> {
@@ -128,7 +147,8 @@ impl SendBody {
         }
         let idempotency_key = idempotency_key(idempotency_header)?;
         let media = media(&self.media_ids.unwrap_or_default())?;
-        let fingerprint = json!({ "content": content.as_str(), "targetType": target_type, "targetIds": ids, "mediaIds": media })
+        let scheduled_at = scheduled_at(self.scheduled_at.as_deref())?;
+        let fingerprint = json!({ "content": content.as_str(), "targetType": target_type, "targetIds": ids, "mediaIds": media, "scheduledAt": scheduled_at })
             .to_string();
         Ok(ParsedSend {
             request: SendRequest {
@@ -138,6 +158,7 @@ impl SendBody {
                 audiences,
                 media,
                 idempotency_key,
+                scheduled_at,
             },
             fingerprint,
         })
@@ -162,9 +183,20 @@ impl From<SendError> for ApiError {
             SendError::UnknownMedia | SendError::MediaTooLarge => {
                 ApiError::field("mediaIds", "invalid_media", e.to_string())
             }
+            SendError::ScheduledTooSoon | SendError::ScheduledTooLate => {
+                ApiError::field("scheduledAt", "out_of_range", e.to_string())
+            }
+            SendError::InQuietHours { .. } => {
+                ApiError::RefusedField(FieldError::new("scheduledAt", "quiet_hours", e.to_string()))
+            }
             SendError::IdempotencyMismatch => ApiError::Unprocessable {
                 code: "idempotency_mismatch",
                 message: e.to_string(),
+            },
+            SendError::Table(crate::ports::table::TableError::Conflict) => ApiError::Conflict {
+                code: "try_again",
+                message: "another request with this Idempotency-Key raced this one; try again"
+                    .into(),
             },
             other => ApiError::internal_at("send the message", other),
         }
