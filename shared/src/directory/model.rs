@@ -164,6 +164,8 @@ pub enum Counter<'a> {
     MessagesIn(&'a str),
     /// Conversations in one status (`open`, `closed`, `archived`).
     Conversations(&'a str),
+    /// The church's own message templates (`messaging::templates`).
+    Templates,
 }
 
 impl Counter<'_> {
@@ -177,6 +179,7 @@ impl Counter<'_> {
             Counter::MessagesCreated => "messagesCreated".into(),
             Counter::MessagesIn(month) => format!("messages#{month}"),
             Counter::Conversations(status) => format!("conversations_{status}"),
+            Counter::Templates => "templates".into(),
         }
     }
 }

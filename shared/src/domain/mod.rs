@@ -4,6 +4,8 @@ pub mod ids;
 pub mod message_text;
 pub mod phone;
 
-pub use ids::{AdminId, BranchId, ChurchId, ConversationId, GroupId, MediaId, MemberId, MessageId};
+pub use ids::{
+    AdminId, BranchId, ChurchId, ConversationId, GroupId, MediaId, MemberId, MessageId, TemplateId,
+};
 pub use message_text::{Encoding, MessageText, MessageTextError, SegmentInfo};
 pub use phone::{PhoneNumber, PhoneNumberError};

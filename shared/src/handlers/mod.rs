@@ -12,4 +12,5 @@ pub mod health;
 pub mod members;
 pub mod messages;
 pub mod profile;
+pub mod templates;
 pub mod webhooks;
