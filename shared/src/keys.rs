@@ -20,6 +20,8 @@
 //! | onboarding task done | pk = `CHURCH#c`, sk = `ONBOARDING#task` | table | the dashboard's checklist |
 //! | branches / groups of a church | pk = `CHURCH#c`, sk begins_with `BRANCH#` / `GROUP#` | table | |
 //! | a branch's delivery figures | pk = `CHURCH#c`, sk = `BRANCHSTATS#b` | table | apart from the branch, so a late receipt never revives a deleted one |
+//! | message templates of a church | pk = `CHURCH#c`, sk begins_with `TEMPLATE#` | table | its own, at most 200 (counter `templates`); the built-in ones live in code |
+//! | sends of one text | pk = `CHURCH#c`, sk = `TEMPLATEUSE#sha256` | table | a template's "used N times": ADD 1 after a send of exactly its text |
 //! | join keyword → group | pk = `CHURCH#c`, sk = `KEYWORD#SING` | table | unique per church |
 //! | member | pk = `CHURCH#c`, sk = `MEMBER#m` | table | phone sealed |
 //! | phone → member (one per church) | pk = `CHURCH#c`, sk = `PHONE#hmac` | table | inbound texts find the member by the HMAC of the E.164 number |
@@ -58,13 +60,16 @@
 //! one write per member added, so an import of 45-row chunks costs one
 //! counter write per chunk. The per-minute request counter (`RATE#c`) is its
 //! own partition so API traffic never competes with directory writes.
+//! A broadcast adds one write to the church's partition beside its message,
+//! its counters and its day: the conditional usage ADD of its text (a write
+//! unit even when no template has the text and the condition fails).
 //! Per-recipient writes of a broadcast go to the message's own partitions
 //! (its lanes), never to the church's, and no counter is written beside
 //! them: the counts aggregator writes each counter once per stream batch.
 
 use crate::domain::{
     AdminId, BranchId, ChurchId, ConversationId, GroupId, MediaId, MemberId, MessageId,
-    PhoneNumber, RecurringId,
+    PhoneNumber, RecurringId, TemplateId,
 };
 use crate::ports::table::Key;
 
@@ -167,6 +172,19 @@ pub const GROUP_PREFIX: &str = "GROUP#";
 
 pub fn group(church_id: ChurchId, group: GroupId) -> Key {
     Key::new(church(church_id), format!("{GROUP_PREFIX}{group}"))
+}
+
+pub const TEMPLATE_PREFIX: &str = "TEMPLATE#";
+
+/// One of a church's own message templates.
+pub fn template(church_id: ChurchId, template: TemplateId) -> Key {
+    Key::new(church(church_id), format!("{TEMPLATE_PREFIX}{template}"))
+}
+
+/// How many of a church's sends carried one text, by the SHA-256 of the
+/// text (what a template's usage count reads).
+pub fn template_usage(church_id: ChurchId, content_hash: &str) -> Key {
+    Key::new(church(church_id), format!("TEMPLATEUSE#{content_hash}"))
 }
 
 /// A church's join keyword, claimed once per church (upper-cased).

@@ -15,7 +15,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use crate::app::App;
 use crate::handlers::{
     analytics, auth, branches, co_admins, consumers, conversations, cron, dashboard, groups,
-    health, members, messages, profile, recurring, webhooks,
+    health, members, messages, profile, recurring, templates, webhooks,
 };
 use crate::http::HttpHandler;
 use crate::secrets::SecretUse;
@@ -64,7 +64,7 @@ impl Registry {
     /// Every function this codebase implements.
     pub fn builtin() -> Self {
         use crate::http_handler as h;
-        let http: [(&str, HttpHandler); 61] = [
+        let http: [(&str, HttpHandler); 65] = [
             ("HealthFunction", h!(health::route)),
             ("CsrfTokenFunction", h!(auth::csrf_token)),
             ("AuthRegisterFunction", h!(auth::register)),
@@ -129,6 +129,10 @@ impl Registry {
             ("MessagesHistoryFunction", h!(messages::history)),
             ("MessagesGetFunction", h!(messages::get)),
             ("MessagesRecipientsFunction", h!(messages::recipients)),
+            ("TemplatesListFunction", h!(templates::list)),
+            ("TemplatesCreateFunction", h!(templates::create)),
+            ("TemplatesUpdateFunction", h!(templates::update)),
+            ("TemplatesDeleteFunction", h!(templates::delete)),
             ("TelnyxWebhookFunction", h!(webhooks::telnyx)),
             ("AnalyticsMessagesFunction", h!(analytics::messages)),
             ("AnalyticsBranchesFunction", h!(analytics::branches)),

@@ -525,6 +525,45 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
+    // A template of the church's own, through its four functions: each
+    // role allows what its use case reads and writes.
+    let template = api
+        .expect(
+            "POST",
+            "/api/templates",
+            Some(json!({"name": "Picnic", "content": "Picnic at noon!", "category": "event"})),
+            201,
+        )
+        .await;
+    let template = template["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/templates/{template}");
+    let edited = api
+        .expect(
+            "PUT",
+            &path,
+            Some(json!({"content": "Picnic at one!"})),
+            200,
+        )
+        .await;
+    assert_eq!(edited["content"], "Picnic at one!", "{edited}");
+    let listed = api.expect("GET", "/api/templates", None, 200).await;
+    assert!(
+        listed
+            .as_array()
+            .is_some_and(|all| all.iter().any(|t| t["id"] == template.as_str())),
+        "{listed}"
+    );
+    api.expect("DELETE", &path, None, 200).await;
+    invoked.extend(
+        [
+            "TemplatesCreateFunction",
+            "TemplatesUpdateFunction",
+            "TemplatesListFunction",
+            "TemplatesDeleteFunction",
+        ]
+        .map(String::from),
+    );
+
     // Every other route, once: each function runs in its deployed form (a
     // 5xx here is a missing IAM action, a failed init or a crash).
     let catalog = Catalog::builtin().unwrap();

@@ -31,3 +31,4 @@ mod secrets;
 mod support;
 mod telnyx;
 mod template_limits;
+mod templates;

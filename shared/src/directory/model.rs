@@ -178,6 +178,8 @@ pub enum Counter<'a> {
     MessagesIn(&'a str),
     /// Conversations in one status (`open`, `closed`, `archived`).
     Conversations(&'a str),
+    /// The church's own message templates (`messaging::templates`).
+    Templates,
 }
 
 impl Counter<'_> {
@@ -191,6 +193,7 @@ impl Counter<'_> {
             Counter::MessagesCreated => "messagesCreated".into(),
             Counter::MessagesIn(month) => format!("messages#{month}"),
             Counter::Conversations(status) => format!("conversations_{status}"),
+            Counter::Templates => "templates".into(),
         }
     }
 }

@@ -113,6 +113,11 @@ define_id!(
     "messageId"
 );
 define_id!(
+    /// A church's own message template (the built-in ones are named, not ids).
+    TemplateId,
+    "templateId"
+);
+define_id!(
     /// A conversation: one phone's texts with one church.
     ConversationId,
     "conversationId"

@@ -14,4 +14,5 @@ pub mod members;
 pub mod messages;
 pub mod profile;
 pub mod recurring;
+pub mod templates;
 pub mod webhooks;

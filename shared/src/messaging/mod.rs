@@ -2,7 +2,8 @@
 //! its queues carry, the fan-out that expands an audience a page at a time,
 //! the sender that moves each recipient (and each conversation reply)
 //! through its state machine, delivery receipts, and the aggregator that
-//! counts them all from the table's change stream.
+//! counts them all from the table's change stream; message templates and
+//! how often each text was sent.
 
 pub mod aggregate;
 pub mod analytics;
@@ -19,4 +20,5 @@ pub mod send;
 pub mod send_request;
 pub mod sender;
 pub mod tally;
+pub mod templates;
 pub mod uploads;

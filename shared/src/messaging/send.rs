@@ -376,5 +376,6 @@ pub async fn send(
         }
         return Err(e.into());
     }
+    super::templates::count_send(ctx.table, ctx.church, request.content.as_str()).await;
     Ok(answer)
 }
