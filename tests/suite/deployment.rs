@@ -251,6 +251,29 @@ async fn every_sample_event_runs_through_its_handler_on_aws_adapters() {
     }
 }
 
+/// The schedule samples are the envelope template.yaml's `Input` makes:
+/// each runs through its job on the AWS adapters (the emulator's table,
+/// its due index empty).
+#[tokio::test]
+async fn every_schedule_sample_event_runs_through_its_job_on_aws_adapters() {
+    let app = aws_app(true).await;
+    let registry = Registry::builtin();
+    let mut ran = 0;
+    for f in &catalog().functions {
+        let Some(Entry::Schedule(handler)) = registry.get(&f.id) else {
+            continue;
+        };
+        let text =
+            std::fs::read_to_string(repo().join("events").join(format!("{}.json", f.id))).unwrap();
+        let event = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.id));
+        handler(&app, event)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", f.id));
+        ran += 1;
+    }
+    assert!(ran > 0, "the template has a scheduled function");
+}
+
 #[tokio::test]
 async fn health_detailed_is_503_naming_the_failed_dependency() {
     let app = aws_app(false).await;

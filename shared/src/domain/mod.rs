@@ -5,8 +5,8 @@ pub mod message_text;
 pub mod phone;
 
 pub use ids::{
-    AdminId, BranchId, ChurchId, ConversationId, GroupId, MediaId, MemberId, MessageId, RecurringId,
-    TemplateId,
+    AdminId, BranchId, ChurchId, ConversationId, GroupId, MediaId, MemberId, MessageId,
+    RecurringId, TemplateId,
 };
 pub use message_text::{Encoding, MessageText, MessageTextError, SegmentInfo};
 pub use phone::{PhoneNumber, PhoneNumberError};
