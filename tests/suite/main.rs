@@ -27,6 +27,7 @@ mod messages;
 mod ops;
 mod pacing;
 mod pipeline;
+mod recurring;
 mod secrets;
 mod support;
 mod telnyx;

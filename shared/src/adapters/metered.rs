@@ -56,6 +56,8 @@ use crate::ports::table::{
 #[derive(Debug, Default)]
 pub struct Meter {
     pub table_requests: AtomicU64,
+    /// Items reads returned (gets, batch gets and query pages).
+    pub items_read: AtomicU64,
     /// Base-table write units (transactional writes doubled).
     pub write_units: AtomicU64,
     /// Write units on the GSIs, on top of `write_units`.
@@ -78,6 +80,7 @@ pub struct Meter {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Reading {
     pub table_requests: u64,
+    pub items_read: u64,
     pub write_units: u64,
     pub gsi_write_units: u64,
     pub transaction_conflicts: u64,
@@ -103,6 +106,7 @@ impl Reading {
     pub fn since(&self, earlier: &Reading) -> Reading {
         Reading {
             table_requests: self.table_requests - earlier.table_requests,
+            items_read: self.items_read - earlier.items_read,
             write_units: self.write_units - earlier.write_units,
             gsi_write_units: self.gsi_write_units - earlier.gsi_write_units,
             transaction_conflicts: self.transaction_conflicts - earlier.transaction_conflicts,
@@ -145,6 +149,7 @@ impl Meter {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Reading {
             table_requests: get(&self.table_requests),
+            items_read: get(&self.items_read),
             write_units: get(&self.write_units),
             gsi_write_units: get(&self.gsi_write_units),
             transaction_conflicts: get(&self.transaction_conflicts),
@@ -564,12 +569,17 @@ impl MeteredTable {
 impl Table for MeteredTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
         self.request();
-        self.inner.get(key).await
+        let found = self.inner.get(key).await?;
+        Meter::add(&self.meter.items_read, u64::from(found.is_some()));
+        Ok(found)
     }
 
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, TableError> {
         Meter::add(&self.meter.table_requests, keys.len().div_ceil(100) as u64);
-        self.inner.get_many(keys).await
+        let found = self.inner.get_many(keys).await?;
+        let n = found.iter().filter(|i| i.is_some()).count();
+        Meter::add(&self.meter.items_read, n as u64);
+        Ok(found)
     }
 
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), TableError> {
@@ -682,7 +692,9 @@ impl Table for MeteredTable {
 
     async fn query(&self, query: Query) -> Result<Page, TableError> {
         self.request();
-        self.inner.query(query).await
+        let page = self.inner.query(query).await?;
+        Meter::add(&self.meter.items_read, page.items.len() as u64);
+        Ok(page)
     }
 }
 
