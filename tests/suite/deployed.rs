@@ -564,6 +564,92 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
         .map(String::from),
     );
 
+    // A recurring message, set up through the gateway; made due (as if its
+    // time had come), it is sent by DueSendsFunction, which the emulator's
+    // EventBridge Scheduler fires every minute.
+    api.expect(
+        "PUT",
+        "/api/admin/profile",
+        Some(json!({"quietHours": null})),
+        200,
+    )
+    .await;
+    let daily = json!({"name": "Daily verse", "content": "Verse of the day (deployed)", "targetType": "all", "frequency": "daily", "timeOfDay": "12:00"});
+    let recurring = api.expect("POST", "/api/recurring", Some(daily), 201).await;
+    let recurring_id = recurring["id"].as_str().unwrap().to_owned();
+    let recurring_path = format!("/api/recurring/{recurring_id}");
+    api.expect(
+        "PUT",
+        &recurring_path,
+        Some(json!({"timeOfDay": "12:30"})),
+        200,
+    )
+    .await;
+    api.expect(
+        "PUT",
+        &format!("{recurring_path}/toggle"),
+        Some(json!({"isActive": true})),
+        200,
+    )
+    .await;
+    let due = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let due_text = due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let recurring_key = shared::keys::recurring(
+        shared::domain::ChurchId::parse(&church_id).unwrap(),
+        shared::domain::RecurringId::parse(&recurring_id).unwrap(),
+    );
+    let made_due = shared::scheduling::due::place(
+        shared::ports::table::Update::default().set("nextSendAt", due_text.clone()),
+        &recurring_key,
+        shared::scheduling::due::DueKind::Recurring,
+        due,
+    );
+    shared::ports::Table::update(&table, &recurring_key, made_due, None)
+        .await
+        .unwrap();
+    let fired = api
+        .until("/api/recurring", Duration::from_secs(180), |all| {
+            all.as_array().is_some_and(|all| {
+                all.iter().any(|r| {
+                    r["id"] == recurring_id.as_str() && r["lastSentAt"] == due_text.as_str()
+                })
+            })
+        })
+        .await;
+    let fired = fired
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == recurring_id.as_str())
+        .unwrap()
+        .clone();
+    assert!(
+        fired["nextSendAt"].as_str().unwrap() > due_text.as_str(),
+        "{fired}"
+    );
+    let occurrence = fired["lastMessageId"].as_str().unwrap();
+    let sent = api
+        .until(
+            &format!("/api/messages/{occurrence}"),
+            Duration::from_secs(120),
+            |v| v["data"]["status"] == "completed",
+        )
+        .await;
+    assert_eq!(sent["data"]["content"], "Verse of the day (deployed)");
+    api.expect("GET", "/api/recurring", None, 200).await;
+    api.expect("DELETE", &recurring_path, None, 200).await;
+    invoked.extend(
+        [
+            "RecurringCreateFunction",
+            "RecurringUpdateFunction",
+            "RecurringToggleFunction",
+            "RecurringListFunction",
+            "RecurringDeleteFunction",
+            "DueSendsFunction",
+        ]
+        .map(String::from),
+    );
+
     // Every other route, once: each function runs in its deployed form (a
     // 5xx here is a missing IAM action, a failed init or a crash).
     let catalog = Catalog::builtin().unwrap();
@@ -647,6 +733,8 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
             "queue consumer"
         } else if !function.stream_triggers.is_empty() {
             "stream consumer"
+        } else if !function.schedules.is_empty() {
+            "cron job"
         } else if function.id == "TelnyxWebhookFunction" {
             "webhook"
         } else {
