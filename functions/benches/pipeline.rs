@@ -15,10 +15,16 @@
 //! - inbound: how fast the webhook acknowledges a member's text, and how
 //!   soon a STOP's confirmation reaches the carrier.
 //!
+//! - the cron: 100,000 recurring messages stored with 1,000 due, a run
+//!   with nothing due, and the Sunday-morning rush (2,000 churches × 50).
+//!
 //! Run with `./infra/bench.sh` (or `cargo bench --bench pipeline`).
 //! `BENCH_QUICK=1` shrinks every audience tenfold; `BENCH_ONLY=e2e,pacing`
 //! runs only those sections (handler, e2e, hot, latency, fairness, pacing,
-//! memory, inbound).
+//! memory, inbound, cron, rush).
+
+#[path = "pipeline/scheduling.rs"]
+mod scheduling;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -844,6 +850,12 @@ async fn main() {
     }
     if wanted("inbound") {
         inbound(&mut rows).await;
+    }
+    if wanted("cron") {
+        scheduling::cron_at_scale(&mut rows).await;
+    }
+    if wanted("rush") {
+        scheduling::sunday_rush(&mut rows).await;
     }
 
     println!(
