@@ -20,8 +20,8 @@ use shared::ports::table::{
     Cond, Index, Item, Key, Page, Query, Table, TableError, TxOp, Update, WriteOp,
 };
 use shared::scheduling::cron::Cron;
-use shared::scheduling::recurring::{self, RecurringFields, RecurringMessage, Target};
 use shared::scheduling::recurrence::TimeOfDay;
+use shared::scheduling::recurring::{self, RecurringFields, RecurringMessage, Target};
 
 use super::{AREAS, Bench, Row, percentile, row, scale};
 
@@ -72,7 +72,12 @@ impl Table for CountingReads {
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), TableError> {
         self.inner.put(item, cond).await
     }
-    async fn update(&self, key: &Key, update: Update, cond: Option<Cond>) -> Result<Item, TableError> {
+    async fn update(
+        &self,
+        key: &Key,
+        update: Update,
+        cond: Option<Cond>,
+    ) -> Result<Item, TableError> {
         self.inner.update(key, update, cond).await
     }
     async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<Option<Item>, TableError> {
@@ -208,7 +213,10 @@ pub async fn cron_at_scale(rows: &mut Vec<Row>) {
     };
 
     let before = meter.read();
-    let idle = cron(due - chrono::Duration::minutes(1)).run().await.unwrap();
+    let idle = cron(due - chrono::Duration::minutes(1))
+        .run()
+        .await
+        .unwrap();
     let idle_used = meter.read().since(&before);
     assert_eq!(idle.found, 0);
     row(
@@ -230,8 +238,12 @@ pub async fn cron_at_scale(rows: &mut Vec<Row>) {
     let sending = reads.sending.load(Ordering::Relaxed) as f64 / churches as f64;
     row(
         rows,
-        format!("cron run, {stored_count} recurring stored, {churches} due: items read per due occurrence"),
-        format!("{finding:.2} finding it (the index entry, the item) · {sending:.2} more by its send (profile, counters, idempotency claim, template use)"),
+        format!(
+            "cron run, {stored_count} recurring stored, {churches} due: items read per due occurrence"
+        ),
+        format!(
+            "{finding:.2} finding it (the index entry, the item) · {sending:.2} more by its send (profile, counters, idempotency claim, template use)"
+        ),
         "≤ 2",
     );
     row(
@@ -251,7 +263,10 @@ pub async fn cron_at_scale(rows: &mut Vec<Row>) {
     row(
         rows,
         "the same run again (nothing due any more)",
-        format!("{} table requests", meter.read().since(&before).table_requests),
+        format!(
+            "{} table requests",
+            meter.read().since(&before).table_requests
+        ),
         "≤ 5 table requests",
     );
     bench.stop().await;
@@ -263,11 +278,17 @@ pub async fn sunday_rush(rows: &mut Vec<Row>) {
     let members = 50;
     let ny = chrono_tz::America::New_York;
     // The coming Sunday's 09:00 in New York, and a church setting it up an hour before.
-    let sunday = ny.with_ymd_and_hms(2026, 12, 6, 9, 0, 0).unwrap().with_timezone(&Utc);
+    let sunday = ny
+        .with_ymd_and_hms(2026, 12, 6, 9, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc);
     let mut numbers = HashMap::new();
     for n in 0..churches {
         let id = church(&bench, n, &number(n), 10, members).await;
-        numbers.insert(PhoneNumber::parse(&number(n)).unwrap().as_e164().to_owned(), id);
+        numbers.insert(
+            PhoneNumber::parse(&number(n)).unwrap().as_e164().to_owned(),
+            id,
+        );
         let ctx = recurring::Ctx {
             church: id,
             table: bench.stack.app.table.as_ref(),
@@ -282,7 +303,10 @@ pub async fn sunday_rush(rows: &mut Vec<Row>) {
             ..RecurringFields::default()
         };
         let made = recurring::create(&ctx, fields).await.unwrap();
-        assert_eq!(made["nextSendAt"], sunday.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        assert_eq!(
+            made["nextSendAt"],
+            sunday.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
     }
     let app = &bench.stack.app;
     let simulator = bench.stack.simulator.as_ref().unwrap();
@@ -315,14 +339,20 @@ pub async fn sunday_rush(rows: &mut Vec<Row>) {
             for entry in &ledger[already..] {
                 *per.entry(entry.from.as_str()).or_default() += 1;
             }
-            let mut counts: Vec<usize> = numbers.keys().map(|n| per.get(n.as_str()).copied().unwrap_or(0)).collect();
+            let mut counts: Vec<usize> = numbers
+                .keys()
+                .map(|n| per.get(n.as_str()).copied().unwrap_or(0))
+                .collect();
             counts.sort_unstable();
             at_30s = Some(counts);
         }
     }
     let mut firsts: Vec<Duration> = first.values().copied().collect();
     firsts.sort();
-    let within = firsts.iter().filter(|d| **d <= Duration::from_secs(30)).count();
+    let within = firsts
+        .iter()
+        .filter(|d| **d <= Duration::from_secs(30))
+        .count();
     row(
         rows,
         format!("Sunday rush: {churches} churches × {members} members due at 09:00 — the cron run"),
