@@ -323,10 +323,12 @@ async fn quiet_hours_pause_a_broadcast_still_sending_and_it_resumes_when_they_en
     .await;
     let id = s.send_to_all(&admin, "Vespers at 6").await;
 
-    // Quiet: the texts already claimed leave (their slots are at most the
-    // pacing horizon ahead, two jobs' worth), then nothing.
+    // Quiet: the texts already claimed leave (a job books at most the
+    // pacing horizon, 5 s, ahead: its last slot is at most 9 s after a
+    // claim just before the start; a few seconds more for a loaded
+    // machine), then nothing.
     let shift = shared::ports::Clock::now(clock.as_ref()) - Utc::now();
-    let claimed_grace = chrono::Duration::seconds(11);
+    let claimed_grace = chrono::Duration::seconds(13);
     let mid = start + claimed_grace + chrono::Duration::seconds(10);
     tokio::time::sleep(
         (mid - shared::ports::Clock::now(clock.as_ref()))
