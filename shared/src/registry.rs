@@ -64,7 +64,7 @@ impl Registry {
     /// Every function this codebase implements.
     pub fn builtin() -> Self {
         use crate::http_handler as h;
-        let http: [(&str, HttpHandler); 65] = [
+        let http: [(&str, HttpHandler); 68] = [
             ("HealthFunction", h!(health::route)),
             ("CsrfTokenFunction", h!(auth::csrf_token)),
             ("AuthRegisterFunction", h!(auth::register)),
@@ -128,6 +128,9 @@ impl Registry {
             ("MessagesSendFunction", h!(messages::send)),
             ("MessagesHistoryFunction", h!(messages::history)),
             ("MessagesGetFunction", h!(messages::get)),
+            ("MessagesPauseFunction", h!(messages::pause)),
+            ("MessagesResumeFunction", h!(messages::resume)),
+            ("MessagesCancelFunction", h!(messages::cancel)),
             ("MessagesRecipientsFunction", h!(messages::recipients)),
             ("TemplatesListFunction", h!(templates::list)),
             ("TemplatesCreateFunction", h!(templates::create)),

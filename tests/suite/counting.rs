@@ -152,6 +152,7 @@ async fn recount(
                 Status::Failed => &mut counts.failed_count,
                 Status::OptedOut => &mut counts.opted_out_count,
                 Status::Uncertain => &mut counts.uncertain_count,
+                Status::Cancelled => &mut counts.cancelled_count,
             };
             *n += 1;
             let day = days.entry(r.updated_at[..10].to_owned()).or_default();

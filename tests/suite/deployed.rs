@@ -219,9 +219,16 @@ impl Api {
                 && data["deliveredCount"] == delivered
                 && data["counts"]["delivered"] == delivered
                 && data["counts"]["optedOut"] == opted_out
-                && ["queued", "sending", "sent", "failed", "uncertain"]
-                    .iter()
-                    .all(|c| data["counts"][c] == 0)
+                && [
+                    "queued",
+                    "sending",
+                    "sent",
+                    "failed",
+                    "uncertain",
+                    "cancelled",
+                ]
+                .iter()
+                .all(|c| data["counts"][c] == 0)
         };
         let view = self.until(&path, Duration::from_secs(120), converged).await;
         // Longer than the mapping's batching window and an invocation.

@@ -12,6 +12,7 @@
 mod auth;
 mod church;
 mod conformance;
+mod control;
 mod counting;
 mod deployed;
 mod deployment;

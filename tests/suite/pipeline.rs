@@ -230,7 +230,7 @@ async fn a_broadcasts_counts_add_up_once_it_completes() {
     let (_, _, done) = welcome_all(&c).await;
     assert_eq!(
         done["counts"],
-        json!({"queued": 0, "sending": 0, "sent": 0, "delivered": 11, "failed": 0, "optedOut": 1, "uncertain": 0})
+        json!({"queued": 0, "sending": 0, "sent": 0, "delivered": 11, "failed": 0, "optedOut": 1, "uncertain": 0, "cancelled": 0})
     );
     assert_eq!(done["deliveryRate"], 100.0);
     c.s.stop().await;

@@ -220,6 +220,20 @@ impl Stack {
         Self::wrap(stack, dir)
     }
 
+    /// A stack whose handlers read the time from `clock`.
+    pub async fn start_clocked(clock: Arc<dyn shared::ports::Clock>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let stack = LocalStack::start_clocked(
+            local_config(dir.path()),
+            Catalog::builtin().unwrap(),
+            &Registry::builtin(),
+            clock,
+        )
+        .await
+        .unwrap();
+        Self::wrap(stack, dir)
+    }
+
     /// A stack started elsewhere (custom configuration or catalog).
     pub fn wrap(stack: LocalStack, dir: tempfile::TempDir) -> Self {
         Self {

@@ -416,7 +416,8 @@ impl ThreadMessage {
     fn frontend_status(&self) -> Value {
         match self.delivery_status.outbound() {
             Some(Status::Delivered) => json!("delivered"),
-            Some(Status::Failed | Status::OptedOut) => json!("failed"),
+            // A thread message is never cancelled; were it, it was not sent.
+            Some(Status::Failed | Status::OptedOut | Status::Cancelled) => json!("failed"),
             Some(Status::Queued | Status::Sending | Status::Sent | Status::Uncertain) => {
                 json!("pending")
             }

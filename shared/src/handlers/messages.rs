@@ -15,6 +15,7 @@ use crate::http::HttpResult;
 use crate::http::list::{PageRequest, invalid_cursor, query_param, respond};
 use crate::http::request::json;
 use crate::http::response;
+use crate::messaging::control::{self, Control, ControlError};
 use crate::messaging::history::{self, RecipientsWanted};
 use crate::messaging::model::Status;
 use crate::messaging::send::{self as sending};
@@ -121,6 +122,46 @@ pub async fn get(app: &App, req: Request) -> HttpResult {
         .await
         .during("read the message")?
         .ok_or(ApiError::NotFound { what: "message" })?;
+    response::wrapped(StatusCode::OK, &history::summary(&message))
+}
+
+/// `POST /api/messages/:messageId/pause`
+pub async fn pause(app: &App, req: Request) -> HttpResult {
+    apply_control(app, req, Control::Pause).await
+}
+
+/// `POST /api/messages/:messageId/resume`
+pub async fn resume(app: &App, req: Request) -> HttpResult {
+    apply_control(app, req, Control::Resume).await
+}
+
+/// `POST /api/messages/:messageId/cancel`
+pub async fn cancel(app: &App, req: Request) -> HttpResult {
+    apply_control(app, req, Control::Cancel).await
+}
+
+/// Answers as `GET /api/messages/:messageId` does, showing the new state;
+/// a refused control is a 409 naming why.
+async fn apply_control(app: &App, req: Request, control: Control) -> HttpResult {
+    let caller = authenticate(app, &req).await?;
+    let id = message_id(&req)?;
+    let message = match control::apply(app.table.as_ref(), caller.church_id, id, control).await {
+        Ok(message) => message,
+        Err(ControlError::NotFound) => return Err(ApiError::NotFound { what: "message" }),
+        Err(ControlError::Refused(why)) => {
+            return Err(ApiError::Conflict {
+                code: why.code(),
+                message: why.to_string(),
+            });
+        }
+        Err(e @ ControlError::Contended) => {
+            return Err(ApiError::Conflict {
+                code: "message_changed",
+                message: e.to_string(),
+            });
+        }
+        Err(ControlError::Table(e)) => return Err(e).during("control the message"),
+    };
     response::wrapped(StatusCode::OK, &history::summary(&message))
 }
 

@@ -30,7 +30,7 @@ use crate::adapters::metered::{Meter, MeteredQueue, MeteredTable};
 use crate::app::{App, EmbeddedParts, QueueSpecs};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::Config;
-use crate::ports::Queue;
+use crate::ports::{Clock, Queue};
 use crate::registry::{Entry, Registry};
 use crate::telnyx::simulator::{SimConfig, Simulator};
 use crate::telnyx::{TelnyxCarrier, WebhookVerifier};
@@ -135,10 +135,31 @@ impl LocalStack {
 
     /// As `start`, with the table and queues counted by `meter` (the bench).
     pub async fn start_with(
+        config: Config,
+        catalog: &Catalog,
+        registry: &Registry,
+        meter: Option<Arc<Meter>>,
+    ) -> Result<Self, LocalError> {
+        Self::launch(config, catalog, registry, meter, None).await
+    }
+
+    /// As `start`, with every handler reading the time from `clock` (tests
+    /// that need a particular hour).
+    pub async fn start_clocked(
+        config: Config,
+        catalog: &Catalog,
+        registry: &Registry,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, LocalError> {
+        Self::launch(config, catalog, registry, None, Some(clock)).await
+    }
+
+    async fn launch(
         mut config: Config,
         catalog: &Catalog,
         registry: &Registry,
         meter: Option<Arc<Meter>>,
+        clock: Option<Arc<dyn Clock>>,
     ) -> Result<Self, LocalError> {
         let data_dir = config.data_dir.clone();
         let keys =
@@ -177,6 +198,9 @@ impl LocalStack {
             blobs.clone(),
         );
         let mut app = App::embedded(config, &parts)?;
+        if let Some(clock) = clock {
+            app.clock = clock;
+        }
         let simulator = match app.carrier {
             Some(_) => None,
             None => Some(start_simulator(&mut app).await?),

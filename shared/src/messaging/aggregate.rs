@@ -105,6 +105,7 @@ fn entered(before: Option<Seen>, now: Seen) -> Figures {
         delivered: into(Status::Delivered),
         failed: into(Status::Failed),
         opted_out: into(Status::OptedOut),
+        cancelled: into(Status::Cancelled),
     }
 }
 

@@ -205,6 +205,7 @@ mod tests {
                     delivered: 18,
                     failed: 1,
                     opted_out: 1,
+                    cancelled: 0,
                 },
             ),
             day(

@@ -34,6 +34,8 @@ pub struct StatusCounts {
     pub opted_out_count: i64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub uncertain_count: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cancelled_count: i64,
 }
 
 impl StatusCounts {
@@ -46,6 +48,7 @@ impl StatusCounts {
             Status::Failed => self.failed_count,
             Status::OptedOut => self.opted_out_count,
             Status::Uncertain => self.uncertain_count,
+            Status::Cancelled => self.cancelled_count,
         }
     }
 
@@ -60,6 +63,7 @@ impl StatusCounts {
 }
 
 /// Where a broadcast is as a whole (its recipients have their own states).
+/// `completed` is not stored: it is read from the counts (`history`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageState {
@@ -71,6 +75,10 @@ pub enum MessageState {
     Sending,
     /// Not queued at all (the fan-out queue refused it).
     Failed,
+    /// An admin paused it: its recipients not yet claimed wait.
+    Paused,
+    /// An admin cancelled it: its recipients not yet claimed are never sent.
+    Cancelled,
 }
 
 impl MessageState {
@@ -81,8 +89,27 @@ impl MessageState {
             MessageState::Queued => "queued",
             MessageState::Sending => "sending",
             MessageState::Failed => "failed",
+            MessageState::Paused => "paused",
+            MessageState::Cancelled => "cancelled",
         }
     }
+
+    /// The states a pause may leave: the broadcast is still on its way.
+    pub const PAUSABLE: [MessageState; 2] = [MessageState::Queued, MessageState::Sending];
+    /// The states a cancel may not leave: nothing is left to stop. Every
+    /// other state (one still to come, too) may be cancelled.
+    pub const FINAL: [MessageState; 3] = [
+        MessageState::Failed,
+        MessageState::Cancelled,
+        MessageState::Missed,
+    ];
+}
+
+fn any_of(states: &[MessageState]) -> Cond {
+    Cond::In(
+        "status".into(),
+        states.iter().map(|s| Value::from(s.as_str())).collect(),
+    )
 }
 
 /// A broadcast: what was sent to whom, and its recipients' counts.
@@ -205,11 +232,49 @@ impl Message {
         crate::scheduling::due::unplace(Update::default())
     }
 
-    /// The update that marks a message as being sent (its first recipients).
-    pub fn started(now: &str) -> Update {
-        Update::default()
-            .set("status", MessageState::Sending.as_str())
-            .set("sentAt", now)
+    /// The update that marks a queued message as being sent (its first
+    /// recipients): only from `queued`, so a pause or a cancel that came
+    /// first is not overwritten (`first_sent` then records the time alone).
+    pub fn started(now: &str) -> (Update, Cond) {
+        (
+            Update::default()
+                .set("status", MessageState::Sending.as_str())
+                .set_if_absent("sentAt", now),
+            Cond::eq("status", MessageState::Queued.as_str()),
+        )
+    }
+
+    /// When its first recipients went out, whatever its state.
+    pub fn first_sent(now: &str) -> (Update, Cond) {
+        (Update::default().set_if_absent("sentAt", now), Cond::Exists)
+    }
+
+    /// An admin pauses it: only while it is on its way.
+    pub fn pause() -> (Update, Cond) {
+        let update = Update::default().set("status", MessageState::Paused.as_str());
+        (update, any_of(&MessageState::PAUSABLE))
+    }
+
+    /// An admin resumes it: only a paused one, which goes on sending.
+    pub fn resume() -> (Update, Cond) {
+        let update = Update::default().set("status", MessageState::Sending.as_str());
+        (update, Cond::eq("status", MessageState::Paused.as_str()))
+    }
+
+    /// An admin cancels a scheduled send before its time: it leaves the
+    /// due index too (its allowance is given back beside this write).
+    pub fn cancel_scheduled() -> (Update, Cond) {
+        let update = crate::scheduling::due::unplace(
+            Update::default().set("status", MessageState::Cancelled.as_str()),
+        );
+        (update, Cond::eq("status", MessageState::Scheduled.as_str()))
+    }
+
+    /// An admin cancels it: any message not in a final state.
+    pub fn cancel() -> (Update, Cond) {
+        let update = Update::default().set("status", MessageState::Cancelled.as_str());
+        let not_final = Cond::Not(Box::new(any_of(&MessageState::FINAL)));
+        (update, Cond::And(vec![Cond::Exists, not_final]))
     }
 
     /// The fan-out wrote every recipient: `recipients` of them.
@@ -359,6 +424,8 @@ pub struct Figures {
     pub delivered: i64,
     pub failed: i64,
     pub opted_out: i64,
+    /// Recipients whose broadcast was cancelled before they were sent.
+    pub cancelled: i64,
 }
 
 impl Entity for Figures {
@@ -383,6 +450,7 @@ impl Figures {
             delivered: self.delivered + other.delivered,
             failed: self.failed + other.failed,
             opted_out: self.opted_out + other.opted_out,
+            cancelled: self.cancelled + other.cancelled,
         }
     }
 
@@ -398,6 +466,7 @@ impl Figures {
             ("delivered", self.delivered),
             ("failed", self.failed),
             ("optedOut", self.opted_out),
+            ("cancelled", self.cancelled),
         ]
         .into_iter()
         .filter(|(_, by)| *by != 0)

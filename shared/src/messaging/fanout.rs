@@ -10,8 +10,13 @@
 //! broadcast therefore never fills the send queue in front of a small
 //! church's message: the fan-out waits (a delayed continuation) until the
 //! sender has caught up, and everyone else's jobs slot in between.
+//!
+//! A cancelled message's remaining pages are skipped: no more recipients
+//! are written, and the fan-out finishes as if the audience ended there.
+//! A paused one goes on being written, but only up to the window: its
+//! queued recipients wait in the sender, so the lead stays full.
 
-use super::entities::{Message, MessageCounts, Recipient};
+use super::entities::{Message, MessageCounts, MessageState, Recipient};
 use super::jobs::{Audience, FanoutJob, RecipientBatch, SendJob};
 use super::model::{NewRecipient, Placement, Status, create};
 use crate::directory::members::{MemberRecord, members_of_rows};
@@ -19,7 +24,9 @@ use crate::directory::model::ChurchProfile;
 use crate::domain::{ChurchId, MemberId};
 use crate::keys;
 use crate::ports::queue::{OutgoingMessage, Queue, QueueError};
-use crate::ports::table::{Cursor, Index, Item, Query, SortCond, Table, TableError, query_all};
+use crate::ports::table::{
+    Cursor, Index, Item, Key, Query, SortCond, Table, TableError, query_all,
+};
 use crate::store::{Entities, Entity, from_item};
 
 /// Audience members read per invocation.
@@ -167,6 +174,33 @@ async fn count_recipients(table: &dyn Table, message: &Message) -> Result<i64, T
     Ok(n)
 }
 
+/// Marks the message as being sent; a message paused or cancelled before
+/// its first page keeps that state and gets only the time.
+async fn start(table: &dyn Table, message: &Key, now: &str) -> Result<(), TableError> {
+    let (update, queued) = Message::started(now);
+    match table.update(message, update, Some(queued)).await {
+        Err(TableError::ConditionFailed) => {
+            let (update, exists) = Message::first_sent(now);
+            table.update(message, update, Some(exists)).await.map(drop)
+        }
+        done => done.map(drop),
+    }
+}
+
+/// The audience is written (or the rest skipped): the message's recipients
+/// are counted, the number a settled message must have counted.
+async fn finish(table: &dyn Table, stored: &Message) -> Result<(), FanoutError> {
+    let recipients = count_recipients(table, stored).await?;
+    table
+        .update(
+            &keys::message(stored.church_id, stored.id),
+            Message::fanned_out(recipients),
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
 /// Runs one step of a fan-out job.
 pub async fn step(
     table: &dyn Table,
@@ -180,6 +214,9 @@ pub async fn step(
         tracing::warn!(message_id = %job.message_id, "fan-out for a message that does not exist; dropped");
         return Ok(());
     };
+    if stored.status == MessageState::Cancelled {
+        return finish(table, &stored).await;
+    }
     let profile: Option<ChurchProfile> = table.load(&ChurchProfile::key_of(job.church_id)).await?;
     let mps = profile.map_or(crate::directory::model::DEFAULT_MPS, |p| p.mps());
     let counts = MessageCounts::or_legacy(
@@ -204,14 +241,10 @@ pub async fn step(
         return Ok(());
     }
     if job.index == 0 && job.cursor.is_none() {
-        table.update(&message, Message::started(now), None).await?;
+        start(table, &message, now).await?;
     }
     let Some(audience) = job.audiences.get(job.index) else {
-        let recipients = count_recipients(table, &stored).await?;
-        table
-            .update(&message, Message::fanned_out(recipients), None)
-            .await?;
-        return Ok(());
+        return finish(table, &stored).await;
     };
     let (members, next) = page(table, job.church_id, audience, job.cursor.clone()).await?;
     let members: Vec<MemberRecord> = members

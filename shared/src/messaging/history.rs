@@ -19,6 +19,7 @@ use crate::store::Entities;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CountsView {
+    pub cancelled: i64,
     pub delivered: i64,
     pub failed: i64,
     pub opted_out: i64,
@@ -33,6 +34,8 @@ pub struct CountsView {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageSummary {
+    /// Recipients never sent because the message was cancelled.
+    pub cancelled_count: i64,
     pub content: String,
     pub counts: CountsView,
     pub created_at: String,
@@ -77,12 +80,18 @@ pub async fn with_counts(
 
 /// Where a broadcast is as a whole: `completed` once the fan-out wrote
 /// every recipient and the aggregator counted each of them in a final
-/// state (unless it was never queued); otherwise its stored state.
+/// state (unless it was never queued, or was cancelled: a cancelled message
+/// reads `cancelled` however its recipients settled); otherwise its stored
+/// state (`paused` among them).
 pub fn summary_status(counted: &Counted) -> &'static str {
     let Counted { message, counts } = counted;
     let all_counted = counts.recipients == message.recipients;
     let settled = counts.counts.settled() == message.recipients;
-    if message.fanned_out && all_counted && settled && message.status != MessageState::Failed {
+    let stays = matches!(
+        message.status,
+        MessageState::Failed | MessageState::Cancelled
+    );
+    if message.fanned_out && all_counted && settled && !stays {
         "completed"
     } else {
         message.status.as_str()
@@ -104,8 +113,10 @@ pub fn summary(counted: &Counted) -> MessageSummary {
     let message = &counted.message;
     let c = &counted.counts.counts;
     MessageSummary {
+        cancelled_count: c.cancelled_count,
         content: message.content.clone(),
         counts: CountsView {
+            cancelled: c.cancelled_count,
             delivered: c.delivered_count,
             failed: c.failed_count,
             opted_out: c.opted_out_count,
@@ -365,6 +376,32 @@ mod tests {
     }
 
     #[test]
+    fn a_cancelled_message_reads_cancelled_once_its_recipients_settle() {
+        let settled = StatusCounts {
+            sent_count: 4,
+            cancelled_count: 8,
+            ..StatusCounts::default()
+        };
+        let mut m = message(true, 12, settled);
+        m.message.status = MessageState::Cancelled;
+        assert_eq!(summary_status(&m), "cancelled");
+        assert_eq!(summary(&m).cancelled_count, 8);
+        assert_eq!(summary(&m).counts.cancelled, 8);
+    }
+
+    #[test]
+    fn a_paused_message_reads_paused_while_recipients_wait() {
+        let waiting = StatusCounts {
+            sent_count: 4,
+            queued_count: 8,
+            ..StatusCounts::default()
+        };
+        let mut m = message(true, 12, waiting);
+        m.message.status = MessageState::Paused;
+        assert_eq!(summary_status(&m), "paused");
+    }
+
+    #[test]
     fn a_message_never_queued_stays_failed() {
         let mut m = message(true, 0, StatusCounts::default());
         m.message.status = MessageState::Failed;
@@ -393,10 +430,10 @@ mod tests {
         let m = message(true, 12, counts);
         let view = serde_json::to_value(summary(&m)).unwrap();
         let expected = serde_json::json!({
-            "id": m.message.id, "content": "Hi", "targetType": "all", "totalRecipients": 12, "deliveredCount": 11,
+            "id": m.message.id, "cancelledCount": 0, "content": "Hi", "targetType": "all", "totalRecipients": 12, "deliveredCount": 11,
             "failedCount": 0, "status": "completed", "createdAt": m.message.created_at, "sentAt": null,
             "deliveryRate": 100.0, "segments": 1, "encoding": m.message.encoding,
-            "counts": {"queued": 0, "sending": 0, "sent": 0, "delivered": 11, "failed": 0, "optedOut": 1, "uncertain": 0},
+            "counts": {"cancelled": 0, "queued": 0, "sending": 0, "sent": 0, "delivered": 11, "failed": 0, "optedOut": 1, "uncertain": 0},
         });
         assert_eq!(view, expected);
         // Serialised directly, the fields come in the same (alphabetical) order as before.

@@ -5,6 +5,7 @@
 //!    ↘ opted_out   ↘ queued (a carrier error worth retrying)
 //!                  ↘ failed (permanent carrier error)
 //! sending ─(redelivered after a crash)→ uncertain   (reported, never resent)
+//! queued → cancelled   (its message was cancelled before it was claimed)
 //! ```
 //! Every transition is one conditional write of the recipient alone,
 //! naming the state it may leave (so a retried or duplicated job can never
@@ -30,10 +31,11 @@ pub enum Status {
     Failed,
     OptedOut,
     Uncertain,
+    Cancelled,
 }
 
 impl Status {
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 8] = [
         Status::Queued,
         Status::Sending,
         Status::Sent,
@@ -41,6 +43,7 @@ impl Status {
         Status::Failed,
         Status::OptedOut,
         Status::Uncertain,
+        Status::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +55,7 @@ impl Status {
             Status::Failed => "failed",
             Status::OptedOut => "opted_out",
             Status::Uncertain => "uncertain",
+            Status::Cancelled => "cancelled",
         }
     }
 
@@ -65,13 +69,18 @@ impl Status {
             Status::Failed => "failedCount",
             Status::OptedOut => "optedOutCount",
             Status::Uncertain => "uncertainCount",
+            Status::Cancelled => "cancelledCount",
         }
     }
 
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Status::Delivered | Status::Failed | Status::OptedOut | Status::Uncertain
+            Status::Delivered
+                | Status::Failed
+                | Status::OptedOut
+                | Status::Uncertain
+                | Status::Cancelled
         )
     }
 

@@ -11,9 +11,15 @@
 //! share — the wait for a slot, the carrier call, a carrier-reported STOP,
 //! receipts that beat the answer, what an answer means — is here.
 //!
+//! A broadcast's job claims nothing while its message is paused, or while
+//! the church's quiet hours hold over it (`hold.rs`): it comes back later
+//! (`Outcome::Later`). A cancelled message's queued recipients become
+//! `cancelled` instead of being claimed.
+//!
 //! Texts of one invocation are sent concurrently, at most `in_flight`
 //! carrier requests at a time across all its jobs.
 
+mod hold;
 mod recipients;
 mod reply;
 mod verdict;
@@ -66,7 +72,8 @@ pub enum Outcome {
         count: usize,
         after: Option<std::time::Duration>,
     },
-    /// Nothing was claimed: the number is booked beyond the pacing horizon.
+    /// Nothing was claimed: the number is booked beyond the pacing horizon,
+    /// the message is paused, or the church's quiet hours hold.
     Later(std::time::Duration),
 }
 

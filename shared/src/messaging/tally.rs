@@ -44,6 +44,7 @@ fn letter(status: Status) -> char {
         Status::Failed => 'f',
         Status::OptedOut => 'o',
         Status::Uncertain => 'u',
+        Status::Cancelled => 'x',
     }
 }
 

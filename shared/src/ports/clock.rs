@@ -44,3 +44,34 @@ impl Clock for FixedClock {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+/// The system's clock read as another moment: shifted by an offset that
+/// only moves when told to. Time still runs, so what waits on it (pacing,
+/// claim leases, queue delays) works as it does on the real clock, while
+/// a test picks the hour (quiet hours, schedules).
+#[derive(Debug, Default)]
+pub struct ShiftedClock(Mutex<Duration>);
+
+impl ShiftedClock {
+    pub fn by(offset: Duration) -> Self {
+        Self(Mutex::new(offset))
+    }
+
+    pub fn shift(&self, by: Duration) {
+        let mut offset = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *offset += by;
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> DateTime<Utc> {
+        let offset = *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Utc::now() + offset
+    }
+}

@@ -13,7 +13,7 @@ pub mod table;
 pub use blobs::{Blob, BlobError, BlobKey, Blobs};
 pub use carrier::{Carrier, CarrierError, OutboundMessage, SentMessage};
 pub use changes::{Change, ChangeKind, Changes, ChangesError, Shard};
-pub use clock::{Clock, FixedClock, SystemClock};
+pub use clock::{Clock, FixedClock, ShiftedClock, SystemClock};
 pub use events::{DomainEvent, Events, EventsError};
 pub use queue::{OutgoingMessage, Queue, QueueError, ReceivedMessage};
 pub use table::{

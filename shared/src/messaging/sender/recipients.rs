@@ -1,7 +1,10 @@
 //! A broadcast's recipient batch: the recipients are read in one batch;
 //! the ones still `queued` get their slots on the sending number, and are
 //! claimed, sent and recorded, each recipient its own conditional write.
+//! Unless the message holds them (`hold`): paused or in quiet hours they
+//! wait unclaimed; cancelled, they move `queued → cancelled`.
 
+use super::hold::{Hold, hold};
 use super::verdict::{Sent, Verdict};
 use super::{Addressee, MEDIA_URL_TTL, Outcome, SendStepError, Sender};
 use crate::directory::members::MemberRecord;
@@ -25,6 +28,7 @@ struct Broadcast {
     mps: u32,
     media_urls: Vec<String>,
     lanes: u32,
+    hold: Hold,
 }
 
 /// One queued recipient of the job, with its member (if still there).
@@ -88,7 +92,9 @@ impl Sender<'_> {
             };
             media_urls.push(self.blobs.presign_get(&key, MEDIA_URL_TTL).await?);
         }
+        let hold = hold(&message, &profile, self.clock.now());
         Ok(Some(Broadcast {
+            hold,
             church_name: profile.name.clone().unwrap_or_default(),
             from: profile.sending_number(),
             mps: profile.mps(),
@@ -140,6 +146,14 @@ impl Sender<'_> {
             tracing::warn!(message_id = %job.message_id, "send job for a missing message or church; dropped");
             return Ok(Outcome::Done);
         };
+        match broadcast.hold {
+            Hold::Go => {}
+            Hold::Wait(wait) => return Ok(Outcome::Later(wait)),
+            Hold::Cancel => {
+                self.cancel(job, broadcast.lanes).await?;
+                return Ok(Outcome::Done);
+            }
+        }
         let pending = self.pending(job, broadcast.lanes).await?;
         let settled = |r: &Pending| settled_without_carrier(r, &broadcast);
         let sendable = pending.iter().filter(|r| settled(r).is_none()).count();
@@ -213,6 +227,24 @@ impl Sender<'_> {
         } else {
             Outcome::Done
         })
+    }
+
+    /// The message was cancelled: the job's recipients still queued are
+    /// never sent. Each move is conditional on `queued`, so one a racing
+    /// run claimed first is left to that run.
+    async fn cancel(&self, job: &RecipientBatch, lanes: u32) -> Result<(), TableError> {
+        let moves: Vec<Move> = self
+            .pending(job, lanes)
+            .await?
+            .into_iter()
+            .map(|r| Move {
+                recipient: r.key,
+                from: Status::Queued,
+                to: Status::Cancelled,
+                marks: vec![],
+            })
+            .collect();
+        apply(self.table, &moves, &self.now()).await.map(drop)
     }
 
     /// Sends one claimed recipient at its slot; where it moves next.
