@@ -687,3 +687,42 @@ async fn bad_scheduled_times_are_named_and_store_nothing() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_send_cancelled_before_its_time_never_goes() {
+    let s = Stack::start().await;
+    let (admin, _) = s
+        .church_with_members("pastor@grace.example", "+12025550100", 50, 3)
+        .await;
+    quiet_hours_off(&s, &admin).await;
+    let text = "Carols on the green";
+    let when = Utc::now() + Span::minutes(10);
+    let accepted = body(
+        schedule(&s, &admin, text, &when.to_rfc3339()).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = accepted["data"]["id"].as_str().unwrap().to_owned();
+    let cancelled = body(
+        s.call(&admin, "POST", &format!("/api/messages/{id}/cancel"), None)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(cancelled["data"]["status"], "cancelled");
+    let plan = body(
+        s.call(&admin, "GET", "/api/billing/plan", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(plan["data"]["usage"]["messagesThisMonth"], 0, "given back");
+    let run = cron(&s, at(&accepted["data"]["scheduledAt"])).await;
+    assert_eq!((run.found, run.fired), (0, 0), "out of the due index");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(carried(&s, text), 0);
+    let again = s
+        .call(&admin, "POST", &format!("/api/messages/{id}/cancel"), None)
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    s.stop().await;
+}

@@ -327,7 +327,7 @@ pub async fn sunday_rush(rows: &mut Vec<Row>) {
     let mut first: HashMap<String, Duration> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut at_30s: Option<Vec<usize>> = None;
-    while first.len() < churches && Instant::now() < deadline {
+    while (first.len() < churches || at_30s.is_none()) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let ledger = simulator.ledger();
         for entry in &ledger[already..] {

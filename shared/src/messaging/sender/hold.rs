@@ -7,12 +7,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 
-use crate::directory::churches::DEFAULT_TIMEZONE;
 use crate::directory::model::ChurchProfile;
 use crate::messaging::entities::{Message, MessageState};
-use crate::scheduling::quiet_hours::QuietHours;
 
 /// How often a paused broadcast's jobs look at it again: a resume takes
 /// effect within this (plus the queue's jitter), and a paused broadcast
@@ -31,17 +28,6 @@ pub enum Hold {
     Cancel,
 }
 
-/// The church's time zone; an unreadable one is the default zone, the
-/// one every church starts with.
-fn zone(profile: &ChurchProfile) -> Tz {
-    profile
-        .timezone
-        .as_deref()
-        .and_then(|tz| tz.parse().ok())
-        .or_else(|| DEFAULT_TIMEZONE.parse().ok())
-        .unwrap_or(chrono_tz::America::New_York)
-}
-
 /// What a job of `message` does at `now`.
 pub fn hold(message: &Message, profile: &ChurchProfile, now: DateTime<Utc>) -> Hold {
     match message.status {
@@ -49,10 +35,10 @@ pub fn hold(message: &Message, profile: &ChurchProfile, now: DateTime<Utc>) -> H
         MessageState::Paused => return Hold::Wait(PAUSED_RECHECK),
         _ => {}
     }
-    let Some(quiet) = QuietHours::of_profile(profile.quiet_hours.as_ref()) else {
+    let Some(quiet) = profile.quiet_hours() else {
         return Hold::Go;
     };
-    let tz = zone(profile);
+    let tz = profile.tz();
     if !quiet.holds(now, tz) {
         return Hold::Go;
     }
@@ -96,6 +82,7 @@ mod tests {
             media_ids: Vec::new(),
             media_keys: Vec::new(),
             error: None,
+            scheduled_at: None,
             lanes: 1,
             slots: 0,
             legacy_counts: StatusCounts::default(),
