@@ -99,6 +99,7 @@ async fn logs_carry_ids_but_no_phones_tokens_or_passwords() {
         .unwrap();
     http.post(format!("{base}/api/auth/refresh"))
         .header("cookie", format!("refreshToken={refresh}"))
+        .header("origin", "http://localhost:5173")
         .json(&json!({}))
         .send()
         .await

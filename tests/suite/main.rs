@@ -7,6 +7,8 @@
 //! - `deployment`: template.yaml, the Lambda binaries, `events/` and
 //!   `infra/openapi.yaml` agree; every sample event runs through its handler.
 //! - `auth`: registration, login, tokens, sessions and CSRF over HTTP.
+//! - `sessions`: refresh grace across tabs, Origin on the refresh cookie,
+//!   login throttling under parallel guesses, removed co-admins, sendingMps.
 //! - `fixtures`: AWS's own event fixtures through our plumbing.
 
 mod auth;
@@ -30,6 +32,7 @@ mod pacing;
 mod pipeline;
 mod recurring;
 mod secrets;
+mod sessions;
 mod support;
 mod telnyx;
 mod template_limits;

@@ -58,3 +58,25 @@ pub fn check(config: &Config, headers: &HeaderMap) -> Result<(), ApiError> {
         message: "missing or invalid CSRF token".into(),
     })
 }
+
+/// For the routes whose credential is the refresh cookie (refresh, logout):
+/// SameSite=None lets a foreign page's form carry it, so a request naming a
+/// foreign `Origin` is refused outright, whatever else it carries. Without
+/// an `Origin` it needs what [`check`] needs (a matching token or an
+/// allowed `Referer`). The frontend's refresh is a cross-origin XHR, so
+/// its browser always sends its own, allowed, `Origin`.
+pub fn check_refresh_cookie(config: &Config, headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers.get(http::header::ORIGIN) {
+        Some(origin) => match origin.to_str() {
+            Ok(o) if config.origin_allowed(o) => Ok(()),
+            _ => Err(ApiError::Forbidden {
+                code: "origin_not_allowed",
+                message: format!(
+                    "Origin {} is not an allowed origin for a request carrying the refresh cookie",
+                    String::from_utf8_lossy(origin.as_bytes())
+                ),
+            }),
+        },
+        None => check(config, headers),
+    }
+}

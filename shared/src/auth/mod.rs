@@ -4,6 +4,7 @@
 pub mod caller;
 pub mod cookies;
 pub mod csrf;
+pub mod login;
 pub mod model;
 pub mod password_reset;
 pub mod passwords;

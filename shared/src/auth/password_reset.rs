@@ -82,17 +82,14 @@ pub async fn request(
     email: &str,
     now: DateTime<Utc>,
 ) -> Result<(), ResetError> {
-    let subjects = [Subject::email(&format!("reset:{email}"))];
-    if throttle::blocked(table, &subjects, now)
+    let subjects = [Subject::reset(email)];
+    // Counted whether or not the address has an account; never given back.
+    if let throttle::Admission::Blocked { .. } = throttle::admit(table, &subjects, now)
         .await
-        .step("check the reset throttle")?
-        .is_some()
+        .step("count the reset request")?
     {
         return Ok(());
     }
-    throttle::record_failure(table, &subjects, now)
-        .await
-        .step("count the reset request")?;
     let Some(admin) = admins::find_by_email(table, email)
         .await
         .step("find the admin by email")?

@@ -1,15 +1,25 @@
 //! Sessions: one per login, holding the id of the only refresh token that
 //! may be used next. Refreshing rotates it; presenting an older one means
-//! the token was stolen or replayed, so every session of the admin ends.
+//! the token was stolen or replayed, so every session of the admin ends —
+//! except within [`REUSE_GRACE`] of its rotation: several tabs of one
+//! browser refresh at once with the same cookie, and all but the first
+//! would otherwise end the family. Those get the same successor.
+//!
+//! Every decision is one conditional write (rotate: "jti is the one used";
+//! replay: "previousJti is the one used and the grace has not ended"), so
+//! no read can go stale between deciding and answering.
 
 use chrono::{DateTime, Utc};
 
-use super::model::Session;
+use super::model::{Next, Session};
 use super::tokens::{Claims, Role, TokenError, TokenKind, TokenSigner};
 use crate::domain::{AdminId, ChurchId};
 use crate::keys;
 use crate::ports::table::{Cond, Query, SortCond, Table, TableError, query_all};
-use crate::store::Entities;
+use crate::store::{Entities, from_item};
+
+/// How long a rotated refresh token still answers (with its successor).
+pub const REUSE_GRACE: chrono::Duration = chrono::Duration::seconds(30);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenPair {
@@ -75,7 +85,8 @@ pub async fn start(
     Ok(tokens)
 }
 
-/// Trades a refresh token for a new pair; a token works once.
+/// Trades a refresh token for a new pair; a token works once (or again
+/// within its grace window, for the same successor).
 pub async fn rotate(
     table: &dyn Table,
     signer: &TokenSigner,
@@ -83,6 +94,16 @@ pub async fn rotate(
     now: DateTime<Utc>,
 ) -> Result<TokenPair, SessionError> {
     let claims = signer.verify(refresh_token, TokenKind::Refresh, now)?;
+    // A removed admin's sessions end even if revoking them failed after the
+    // delete: the admin record is the authority, not the session items.
+    if table
+        .get(&keys::admin(claims.church, claims.sub))
+        .await?
+        .is_none()
+    {
+        revoke_all(table, claims.sub).await?;
+        return Err(SessionError::Ended);
+    }
     let (tokens, next) = pair(
         signer,
         claims.sub,
@@ -91,11 +112,56 @@ pub async fn rotate(
         &claims.sid,
         now,
     )?;
-    let key = keys::session(claims.sub, &claims.sid);
-    let (update, expected) = Session::rotate(&claims.jti, next.jti, next.exp, &now.to_rfc3339());
-    match table.update(&key, update, Some(expected)).await {
+    let stored = Next {
+        jti: next.jti,
+        iat: next.iat,
+        exp: next.exp,
+    };
+    let grace_until = (now + REUSE_GRACE).timestamp();
+    let (update, expected) = Session::rotate(&claims.jti, &stored, grace_until, &now.to_rfc3339());
+    match table.update(&key(&claims), update, Some(expected)).await {
         Ok(_) => Ok(tokens),
+        Err(TableError::ConditionFailed) => replay(table, signer, &claims, now).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `claims`' token was already rotated: within the grace window, answer its
+/// successor again (and a fresh access token); otherwise it is a reuse.
+async fn replay(
+    table: &dyn Table,
+    signer: &TokenSigner,
+    claims: &Claims,
+    now: DateTime<Utc>,
+) -> Result<TokenPair, SessionError> {
+    let key = key(claims);
+    let (update, within_grace) = Session::replay(&claims.jti, now.timestamp());
+    match table.update(&key, update, Some(within_grace)).await {
+        Ok(item) => {
+            let session: Session = from_item(item)?;
+            let issued_at = session.issued_at.ok_or(SessionError::Ended)?;
+            let successor = Claims {
+                jti: session.jti,
+                iat: issued_at,
+                exp: session.ttl,
+                ..claims.clone()
+            };
+            let (access_token, _) = signer.issue(
+                TokenKind::Access,
+                claims.sub,
+                claims.church,
+                claims.role,
+                &claims.sid,
+                now,
+            )?;
+            Ok(TokenPair {
+                access_token,
+                refresh_token: signer.sign(&successor)?,
+            })
+        }
         Err(TableError::ConditionFailed) => {
+            // Past the grace, or a token older than the last rotation: a
+            // replay by someone else. The family (and every other) ends.
             if table.get(&key).await?.is_some() {
                 revoke_all(table, claims.sub).await?;
                 Err(SessionError::Reused)

@@ -103,8 +103,14 @@ impl TokenSigner {
             iat: now.timestamp(),
             exp: (now + ttl).timestamp(),
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
-        Ok((token, claims))
+        Ok((self.sign(&claims)?, claims))
+    }
+
+    /// Signs `claims` as they are. HS256 is deterministic, so the same claims
+    /// give the same token: how a refresh replayed within its grace window
+    /// answers the very successor the first refresh got.
+    pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
     }
 
     /// Checks signature, algorithm, kind and expiry against `now` (the

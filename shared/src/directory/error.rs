@@ -22,6 +22,13 @@ pub enum DirectoryError {
         field: &'static str,
         message: String,
     },
+    /// The caller's role may not change `field` (403 naming it).
+    #[error("{message}")]
+    Forbidden {
+        code: &'static str,
+        field: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Table(#[from] TableError),
     #[error(transparent)]
@@ -43,6 +50,9 @@ impl From<DirectoryError> for ApiError {
                 code: "plan_limit",
                 message: format!("your plan's {limit} limit is reached; upgrade to add more"),
             },
+            DirectoryError::Forbidden { code, message, .. } => {
+                ApiError::Forbidden { code, message }
+            }
             DirectoryError::NotAllowed { code, message, .. } => {
                 ApiError::Unprocessable { code, message }
             }

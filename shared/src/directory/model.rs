@@ -48,6 +48,10 @@ pub struct ChurchProfile {
     pub telnyx_verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sending_mps: Option<u64>,
+    /// What the sending number is registered for (set by the operator or
+    /// 10DLC registration, never by an admin); unset: [`MAX_MPS`](crate::messaging::pacing::MAX_MPS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_mps: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quiet_hours: Option<Value>,
     /// The other profile fields of API.md (address, 10DLC state…), shown
@@ -86,10 +90,18 @@ impl ChurchProfile {
             .and_then(|n| PhoneNumber::parse(n).ok())
     }
 
-    /// Its `sendingMps`, within what a number can do (1 when unset).
+    /// The most `sendingMps` may say: the number's registered figure, at
+    /// most what any number can do.
+    pub fn allowed_mps(&self) -> u32 {
+        let max = u64::from(crate::messaging::pacing::MAX_MPS);
+        self.allowed_mps.map_or(max, |a| a.clamp(1, max)) as u32
+    }
+
+    /// Its `sendingMps`, within what its number allows (1 when unset): a
+    /// figure stored before a lower registration never outruns it.
     pub fn mps(&self) -> u32 {
         self.sending_mps.map_or(DEFAULT_MPS, |m| {
-            m.clamp(1, u64::from(crate::messaging::pacing::MAX_MPS)) as u32
+            m.clamp(1, u64::from(self.allowed_mps())) as u32
         })
     }
 

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use super::error::DirectoryError;
 use super::members::Ctx;
 use super::model::{ChurchProfile, NumberClaim};
+use crate::auth::Role;
 use crate::domain::{ChurchId, PhoneNumber};
 use crate::keys;
 use crate::ports::table::{Cond, TableError, TxOp};
@@ -101,7 +102,39 @@ pub struct ProfileChanges {
     pub ein: Option<Option<String>>,
 }
 
-pub async fn update(ctx: &Ctx<'_>, changes: ProfileChanges) -> Result<Value, DirectoryError> {
+/// The sending rate is the number's, so only the registrant may state it.
+fn authorize(role: Role, changes: &ProfileChanges) -> Result<(), DirectoryError> {
+    if role != Role::Primary && changes.set.iter().any(|(attr, _)| attr == "sendingMps") {
+        return Err(DirectoryError::Forbidden {
+            code: "primary_admin_only",
+            field: "sendingMps",
+            message: "only the primary admin may change sendingMps".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The stored condition that `sendingMps` = `mps` is within what the
+/// number allows, checked by the write itself (a registration lowering the
+/// figure at the same moment cannot slip between a read and the write).
+fn within_allowed(mps: u64) -> Cond {
+    Cond::Or(vec![
+        Cond::AttrNotExists("allowedMps".into()),
+        Cond::Ge("allowedMps".into(), mps.into()),
+    ])
+}
+
+pub async fn update(
+    ctx: &Ctx<'_>,
+    role: Role,
+    changes: ProfileChanges,
+) -> Result<Value, DirectoryError> {
+    authorize(role, &changes)?;
+    let mps = changes
+        .set
+        .iter()
+        .find(|(attr, _)| attr == "sendingMps")
+        .and_then(|(_, mps)| mps.as_u64());
     let new_zone = changes
         .set
         .iter()
@@ -115,7 +148,10 @@ pub async fn update(ctx: &Ctx<'_>, changes: ProfileChanges) -> Result<Value, Dir
         .update(
             &keys::church_profile(ctx.church),
             update,
-            Some(Cond::Exists),
+            Some(match mps {
+                Some(mps) => Cond::And(vec![Cond::Exists, within_allowed(mps)]),
+                None => Cond::Exists,
+            }),
         )
         .await
     {
@@ -125,7 +161,21 @@ pub async fn update(ctx: &Ctx<'_>, changes: ProfileChanges) -> Result<Value, Dir
             }
             view(ctx).await
         }
-        Err(TableError::ConditionFailed) => Err(DirectoryError::NotFound("church")),
+        Err(TableError::ConditionFailed) => {
+            let profile: ChurchProfile = ctx
+                .table
+                .load(&ChurchProfile::key_of(ctx.church))
+                .await?
+                .ok_or(DirectoryError::NotFound("church"))?;
+            Err(DirectoryError::NotAllowed {
+                code: "over_allowed_mps",
+                field: "sendingMps",
+                message: format!(
+                    "sendingMps can be at most {}, what the church's number is registered for",
+                    profile.allowed_mps()
+                ),
+            })
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::App;
+use crate::auth::login::{self, LoginError};
 use crate::auth::sessions::{self, SessionError, TokenPair};
-use crate::auth::throttle::{self, Subject};
 use crate::auth::tokens::{ACCESS_TTL, REFRESH_TTL};
 use crate::auth::{authenticate, cookies, csrf, password_reset, passwords};
 use crate::directory::admins::{self, NewAdmin};
@@ -181,39 +181,17 @@ pub async fn login(app: &App, req: Request) -> HttpResult {
     };
     let now = app.clock.now();
     let table = app.table.as_ref();
-    let subjects = [Subject::email(&email), Subject::ip(&client_ip(&req))];
-    if let Some(retry_after_secs) = throttle::blocked(table, &subjects, now)
+    let admin = login::check(table, &email, password, &client_ip(&req), now)
         .await
-        .during("check the login throttle")?
-    {
-        return Err(ApiError::TooManyRequests { retry_after_secs });
-    }
-    let admin = admins::find_by_email(table, &email)
-        .await
-        .during("find the admin by email")?;
-    let attempt = password.clone();
-    let verified = match &admin {
-        Some(admin) => {
-            let stored = admin.password_hash.clone();
-            tokio::task::spawn_blocking(move || passwords::verify(&stored, &attempt))
-                .await
-                .during("verify the password")?
-        }
-        None => {
-            tokio::task::spawn_blocking(move || passwords::verify_nothing(&attempt))
-                .await
-                .during("verify the password")?;
-            false
-        }
-    };
-    let Some(admin) = admin.filter(|_| verified) else {
-        throttle::record_failure(table, &subjects, now)
-            .await
-            .during("count the login failure")?;
-        return Err(ApiError::Unauthorized {
-            code: "invalid_credentials",
-        });
-    };
+        .map_err(|e| match e {
+            LoginError::Throttled { retry_after_secs } => {
+                ApiError::TooManyRequests { retry_after_secs }
+            }
+            LoginError::InvalidCredentials => ApiError::Unauthorized {
+                code: "invalid_credentials",
+            },
+            other => ApiError::internal_at("check the login", other),
+        })?;
     let church = churches::view(table, admin.church_id)
         .await
         .during("read the admin's church")?
@@ -254,7 +232,13 @@ pub async fn refresh(app: &App, req: Request) -> HttpResult {
         .ok()
         .and_then(|b| b.refresh_token)
         .and_then(|t| t.as_str().map(str::to_owned));
-    let Some(token) = cookies::get(req.headers(), cookies::REFRESH).or(from_body) else {
+    let cookie = cookies::get(req.headers(), cookies::REFRESH);
+    // A token in the body was read by the page itself (no forgery can know
+    // it); only the cookie is sent by the browser on its own.
+    if cookie.is_some() {
+        csrf::check_refresh_cookie(&app.config, req.headers())?;
+    }
+    let Some(token) = cookie.or(from_body) else {
         return Err(ApiError::Unauthorized {
             code: "unauthenticated",
         });
@@ -288,6 +272,13 @@ pub async fn refresh(app: &App, req: Request) -> HttpResult {
 
 /// `POST /api/auth/logout`: ends the session the tokens name; always clears cookies.
 pub async fn logout(app: &App, req: Request) -> HttpResult {
+    // A bearer token is never attached by the browser on its own; cookies are.
+    let cookied = [cookies::ACCESS, cookies::REFRESH]
+        .iter()
+        .any(|name| cookies::get(req.headers(), name).is_some());
+    if cookied && !req.headers().contains_key(header::AUTHORIZATION) {
+        csrf::check_refresh_cookie(&app.config, req.headers())?;
+    }
     let signer = app.tokens()?;
     let now = app.clock.now();
     let access = authenticate(app, &req)

@@ -24,7 +24,7 @@ pub async fn get(app: &App, req: Request) -> HttpResult {
 }
 
 /// Fields the frontend may send back unchanged but never sets.
-const READ_ONLY: [&str; 10] = [
+const READ_ONLY: [&str; 11] = [
     "id",
     "createdAt",
     "updatedAt",
@@ -35,6 +35,8 @@ const READ_ONLY: [&str; 10] = [
     "dlcApprovedAt",
     "telnyxPhoneNumber",
     "success",
+    // The number's registered throughput: the operator's, not the admin's.
+    "allowedMps",
 ];
 
 fn text_limit(field: &str) -> usize {
@@ -176,7 +178,7 @@ pub async fn put(app: &App, req: Request) -> HttpResult {
     let caller = authenticate(app, &req).await?;
     let body: Map<String, Value> = json(&req)?;
     let changes = parse(body)?;
-    let profile = profile::update(&ctx(app, &caller)?, changes).await?;
+    let profile = profile::update(&ctx(app, &caller)?, caller.role, changes).await?;
     response::json(
         StatusCode::OK,
         &json!({ "success": true, "profile": profile }),

@@ -13,9 +13,9 @@
 
 use super::entities::{Message, MessageState};
 use super::history::{self, Counted, summary_status};
+use crate::directory::model::{Counter, Counters};
 use crate::domain::{ChurchId, MessageId};
 use crate::keys;
-use crate::directory::model::{Counter, Counters};
 use crate::ports::table::{Table, TableError, TxOp};
 use crate::store::{Transaction, TransactionError};
 
@@ -146,7 +146,14 @@ async fn cancel_scheduled(
         .op(message.church_id);
     let key = keys::message(message.church_id, message.id);
     Transaction::new()
-        .with(0, TxOp::Update { key, update, cond: Some(cond) })
+        .with(
+            0,
+            TxOp::Update {
+                key,
+                update,
+                cond: Some(cond),
+            },
+        )
         .with(1, refund)
         .commit(table)
         .await
@@ -168,6 +175,7 @@ mod tests {
         let recipients = 10;
         Counted {
             message: Message {
+                scheduled_at: None,
                 id: MessageId::generate(),
                 church_id: ChurchId::generate(),
                 content: "Hi".into(),

@@ -66,6 +66,7 @@ mod tests {
 
     fn message(status: MessageState, created_at: DateTime<Utc>) -> Message {
         Message {
+            scheduled_at: None,
             id: MessageId::generate(),
             church_id: ChurchId::generate(),
             content: "Hi".into(),
