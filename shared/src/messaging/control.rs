@@ -175,7 +175,6 @@ mod tests {
         let recipients = 10;
         Counted {
             message: Message {
-                scheduled_at: None,
                 id: MessageId::generate(),
                 church_id: ChurchId::generate(),
                 content: "Hi".into(),

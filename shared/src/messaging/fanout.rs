@@ -31,6 +31,11 @@ use crate::store::{Entities, Entity, from_item};
 
 /// Audience members read per invocation.
 pub const PAGE: u32 = 200;
+/// A broadcast's first page is small: its first texts go out in one small
+/// send job, queued before anyone's later pages. When many churches send
+/// at once (Sunday 09:00), every church's first texts then come early,
+/// rather than whole broadcasts in the order they were queued.
+pub const FIRST_PAGE: u32 = 10;
 /// Most recipients per send job (one SQS message). A job books its
 /// number once, so at 1,000 MPS this is ten writes a second on the number's
 /// schedule item, far under what DynamoDB allows one item.
@@ -66,6 +71,7 @@ async fn page(
     church: ChurchId,
     audience: &Audience,
     cursor: Option<String>,
+    size: u32,
 ) -> Result<(Vec<Item>, Option<String>), TableError> {
     let members_of = |container: String| {
         Query::partition(keys::church(church))
@@ -77,7 +83,7 @@ async fn page(
         Audience::Group { id } => members_of(keys::group_container(*id)),
         Audience::Members { ids } => {
             let start: usize = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
-            let end = (start + PAGE as usize).min(ids.len());
+            let end = (start + size as usize).min(ids.len());
             let keys: Vec<_> = ids[start..end]
                 .iter()
                 .map(|m| keys::member(church, *m))
@@ -87,7 +93,7 @@ async fn page(
         }
     };
     let page = table
-        .query(query.limit(PAGE).after(cursor.map(Cursor)))
+        .query(query.limit(size).after(cursor.map(Cursor)))
         .await?;
     let next = page.cursor.map(|c| c.0);
     if matches!(audience, Audience::All) {
@@ -246,7 +252,12 @@ pub async fn step(
     let Some(audience) = job.audiences.get(job.index) else {
         return finish(table, &stored).await;
     };
-    let (members, next) = page(table, job.church_id, audience, job.cursor.clone()).await?;
+    let size = if job.index == 0 && job.cursor.is_none() {
+        FIRST_PAGE
+    } else {
+        PAGE
+    };
+    let (members, next) = page(table, job.church_id, audience, job.cursor.clone(), size).await?;
     let members: Vec<MemberRecord> = members
         .into_iter()
         .filter_map(|item| match from_item::<MemberRecord>(item) {

@@ -312,7 +312,6 @@ mod tests {
 
     fn message(fanned_out: bool, recipients: i64, counts: StatusCounts) -> Counted {
         let message = Message {
-            scheduled_at: None,
             id: MessageId::generate(),
             church_id: ChurchId::generate(),
             content: "Hi".into(),

@@ -66,7 +66,6 @@ mod tests {
 
     fn message(status: MessageState, created_at: DateTime<Utc>) -> Message {
         Message {
-            scheduled_at: None,
             id: MessageId::generate(),
             church_id: ChurchId::generate(),
             content: "Hi".into(),
