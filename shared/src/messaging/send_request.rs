@@ -148,8 +148,14 @@ impl SendBody {
         let idempotency_key = idempotency_key(idempotency_header)?;
         let media = media(&self.media_ids.unwrap_or_default())?;
         let scheduled_at = scheduled_at(self.scheduled_at.as_deref())?;
-        let fingerprint = json!({ "content": content.as_str(), "targetType": target_type, "targetIds": ids, "mediaIds": media, "scheduledAt": scheduled_at })
-            .to_string();
+        let mut fingerprint = json!({ "content": content.as_str(), "targetType": target_type, "targetIds": ids, "mediaIds": media });
+        // Only when asked for: a send's fingerprint stays what it was
+        // before scheduling existed, so a key replayed across the upgrade
+        // still matches.
+        if let Some(at) = scheduled_at {
+            fingerprint["scheduledAt"] = json!(at);
+        }
+        let fingerprint = fingerprint.to_string();
         Ok(ParsedSend {
             request: SendRequest {
                 content,
