@@ -13,9 +13,9 @@
 
 use super::entities::{Message, MessageState};
 use super::history::{self, Counted, summary_status};
+use crate::directory::model::{Counter, Counters};
 use crate::domain::{ChurchId, MessageId};
 use crate::keys;
-use crate::directory::model::{Counter, Counters};
 use crate::ports::table::{Table, TableError, TxOp};
 use crate::store::{Transaction, TransactionError};
 
@@ -146,7 +146,14 @@ async fn cancel_scheduled(
         .op(message.church_id);
     let key = keys::message(message.church_id, message.id);
     Transaction::new()
-        .with(0, TxOp::Update { key, update, cond: Some(cond) })
+        .with(
+            0,
+            TxOp::Update {
+                key,
+                update,
+                cond: Some(cond),
+            },
+        )
         .with(1, refund)
         .commit(table)
         .await
@@ -184,6 +191,7 @@ mod tests {
                 media_ids: Vec::new(),
                 media_keys: Vec::new(),
                 error: None,
+                scheduled_at: None,
                 lanes: 1,
                 slots: 0,
                 legacy_counts: StatusCounts::default(),

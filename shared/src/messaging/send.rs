@@ -374,7 +374,7 @@ pub async fn send(
         if let Err(marking) = ctx.table.update(&key, Message::not_queued(), None).await {
             tracing::warn!(error = %marking, "could not mark an unqueued message failed");
         }
-        return Err(e.into());
+        return Err(e);
     }
     super::templates::count_send(ctx.table, ctx.church, request.content.as_str()).await;
     Ok(answer)

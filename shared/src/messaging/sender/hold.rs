@@ -96,6 +96,7 @@ mod tests {
             media_ids: Vec::new(),
             media_keys: Vec::new(),
             error: None,
+            scheduled_at: None,
             lanes: 1,
             slots: 0,
             legacy_counts: StatusCounts::default(),
