@@ -8,6 +8,7 @@
 //!   `infra/openapi.yaml` agree; every sample event runs through its handler.
 //! - `auth`: registration, login, tokens, sessions and CSRF over HTTP.
 //! - `fixtures`: AWS's own event fixtures through our plumbing.
+//! - `frontend`: every route the frontend calls is routed; 405 for a method no route takes.
 
 mod auth;
 mod church;
@@ -19,6 +20,7 @@ mod deployment;
 mod directory;
 mod faults;
 mod fixtures;
+mod frontend;
 mod import;
 mod inbound;
 mod inbox_media;
