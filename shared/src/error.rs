@@ -61,6 +61,9 @@ pub enum ApiError {
     RefusedField(FieldError),
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
+    /// The local stack: the path is routed, not for this method.
+    #[error("method {method} is not allowed on this path")]
+    MethodNotAllowed { method: String },
     #[error("{route} is not available yet")]
     NotImplemented { route: String },
     #[error("service unavailable")]
@@ -125,6 +128,7 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -144,6 +148,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } | ApiError::FieldTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::TooManyRequests { .. } => "rate_limited",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::NotImplemented { .. } => "not_implemented",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal_error",

@@ -294,31 +294,50 @@ async fn with_a_filled_in_profile() -> (Stack, Admin, Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_profile_update_answers_tidied_fields_and_a_masked_ein() {
-    let (s, _, updated) = with_a_filled_in_profile().await;
+async fn a_profile_update_answers_tidied_fields_and_the_ein_in_full() {
+    let (s, admin, updated) = with_a_filled_in_profile().await;
     assert_eq!(updated["success"], true);
-    assert_eq!(updated["profile"]["ein"], "*****6789");
+    // In full, digits only: the frontend masks it on screen and refuses to
+    // save a value that is not digits (API.md).
+    assert_eq!(updated["profile"]["ein"], "123456789");
+    let profile = ok(
+        s.call(&admin, "GET", "/api/admin/profile", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(profile["ein"], "123456789");
     assert_eq!(updated["profile"]["state"], "TX");
     assert_eq!(updated["profile"]["brandPhoneNumber"], "+12025550100");
     s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_masked_ein_sent_back_with_the_form_keeps_the_ein() {
+async fn the_ein_sent_back_with_the_form_keeps_the_ein() {
     let (s, admin, _) = with_a_filled_in_profile().await;
-    // The frontend sends the masked EIN back with the rest of the form.
-    let resent = ok(
-        s.call(
-            &admin,
-            "PUT",
-            "/api/admin/profile",
-            Some(json!({"ein": "*****6789", "city": "Dallas"})),
+    // The frontend sends the EIN it read back with the rest of the form; a
+    // masked one (as older answers gave) keeps it too.
+    for ein in ["123456789", "*****6789"] {
+        let resent = ok(
+            s.call(
+                &admin,
+                "PUT",
+                "/api/admin/profile",
+                Some(json!({"ein": ein, "city": "Dallas"})),
+            )
+            .await,
+            StatusCode::OK,
         )
-        .await,
+        .await;
+        assert_eq!(resent["profile"]["ein"], "123456789");
+    }
+    // Another church's admin never reads it.
+    let other = s.register("pastor@hope.example").await;
+    let theirs = ok(
+        s.call(&other, "GET", "/api/admin/profile", None).await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(resent["profile"]["ein"], "*****6789");
+    assert_eq!(theirs["ein"], serde_json::Value::Null);
     s.stop().await;
 }
 
@@ -720,6 +739,7 @@ async fn the_plan_reads_its_limits_against_the_counters() {
         [
             "branches",
             "coAdmins",
+            "currency",
             "features",
             "members",
             "messagesPerMonth",
@@ -727,24 +747,101 @@ async fn the_plan_reads_its_limits_against_the_counters() {
             "price"
         ]
     );
+    // In cents: the billing page shows price / 100 dollars.
+    assert_eq!(plan["data"]["limits"]["price"], 4900, "$49 a month");
     assert_eq!(
         plan["data"]["usage"],
         json!({"branches": 1, "members": 1, "messagesThisMonth": 0, "coAdmins": 0})
     );
-    assert_eq!(plan["data"]["remaining"]["members"], 499);
+    assert_eq!(
+        plan["data"]["remaining"],
+        json!({"branches": 0, "members": 499, "messagesPerMonth": 1000, "coAdmins": 1}),
+        "the frontend reads remaining.messagesPerMonth"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlimited_plan_reads_999999_where_it_has_no_limit() {
+    let (s, admin) = with_one_member().await;
+    let church = shared::domain::ChurchId::parse(&admin.church_id).unwrap();
+    s.change_profile(church, Update::default().set("plan", "pro"))
+        .await;
+    let plan = ok(
+        s.call(&admin, "GET", "/api/billing/plan", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    let data = &plan["data"];
+    assert_eq!(data["plan"], "pro");
+    assert_eq!(data["limits"]["price"], 12900);
+    assert_eq!(
+        (
+            data["limits"]["members"].clone(),
+            data["limits"]["messagesPerMonth"].clone()
+        ),
+        (json!(999999), json!(999999)),
+        "the frontend reads 999999 (anything over 100,000) as unlimited"
+    );
+    assert_eq!(
+        data["remaining"],
+        json!({"branches": 9, "members": 999999, "messagesPerMonth": 999999, "coAdmins": 3})
+    );
+    // Without a token, nothing.
+    let anonymous = s.http.get(s.url("/api/billing/plan")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn onboarding_progress_follows_what_the_church_has_done() {
-    let (s, admin) = with_one_member().await;
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    // A new church has its Main Campus: a branch exists, as the old
+    // backend's check (at least one branch) reads it.
+    assert_eq!(
+        progress_of(&s, &admin).await,
+        [
+            ("create_branch".to_owned(), true),
+            ("add_members".to_owned(), false),
+            ("send_message".to_owned(), false)
+        ]
+    );
+    let (sender, _) = s
+        .church_with_members("pastor@hope.example", "+12025550177", 10, 2)
+        .await;
+    assert_eq!(
+        progress_of(&s, &sender).await,
+        [
+            ("create_branch".to_owned(), true),
+            ("add_members".to_owned(), true),
+            ("send_message".to_owned(), false)
+        ],
+        "members, no send yet"
+    );
+    s.send_to_all(&sender, "Service at 10").await;
+    assert_eq!(
+        progress_of(&s, &sender).await,
+        [
+            ("create_branch".to_owned(), true),
+            ("add_members".to_owned(), true),
+            ("send_message".to_owned(), true)
+        ],
+        "after a send"
+    );
+    // One church's send is not another's.
+    assert!(!progress_of(&s, &admin).await[2].1);
+    s.stop().await;
+}
+
+/// Each onboarding task and whether it reads done.
+async fn progress_of(s: &Stack, admin: &Admin) -> Vec<(String, bool)> {
     let progress = ok(
-        s.call(&admin, "GET", "/api/onboarding/progress", None)
-            .await,
+        s.call(admin, "GET", "/api/onboarding/progress", None).await,
         StatusCode::OK,
     )
     .await;
-    let done: Vec<(String, bool)> = progress["data"]
+    progress["data"]
         .as_array()
         .unwrap()
         .iter()
@@ -754,16 +851,7 @@ async fn onboarding_progress_follows_what_the_church_has_done() {
                 t["completed"].as_bool().unwrap(),
             )
         })
-        .collect();
-    assert_eq!(
-        done,
-        [
-            ("create_branch".to_owned(), false),
-            ("add_members".to_owned(), true),
-            ("send_message".to_owned(), false)
-        ]
-    );
-    s.stop().await;
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

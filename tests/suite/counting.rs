@@ -115,21 +115,27 @@ async fn recipients(
 struct Recount {
     counts: MessageCounts,
     /// Sent (the carrier took it), delivered, failed, opted out, per day.
-    days: BTreeMap<String, (i64, i64, i64, i64)>,
-    branch: (i64, i64, i64, i64),
+    days: BTreeMap<String, Tally5>,
+    /// The same, per branch.
+    branches: BTreeMap<String, Tally5>,
 }
 
-fn figures_of(r: &Recipient) -> (i64, i64, i64, i64) {
+/// Sent, delivered, failed, opted out, refused (failed, never taken).
+type Tally5 = (i64, i64, i64, i64, i64);
+
+fn figures_of(r: &Recipient) -> Tally5 {
+    let failed = r.status == Status::Failed;
     (
         i64::from(r.carrier_id.is_some()),
         i64::from(r.status == Status::Delivered),
-        i64::from(r.status == Status::Failed),
+        i64::from(failed),
         i64::from(r.status == Status::OptedOut),
+        i64::from(failed && r.carrier_id.is_none()),
     )
 }
 
-fn plus(a: (i64, i64, i64, i64), b: (i64, i64, i64, i64)) -> (i64, i64, i64, i64) {
-    (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3)
+fn plus(a: Tally5, b: Tally5) -> Tally5 {
+    (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3, a.4 + b.4)
 }
 
 async fn recount(
@@ -141,8 +147,8 @@ async fn recount(
     for id in ids {
         let (_, all) = recipients(table, church, *id).await;
         let mut counts = StatusCounts::default();
-        let mut days: BTreeMap<String, (i64, i64, i64, i64)> = BTreeMap::new();
-        let mut branch = (0, 0, 0, 0);
+        let mut days: BTreeMap<String, Tally5> = BTreeMap::new();
+        let mut branches: BTreeMap<String, Tally5> = BTreeMap::new();
         for r in &all {
             let n = match r.status {
                 Status::Queued => &mut counts.queued_count,
@@ -157,8 +163,9 @@ async fn recount(
             *n += 1;
             let day = days.entry(r.updated_at[..10].to_owned()).or_default();
             *day = plus(*day, figures_of(r));
-            if r.branch_id.is_some() {
-                branch = plus(branch, figures_of(r));
+            if let Some(b) = r.branch_id {
+                let branch = branches.entry(b.to_string()).or_default();
+                *branch = plus(*branch, figures_of(r));
             }
         }
         let counts = MessageCounts {
@@ -170,7 +177,7 @@ async fn recount(
             Recount {
                 counts,
                 days,
-                branch,
+                branches,
             },
         );
     }
@@ -187,8 +194,8 @@ async fn assert_counts_are_the_recount(
 ) {
     let table = s.stack.app.table.as_ref();
     let expected = recount(table, church, ids).await;
-    let mut days: BTreeMap<String, (i64, i64, i64, i64)> = BTreeMap::new();
-    let mut branch = (0, 0, 0, 0);
+    let mut days: BTreeMap<String, Tally5> = BTreeMap::new();
+    let mut by_branch: BTreeMap<String, Tally5> = BTreeMap::new();
     for (id, recount) in &expected {
         let counted: MessageCounts = table
             .load(&keys::message_counts(church, *id))
@@ -200,7 +207,10 @@ async fn assert_counts_are_the_recount(
             let d = days.entry(day.clone()).or_default();
             *d = plus(*d, *f);
         }
-        branch = plus(branch, recount.branch);
+        for (b, f) in &recount.branches {
+            let branch = by_branch.entry(b.clone()).or_default();
+            *branch = plus(*branch, *f);
+        }
     }
     for (day, expected) in days {
         let f: Figures = table
@@ -209,7 +219,7 @@ async fn assert_counts_are_the_recount(
             .unwrap()
             .unwrap_or_default();
         assert_eq!(
-            (f.sent, f.delivered, f.failed, f.opted_out),
+            (f.sent, f.delivered, f.failed, f.opted_out, f.refused),
             expected,
             "{when}: the figures of {day}"
         );
@@ -219,17 +229,19 @@ async fn assert_counts_are_the_recount(
         StatusCode::OK,
     )
     .await;
-    let north = branches
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["name"] == "North")
-        .unwrap();
-    assert_eq!(
-        north["messageCount"],
-        json!(branch.0),
-        "{when}: the branch's texts sent"
-    );
+    // North holds IN_BRANCH members; the rest joined the Main Campus.
+    for row in branches.as_array().unwrap() {
+        let f = by_branch
+            .get(row["id"].as_str().unwrap())
+            .copied()
+            .unwrap_or_default();
+        assert_eq!(
+            row["messageCount"],
+            json!(f.0 + f.4),
+            "{when}: {}'s texts, sent or refused",
+            row["name"]
+        );
+    }
 }
 
 /// Waits until every recipient of `ids` is in a final state.

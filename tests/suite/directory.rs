@@ -452,8 +452,8 @@ async fn add_north(s: &Stack, admin: &Admin) -> Value {
     north.json::<Value>().await.unwrap()["data"].clone()
 }
 
-/// A growth church with the North branch, Naomi in it and Ruth in none;
-/// North's id and Naomi as created.
+/// A growth church with the North branch, Naomi in it and Ruth added
+/// without a branch (so in the Main Campus); North's id and Naomi as created.
 async fn with_naomi_in_north() -> (Stack, Admin, String, Value) {
     let (s, admin) = growth_church().await;
     let north_id = add_north(&s, &admin).await["id"]
@@ -501,6 +501,106 @@ async fn a_branch_counts_its_members() {
             .clone()
     };
     assert_eq!(count("North"), 1);
+    s.stop().await;
+}
+
+/// Each branch's name and member count, as the branch cards read them.
+async fn member_counts(s: &Stack, admin: &Admin) -> Vec<(String, i64)> {
+    get(s, admin, "/api/branches").await["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap().to_owned(),
+                b["memberCount"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_added_without_a_branch_joins_the_first_and_every_count_stays_exact() {
+    // The frontend's add-member and CSV import send no branchId.
+    let (s, admin, north_id, _) = with_naomi_in_north().await;
+    let main_id = get(&s, &admin, "/api/branches").await["data"][0]["id"].clone();
+    assert_eq!(
+        member_counts(&s, &admin).await,
+        [("Main Campus".to_owned(), 1), ("North".to_owned(), 1)]
+    );
+    let ruth = get(&s, &admin, "/api/members?search=ruth").await["data"][0].clone();
+    assert_eq!(ruth["branchId"], main_id, "Ruth is in the Main Campus");
+    let of_main = get(
+        &s,
+        &admin,
+        &format!("/api/members?branchId={}", main_id.as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(of_main["pagination"]["total"], 1);
+
+    // Imported rows join it too, counted once each.
+    let csv = "firstName,lastName,phone\nBoaz,Elim,2025550150\nOrpah,Moab,2025550151\n";
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(csv.as_bytes().to_vec())
+            .file_name("members.csv")
+            .mime_str("text/csv")
+            .unwrap(),
+    );
+    let imported = s
+        .http
+        .post(s.url("/api/members/import"))
+        .bearer_auth(&admin.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(imported.status(), StatusCode::OK);
+    assert_eq!(
+        member_counts(&s, &admin).await,
+        [("Main Campus".to_owned(), 3), ("North".to_owned(), 1)]
+    );
+
+    // Moved to North, then deleted: each count follows.
+    let ruth_path = format!("/api/members/{}", ruth["id"].as_str().unwrap());
+    let moved = s
+        .call(
+            &admin,
+            "PUT",
+            &ruth_path,
+            Some(json!({"branchId": north_id})),
+        )
+        .await;
+    assert_eq!(moved.status(), StatusCode::OK);
+    assert_eq!(
+        member_counts(&s, &admin).await,
+        [("Main Campus".to_owned(), 2), ("North".to_owned(), 2)]
+    );
+    let gone = s.call(&admin, "DELETE", &ruth_path, None).await;
+    assert_eq!(gone.status(), StatusCode::OK);
+    assert_eq!(
+        member_counts(&s, &admin).await,
+        [("Main Campus".to_owned(), 2), ("North".to_owned(), 1)]
+    );
+
+    // A refused member (its phone taken) counts nowhere.
+    let taken = s
+        .call(
+            &admin,
+            "POST",
+            "/api/members",
+            Some(member("Boaz", "Again", "2025550150")),
+        )
+        .await;
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+
+    // With the Main Campus deleted, the first branch is North.
+    let main_path = format!("/api/branches/{}", main_id.as_str().unwrap());
+    let deleted = s.call(&admin, "DELETE", &main_path, None).await;
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let jesse = add(&s, &admin, member("Jesse", "Obed", "2025550152")).await;
+    assert_eq!(jesse["branchId"], json!(north_id));
+    assert_eq!(member_counts(&s, &admin).await, [("North".to_owned(), 2)]);
     s.stop().await;
 }
 

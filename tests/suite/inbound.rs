@@ -254,9 +254,8 @@ async fn stopped_at_a() -> (Stack, Admin, Admin, Vec<String>) {
 }
 
 /// A's admin replies "We will miss you" in the opted-out phone's
-/// conversation; the conversation's id, the reply's answer (201 checked)
-/// and the reply as the thread shows it once it is no longer queued.
-async fn reply_to_the_opted_out_phone(s: &Stack, a: &Admin) -> (String, Value, Value) {
+/// conversation; the conversation's id and the refusal (422 checked).
+async fn reply_to_the_opted_out_phone(s: &Stack, a: &Admin) -> (String, Value) {
     let conv = conversations(s, a, "open").await[0]["id"]
         .as_str()
         .unwrap()
@@ -269,23 +268,8 @@ async fn reply_to_the_opted_out_phone(s: &Stack, a: &Admin) -> (String, Value, V
             Some(json!({"content": "We will miss you"})),
         )
         .await;
-    let answered = body(reply, StatusCode::CREATED).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let got = thread(s, a, &conv).await;
-        let reply = got["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["content"] == "We will miss you")
-            .unwrap()
-            .clone();
-        if reply["deliveryState"] != "queued" {
-            return (conv, answered, reply);
-        }
-        assert!(Instant::now() < deadline, "the reply never settled");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let refused = body(reply, StatusCode::UNPROCESSABLE_ENTITY).await;
+    (conv, refused)
 }
 
 /// The opted-out phone texts A "stop by at 5", "START" and "help"; A's
@@ -329,13 +313,59 @@ async fn stop_opts_out_at_that_church_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reply_to_an_opted_out_phone_is_not_sent_and_shows_failed() {
+async fn a_reply_to_a_member_who_texted_stop_is_refused_naming_why_and_queues_nothing() {
     let (s, a, _, _) = stopped_at_a().await;
-    let (_, answered, reply) = reply_to_the_opted_out_phone(&s, &a).await;
-    assert_eq!(answered["data"]["direction"], "outbound");
-    // Opt-out is checked when the reply is sent; the frontend sees it failed.
-    assert_eq!(reply["deliveryState"], "opted_out", "{reply}");
-    assert_eq!(reply["deliveryStatus"], "failed", "{reply}");
+    let open = conversations(&s, &a, "open").await;
+    let before = thread(&s, &a, open[0]["id"].as_str().unwrap()).await["messages"]
+        .as_array()
+        .unwrap()
+        .len();
+    let (conv, refused) = reply_to_the_opted_out_phone(&s, &a).await;
+    assert_eq!(refused["success"], false);
+    assert_eq!(refused["code"], "opted_out", "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("STOP"),
+        "{refused}"
+    );
+    // Nothing stored on the thread, nothing queued, nothing texted.
+    let got = thread(&s, &a, &conv).await;
+    assert_eq!(got["messages"].as_array().unwrap().len(), before, "{got}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let texted = texts_to(&s, "+12025550100", BOTH, 1).await;
+    assert_eq!(texted.len(), 1, "only the STOP confirmation: {texted:?}");
+    // With a file too, refused before the file is stored.
+    let form = reqwest::multipart::Form::new()
+        .text("content", "Photo")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(vec![0xff, 0xd8, 0xff, 0xe0])
+                .file_name("a.jpg")
+                .mime_str("image/jpeg")
+                .unwrap(),
+        );
+    let with_file = s
+        .http
+        .post(s.url(&format!(
+            "/api/messages/conversations/{conv}/reply-with-media"
+        )))
+        .bearer_auth(&a.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let refused = body(with_file, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(refused["code"], "opted_out", "{refused}");
+    // After the phone's START, the church may reply again.
+    text(&s, BOTH, "+12025550100", "START").await;
+    let reply = s
+        .call(
+            &a,
+            "POST",
+            &format!("/api/messages/conversations/{conv}/reply"),
+            Some(json!({"content": "Welcome back"})),
+        )
+        .await;
+    body(reply, StatusCode::CREATED).await;
     s.stop().await;
 }
 
@@ -376,7 +406,7 @@ async fn help_is_answered_with_how_to_opt_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thread_holds_every_text_newest_first_with_the_delivery_of_outbound_ones() {
     let (s, a, _, _) = stopped_at_a().await;
-    let (conv, _, _) = reply_to_the_opted_out_phone(&s, &a).await;
+    let (conv, _) = reply_to_the_opted_out_phone(&s, &a).await;
     stop_by_start_and_help(&s).await;
     // A broadcast after it all, as the texts' receipts land.
     let id_a = s.send_to_all(&a, "Welcome back").await;
@@ -392,14 +422,14 @@ async fn a_thread_holds_every_text_newest_first_with_the_delivery_of_outbound_on
         .map(|m| m["direction"].as_str().unwrap())
         .collect();
     assert_eq!(directions.iter().filter(|d| **d == "inbound").count(), 4);
-    let reply_status = got["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["content"] == "We will miss you")
-        .unwrap()["deliveryState"]
-        .clone();
-    assert_eq!(reply_status, "opted_out");
+    assert!(
+        got["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["content"] != "We will miss you"),
+        "the refused reply was never stored: {got}"
+    );
     // The frontend's words: the HELP answer was delivered, a text has none.
     assert_eq!(got["messages"][0]["deliveryStatus"], "delivered", "{got}");
     assert_eq!(got["messages"][1]["deliveryStatus"], Value::Null, "{got}");

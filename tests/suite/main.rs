@@ -10,6 +10,7 @@
 //! - `sessions`: refresh grace across tabs, Origin on the refresh cookie,
 //!   login throttling under parallel guesses, removed co-admins, sendingMps.
 //! - `fixtures`: AWS's own event fixtures through our plumbing.
+//! - `frontend`: every route the frontend calls is routed; 405 for a method no route takes.
 
 mod auth;
 mod church;
@@ -21,6 +22,7 @@ mod deployment;
 mod directory;
 mod faults;
 mod fixtures;
+mod frontend;
 mod import;
 mod inbound;
 mod inbox_media;

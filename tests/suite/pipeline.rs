@@ -351,8 +351,16 @@ async fn message_analytics_come_from_the_counters_the_transitions_kept() {
             figures["deliveredCount"].clone(),
             figures["deliveryRate"].clone()
         ),
-        (json!(3), json!(19), json!(100.0))
+        (json!(19), json!(19), json!(100.0)),
+        "texts, not the 3 broadcasts: the page shows them beside Delivered"
     );
+    assert_eq!(
+        figures["deliveredCount"].as_i64().unwrap()
+            + figures["failedCount"].as_i64().unwrap()
+            + figures["pendingCount"].as_i64().unwrap(),
+        figures["totalMessages"].as_i64().unwrap()
+    );
+    assert_eq!(figures["byDay"][6]["count"], 19, "Messages Sent, by day");
     assert_eq!(figures["byDay"].as_array().unwrap().len(), 7);
     assert_eq!(figures["byDay"][6]["delivered"], 19, "today is last");
     c.s.stop().await;
@@ -409,7 +417,8 @@ async fn the_analytics_summary_totals_messages_members_branches_and_groups() {
     .await;
     assert_eq!(
         summary,
-        json!({"totalMessages": 3, "averageDeliveryRate": 100.0, "totalMembers": 12, "totalBranches": 2, "totalGroups": 1})
+        json!({"totalMessages": 19, "averageDeliveryRate": 100.0, "totalMembers": 12, "totalBranches": 2, "totalGroups": 1}),
+        "totalMessages counts texts, as GET /api/analytics/messages does"
     );
     c.s.stop().await;
 }

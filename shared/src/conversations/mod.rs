@@ -35,6 +35,10 @@ pub enum ConversationError {
     NotFound,
     #[error("no such message in this conversation")]
     MessageNotFound,
+    /// The phone texted STOP (or the carrier reported it opted out): only
+    /// its START lets the church text it again.
+    #[error("the member opted out of texts (STOP); only their START re-subscribes")]
+    OptedOut,
     #[error(transparent)]
     Table(#[from] TableError),
     #[error(transparent)]
@@ -53,6 +57,10 @@ impl From<ConversationError> for crate::error::ApiError {
                 what: "conversation",
             },
             ConversationError::MessageNotFound => ApiError::NotFound { what: "message" },
+            ConversationError::OptedOut => ApiError::Unprocessable {
+                code: "opted_out",
+                message: ConversationError::OptedOut.to_string(),
+            },
             other => ApiError::internal(other),
         }
     }

@@ -91,6 +91,48 @@ pub async fn queue(
     send_queue: &dyn Queue,
     outbound: Outbound,
 ) -> Result<ThreadMessage, ConversationError> {
+    queue_if(table, send_queue, outbound, Cond::Exists).await
+}
+
+/// The conversation exists and its phone has not texted STOP (or been
+/// reported opted out by the carrier) since its last START.
+fn consenting() -> Cond {
+    Cond::And(vec![
+        Cond::Exists,
+        Cond::Or(vec![
+            Cond::AttrNotExists("optInSms".into()),
+            Cond::eq("optInSms", true),
+        ]),
+    ])
+}
+
+/// An admin's text: queued only while the phone consents, in the same
+/// write that stores it. A refusal reads the conversation to say why.
+async fn queue_consented(
+    table: &dyn Table,
+    send_queue: &dyn Queue,
+    outbound: Outbound,
+) -> Result<ThreadMessage, ConversationError> {
+    let (church, conversation) = (outbound.message.church_id, outbound.message.conversation_id);
+    match queue_if(table, send_queue, outbound, consenting()).await {
+        Err(ConversationError::NotFound) => {
+            let found = super::inbox::get(table, church, conversation).await?;
+            Err(if found.texted_stop() {
+                ConversationError::OptedOut
+            } else {
+                ConversationError::NotFound
+            })
+        }
+        other => other,
+    }
+}
+
+async fn queue_if(
+    table: &dyn Table,
+    send_queue: &dyn Queue,
+    outbound: Outbound,
+    cond: Cond,
+) -> Result<ThreadMessage, ConversationError> {
     let message = &outbound.message;
     let ops = vec![
         outbound.put()?,
@@ -101,7 +143,7 @@ pub async fn queue(
                 &message.content,
                 &message.created_at,
             ),
-            cond: Some(Cond::Exists),
+            cond: Some(cond),
         },
     ];
     match table.transact(ops).await {
@@ -148,7 +190,7 @@ pub async fn reply(
         now,
     );
     outbound.message.reply_to_id = reply_to;
-    queue(table, send_queue, outbound).await
+    queue_consented(table, send_queue, outbound).await
 }
 
 /// A file an admin sends in a reply, already checked.
@@ -171,7 +213,13 @@ pub async fn reply_with_file(
     file: ReplyFile,
     now: &str,
 ) -> Result<ThreadMessage, ConversationError> {
-    super::inbox::get(table, church, conversation).await?;
+    // Refused before the file is stored: an opted-out phone gets nothing.
+    if super::inbox::get(table, church, conversation)
+        .await?
+        .texted_stop()
+    {
+        return Err(ConversationError::OptedOut);
+    }
     let message = MessageId::generate();
     let key = super::media::blob_key(church, conversation, message, 0)?;
     let size = file.blob.bytes.len() as u64;
@@ -179,5 +227,5 @@ pub async fn reply_with_file(
     blobs.put(&key, file.blob).await?;
     let media = vec![super::media::stored(&key, &content_type, size, &file.name)];
     let outbound = Outbound::new(church, conversation, message, content, false, media, now);
-    queue(table, send_queue, outbound).await
+    queue_consented(table, send_queue, outbound).await
 }

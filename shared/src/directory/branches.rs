@@ -117,6 +117,21 @@ pub async fn of_church(
     table.find_all::<Branch>(query).await
 }
 
+/// The church's first branch: its oldest (ids sort by creation), the Main
+/// Campus unless deleted. A member added without a branch joins it, so the
+/// branch cards count every member (the old backend had no member–branch
+/// link at all, and its frontend sends none). One item read.
+pub(crate) async fn first(
+    table: &dyn crate::ports::table::Table,
+    church: ChurchId,
+) -> Result<Option<BranchId>, TableError> {
+    let query = Query::partition(keys::church(church))
+        .sort(SortCond::BeginsWith(keys::BRANCH_PREFIX.into()))
+        .limit(1);
+    let (found, _) = table.find::<Branch>(query).await?;
+    Ok(found.first().map(|b| b.id))
+}
+
 pub async fn update(
     ctx: &Ctx<'_>,
     id: BranchId,

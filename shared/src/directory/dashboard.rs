@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::model::{ChurchCounters, ChurchProfile, Counter, profile_and_counters};
-use super::plans::Plan;
+use super::plans::{Plan, UNLIMITED};
 use crate::domain::ChurchId;
 use crate::error::ApiError;
 use crate::keys;
@@ -114,23 +114,74 @@ pub async fn trial(
     Ok(trial_of(&profile, now))
 }
 
-/// What the plan counts, used or left (fields alphabetical).
+/// What the plan counts, used (fields alphabetical).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Usage<T> {
-    pub branches: T,
-    pub co_admins: T,
-    pub members: T,
-    pub messages_this_month: T,
+pub struct Usage {
+    pub branches: i64,
+    pub co_admins: i64,
+    pub members: i64,
+    pub messages_this_month: i64,
+}
+
+/// What is left of each limit; [`UNLIMITED`] where the plan has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Remaining {
+    pub branches: i64,
+    pub co_admins: i64,
+    pub members: i64,
+    pub messages_per_month: i64,
+}
+
+/// A plan's limits as the billing page reads them: the price in cents,
+/// [`UNLIMITED`] for no limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    pub branches: i64,
+    pub co_admins: i64,
+    pub currency: &'static str,
+    pub features: &'static [&'static str],
+    pub members: i64,
+    pub messages_per_month: i64,
+    pub name: &'static str,
+    pub price: u32,
+}
+
+impl Limits {
+    pub fn of(plan: &Plan) -> Self {
+        Limits {
+            branches: i64::from(plan.branches),
+            co_admins: i64::from(plan.co_admins),
+            currency: "usd",
+            features: plan.features,
+            members: plan.members.map_or(UNLIMITED, i64::from),
+            messages_per_month: plan.messages_per_month.map_or(UNLIMITED, i64::from),
+            name: plan.name,
+            price: plan.price_cents,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlanUsage {
-    pub limits: Plan,
+    pub limits: Limits,
     pub plan: &'static str,
-    /// `null` where the plan has no limit.
-    pub remaining: Usage<Option<i64>>,
-    pub usage: Usage<i64>,
+    pub remaining: Remaining,
+    pub usage: Usage,
+}
+
+/// What `plan` leaves once `usage` is counted.
+pub fn remaining(plan: &Plan, usage: &Usage) -> Remaining {
+    let left =
+        |limit: Option<u32>, used: i64| limit.map_or(UNLIMITED, |l| (i64::from(l) - used).max(0));
+    Remaining {
+        branches: left(Some(plan.branches), usage.branches),
+        co_admins: left(Some(plan.co_admins), usage.co_admins),
+        members: left(plan.members, usage.members),
+        messages_per_month: left(plan.messages_per_month, usage.messages_this_month),
+    }
 }
 
 /// `GET /api/billing/plan`: the plan, what this month used and what is left.
@@ -148,17 +199,10 @@ pub async fn plan(
         members: counters.get(Counter::Members),
         messages_this_month: counters.get(Counter::MessagesIn(&month)),
     };
-    let left = |limit: Option<u32>, used: i64| limit.map(|l| (i64::from(l) - used).max(0));
-    let remaining = Usage {
-        branches: left(Some(plan.branches), usage.branches),
-        co_admins: left(Some(plan.co_admins), usage.co_admins),
-        members: left(plan.members, usage.members),
-        messages_this_month: left(plan.messages_per_month, usage.messages_this_month),
-    };
     Ok(PlanUsage {
-        limits: plan,
+        limits: Limits::of(&plan),
         plan: plan.name,
-        remaining,
+        remaining: remaining(&plan, &usage),
         usage,
     })
 }
@@ -192,13 +236,15 @@ pub struct TaskProgress {
     pub task_id: &'static str,
 }
 
-/// Whether the church's data shows `task` done, marked or not.
+/// Whether the church's data shows `task` done, marked or not — from its
+/// counters, as the old backend did from its rows: a branch exists (so a
+/// new church, which has its Main Campus, has done it), a member exists, a
+/// broadcast was sent (or scheduled).
 fn derived(task: &str, counters: &ChurchCounters) -> bool {
     match task {
-        // Every church starts with one branch.
-        "create_branch" => counters.get(Counter::Branches) > 1,
+        "create_branch" => counters.get(Counter::Branches) > 0,
         "add_members" => counters.get(Counter::Members) > 0,
-        _ => counters.get(Counter::MessagesSent) > 0,
+        _ => counters.get(Counter::MessagesCreated) > 0,
     }
 }
 

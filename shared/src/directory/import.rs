@@ -3,10 +3,12 @@
 //! repeated import creating nothing (a phone already in the church is
 //! skipped, not duplicated).
 //!
-//! Rows are written up to 45 per transaction (member + phone claim each,
-//! plus the counter with the plan limit), so an import costs ~230 writes
-//! requests for 10,000 rows rather than 10,000; a chunk that loses a race
-//! (a phone claimed meanwhile, the limit reached) is retried row by row.
+//! Rows are written up to 32 per transaction (member, phone claim and
+//! membership of the church's first branch each, plus the branch's member
+//! count and the church's counter with the plan limit), so an import costs
+//! ~320 write requests for 10,000 rows rather than 10,000; a chunk that
+//! loses a race (a phone claimed meanwhile, the limit reached, the branch
+//! deleted) is retried row by row.
 
 use std::collections::HashSet;
 
@@ -15,14 +17,15 @@ use serde_json::{Value, json};
 
 use super::error::DirectoryError;
 use super::members::{self, Ctx, MemberRecord, NewMember};
-use super::model::{Counter, Counters, PhoneClaim};
+use super::model::{Counter, Counters, Membership, PhoneClaim};
 use super::plans;
-use crate::domain::{MemberId, PhoneNumber};
+use crate::domain::{BranchId, MemberId, PhoneNumber};
 use crate::keys;
 use crate::ports::table::{Key, TableError, TxOp};
 
 pub const MAX_ROWS: usize = 10_000;
-const ROWS_PER_TRANSACTION: usize = 45;
+/// 3 writes a row + 2 counters, within DynamoDB's 100 a transaction.
+const ROWS_PER_TRANSACTION: usize = 32;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -162,7 +165,7 @@ fn parse_row(
     })
 }
 
-fn record_for(ctx: &Ctx<'_>, row: &Row) -> MemberRecord {
+fn record_for(ctx: &Ctx<'_>, row: &Row, branch_id: Option<BranchId>) -> MemberRecord {
     let stamp = ctx.now.to_rfc3339();
     MemberRecord {
         id: MemberId::generate(),
@@ -174,7 +177,7 @@ fn record_for(ctx: &Ctx<'_>, row: &Row) -> MemberRecord {
         email: row.member.email.clone(),
         opt_in_sms: true,
         opt_out_source: None,
-        branch_id: None,
+        branch_id,
         group_ids: Vec::new(),
         created_at: stamp.clone(),
         updated_at: stamp,
@@ -248,13 +251,24 @@ pub async fn import(ctx: &Ctx<'_>, csv_bytes: &[u8]) -> Result<ImportReport, Imp
     }
 
     let limit = plans::of_church(ctx.table, ctx.church).await?.members;
+    let branch = super::branches::first(ctx.table, ctx.church).await?;
+    let stamp = ctx.now.to_rfc3339();
     for chunk in fresh.chunks(ROWS_PER_TRANSACTION) {
-        let records: Vec<MemberRecord> = chunk.iter().map(|r| record_for(ctx, r)).collect();
-        let mut ops = Vec::with_capacity(chunk.len() * 2 + 1);
+        let records: Vec<MemberRecord> = chunk.iter().map(|r| record_for(ctx, r, branch)).collect();
+        let mut ops = Vec::with_capacity(chunk.len() * 3 + 2);
         for record in &records {
             let claim = PhoneClaim::new(ctx.church, &record.phone_hash, record.id);
             ops.push(TxOp::create(&claim)?);
             ops.push(TxOp::create(record)?);
+            if let Some(branch) = branch {
+                let container = keys::branch_container(branch);
+                let row = Membership::new(ctx.church, &container, record.id, &stamp);
+                ops.push(TxOp::put(&row, None)?);
+            }
+        }
+        if let Some(branch) = branch {
+            let joined = chunk.len() as i64;
+            ops.push(super::branches::count_members(ctx.church, branch, joined));
         }
         let mut counted = Counters::default().add(Counter::Members, chunk.len() as i64);
         if let Some(limit) = limit {
@@ -264,7 +278,8 @@ pub async fn import(ctx: &Ctx<'_>, csv_bytes: &[u8]) -> Result<ImportReport, Imp
         match ctx.table.transact(ops).await {
             Ok(()) => report.imported += chunk.len(),
             Err(TableError::TransactionCancelled { .. }) => {
-                // A phone claimed meanwhile or the plan limit: settle each row alone.
+                // A phone claimed meanwhile, the plan limit or the branch
+                // deleted: settle each row alone.
                 for row in chunk {
                     settle_alone(ctx, row, &mut report).await?;
                 }

@@ -190,10 +190,35 @@ enum Part {
     Conversation,
 }
 
-/// Creates a member. A phone that already texted the church (an unknown
-/// texter in the inbox) has its conversation linked to the new member in
-/// the same write, and an opt-out it texted still holds.
+/// Creates a member, in the church's first branch unless `branch_id` names
+/// one. A phone that already texted the church (an unknown texter in the
+/// inbox) has its conversation linked to the new member in the same write,
+/// and an opt-out it texted still holds.
 pub async fn create(ctx: &Ctx<'_>, new: NewMember) -> Result<MemberView, DirectoryError> {
+    if new.branch_id.is_some() {
+        return create_in(ctx, new).await;
+    }
+    // The first branch may be deleted between its read and the write: then
+    // the next one is the first.
+    for _ in 0..2 {
+        let branch_id = super::branches::first(ctx.table, ctx.church).await?;
+        match create_in(
+            ctx,
+            NewMember {
+                branch_id,
+                ..new.clone()
+            },
+        )
+        .await
+        {
+            Err(DirectoryError::NotAllowed { code, .. }) if code == UNKNOWN_BRANCH => continue,
+            created => return created,
+        }
+    }
+    Err(unknown_branch())
+}
+
+async fn create_in(ctx: &Ctx<'_>, new: NewMember) -> Result<MemberView, DirectoryError> {
     let id = MemberId::generate();
     let stamp = ctx.now.to_rfc3339();
     let phone_hash = ctx.vault.phone_hash(&new.phone);
@@ -244,9 +269,11 @@ pub async fn create(ctx: &Ctx<'_>, new: NewMember) -> Result<MemberView, Directo
     }
 }
 
+const UNKNOWN_BRANCH: &str = "unknown_branch";
+
 fn unknown_branch() -> DirectoryError {
     DirectoryError::NotAllowed {
-        code: "unknown_branch",
+        code: UNKNOWN_BRANCH,
         field: "branchId",
         message: "branchId names no branch of this church".into(),
     }

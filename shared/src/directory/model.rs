@@ -183,7 +183,6 @@ pub enum Counter<'a> {
     Members,
     Groups,
     CoAdmins,
-    MessagesSent,
     /// Broadcasts created (the history's total).
     MessagesCreated,
     /// Messages sent in one month (`2026-11`): the plan's monthly allowance.
@@ -201,7 +200,6 @@ impl Counter<'_> {
             Counter::Members => "members".into(),
             Counter::Groups => "groups".into(),
             Counter::CoAdmins => "coAdmins".into(),
-            Counter::MessagesSent => "messagesSent".into(),
             Counter::MessagesCreated => "messagesCreated".into(),
             Counter::MessagesIn(month) => format!("messages#{month}"),
             Counter::Conversations(status) => format!("conversations_{status}"),

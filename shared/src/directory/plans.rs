@@ -3,30 +3,30 @@
 //! increment that admits a new branch, member or co-admin carries the
 //! condition "still under the limit".
 
-use serde::Serialize;
-
 use super::model::ChurchProfile;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// What `GET /api/billing/plan` answers for "no limit": the frontend reads
+/// 999999 as unlimited (and any limit above 100,000 as such).
+pub const UNLIMITED: i64 = 999_999;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
     pub name: &'static str,
-    /// Monthly price in US dollars.
-    pub price: u32,
+    /// Monthly price in US cents (the frontend shows it divided by 100).
+    pub price_cents: u32,
     pub branches: u32,
     /// `None` = unlimited.
     pub members: Option<u32>,
     pub messages_per_month: Option<u32>,
     pub co_admins: u32,
     /// API requests per church per minute.
-    #[serde(skip)]
     pub requests_per_minute: u32,
     pub features: &'static [&'static str],
 }
 
 pub const STARTER: Plan = Plan {
     name: "starter",
-    price: 49,
+    price_cents: 4_900,
     branches: 1,
     members: Some(500),
     messages_per_month: Some(1_000),
@@ -37,7 +37,7 @@ pub const STARTER: Plan = Plan {
 
 pub const GROWTH: Plan = Plan {
     name: "growth",
-    price: 79,
+    price_cents: 7_900,
     branches: 5,
     members: Some(2_000),
     messages_per_month: Some(5_000),
@@ -55,7 +55,7 @@ pub const GROWTH: Plan = Plan {
 
 pub const PRO: Plan = Plan {
     name: "pro",
-    price: 129,
+    price_cents: 12_900,
     branches: 10,
     members: None,
     messages_per_month: None,

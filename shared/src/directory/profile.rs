@@ -1,6 +1,8 @@
 //! The church profile (`/api/admin/profile`) and its sending number.
 //!
-//! The EIN is sealed at rest and only ever shown as its last four digits.
+//! The EIN is sealed at rest and answered in full (9 digits) to the
+//! church's own admins: the frontend masks it on screen and refuses to save
+//! a value that is not digits (API.md). It is never logged.
 //! The sending number is claimed across all churches (`NUMBER#+1…`): that
 //! claim is also the index that routes an inbound text to its church.
 
@@ -50,10 +52,7 @@ pub async fn view(ctx: &Ctx<'_>) -> Result<Value, DirectoryError> {
         .await?
         .ok_or(DirectoryError::NotFound("church"))?;
     let ein = match &profile.ein_sealed {
-        Some(sealed) => {
-            let ein = ctx.vault.open(sealed)?;
-            json!(format!("*****{}", &ein[ein.len().saturating_sub(4)..]))
-        }
+        Some(sealed) => json!(ctx.vault.open(sealed)?),
         None => Value::Null,
     };
     let stored = profile.fields();

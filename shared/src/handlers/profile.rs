@@ -66,7 +66,7 @@ fn parse(body: Map<String, Value>) -> Result<ProfileChanges, ApiError> {
             "ein" => match text.as_deref() {
                 _ if !is_text => fields.error("ein", "invalid_type", "ein must be text"),
                 None | Some("") => changes.ein = Some(None),
-                // The masked value the GET answered, sent back unchanged.
+                // A masked value (what older answers gave), sent back unchanged.
                 Some(masked) if masked.starts_with('*') => {}
                 Some(raw) => {
                     let digits: String = raw.chars().filter(|c| *c != '-').collect();

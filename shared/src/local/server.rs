@@ -92,17 +92,49 @@ impl Router {
         Ok(router)
     }
 
-    fn find(&self, method: &Method, path: &str) -> Option<(&Target, HashMap<String, String>)> {
-        [method.as_str(), "ANY"].into_iter().find_map(|m| {
-            let matched = self.by_method.get(m)?.at(path).ok()?;
+    fn find(&self, method: &Method, path: &str) -> Found<'_> {
+        // An `ANY` route takes the methods a browser or client sends to an
+        // API; TRACE, CONNECT and invented methods reach no handler.
+        let methods: &[&str] = if ANY_METHODS.contains(method) {
+            &[method.as_str(), "ANY"]
+        } else {
+            &[]
+        };
+        let found = methods.iter().find_map(|m| {
+            let matched = self.by_method.get(*m)?.at(path).ok()?;
             let params = matched
                 .params
                 .iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect();
             Some((&self.targets[*matched.value], params))
-        })
+        });
+        match found {
+            Some((target, params)) => Found::Route(target, params),
+            None if self.by_method.values().any(|r| r.at(path).is_ok()) => Found::OtherMethod,
+            None => Found::Nothing,
+        }
     }
+}
+
+/// What `ANY` in template.yaml stands for on the local stack.
+const ANY_METHODS: [Method; 7] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+];
+
+/// The router's answer for a method and a path.
+enum Found<'a> {
+    Route(&'a Target, HashMap<String, String>),
+    /// The path is routed, not for this method: 405.
+    OtherMethod,
+    /// No route has this path: 404.
+    Nothing,
 }
 
 pub struct Server {
@@ -166,9 +198,13 @@ impl Server {
             let (head, body) = crate::http::cors::preflight(origin).into_parts();
             return hyper::Response::from_parts(head, Full::new(body_bytes(body)));
         }
-        let Some((target, path_parameters)) = self.router.find(&parts.method, parts.uri.path())
-        else {
-            return self.error(ApiError::NotFound { what: "route" }, &request_id);
+        let (target, path_parameters) = match self.router.find(&parts.method, parts.uri.path()) {
+            Found::Route(target, params) => (target, params),
+            Found::OtherMethod => {
+                let method = parts.method.to_string();
+                return self.error(ApiError::MethodNotAllowed { method }, &request_id);
+            }
+            Found::Nothing => return self.error(ApiError::NotFound { what: "route" }, &request_id),
         };
         let event = to_event(&Incoming {
             method: &parts.method,

@@ -95,7 +95,8 @@ fn sighted(change: &Change) -> Option<Sighted> {
 
 /// The figures a recipient moving from `before` to `now` enters: `sent`
 /// once the carrier took it (whether its receipt said sent, delivered or
-/// failed first), the others on entering their state.
+/// failed first), the others on entering their state; `refused` on failing
+/// without the carrier having taken it.
 fn entered(before: Option<Seen>, now: Seen) -> Figures {
     let was = |s: Status| before.is_some_and(|b| b.status == s);
     let into = |s: Status| i64::from(now.status == s && !was(s));
@@ -104,6 +105,7 @@ fn entered(before: Option<Seen>, now: Seen) -> Figures {
         sent: i64::from(now.accepted && !before.is_some_and(|b| b.accepted)),
         delivered: into(Status::Delivered),
         failed: into(Status::Failed),
+        refused: into(Status::Failed) * i64::from(!now.accepted),
         opted_out: into(Status::OptedOut),
         cancelled: into(Status::Cancelled),
     }
@@ -324,6 +326,12 @@ mod tests {
             Some(seen(Status::Sending, false, 2)),
             seen(Status::Failed, false, 3),
         );
-        assert_eq!((f.sent, f.failed), (0, 1));
+        assert_eq!((f.sent, f.failed, f.refused), (0, 1, 1));
+        // Taken, then failed: sent and failed, not refused.
+        let f = entered(
+            Some(seen(Status::Sent, true, 3)),
+            seen(Status::Failed, true, 4),
+        );
+        assert_eq!((f.sent, f.failed, f.refused), (0, 1, 0));
     }
 }

@@ -3,10 +3,13 @@
 //! church's counters), never from recipients. Every rate is
 //! [`delivery_rate`], the one the history and a message's detail show.
 //!
-//! `totalMessages` counts broadcasts (one per send) while `deliveredCount`,
-//! `failedCount` and `pendingCount` count texts to recipients: the
-//! frontend's labels ("Total Messages", "Delivered") read them side by side,
-//! and the suite asserts both as they are.
+//! Every figure counts texts to recipients, never broadcasts: the page shows
+//! "Total Messages", "Delivered", "Failed" and "Pending" side by side, and
+//! its charts "Messages Sent" beside "Delivered" and "Failed", so a total
+//! that counted broadcasts read "2 messages, 4 delivered". A text counts
+//! once it went out or was refused ([`Figures::texts`]), so delivered +
+//! failed + pending = total; opted-out and cancelled recipients were never
+//! texted and count in none.
 
 use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -41,7 +44,7 @@ impl Day {
 /// the order they always had).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DayRow {
-    /// Texts sent that day.
+    /// Texts that went out (or were refused) that day.
     pub count: i64,
     pub date: String,
     pub delivered: i64,
@@ -56,9 +59,9 @@ pub struct MessageFigures {
     pub delivered_count: i64,
     pub delivery_rate: f64,
     pub failed_count: i64,
-    /// Sent, with no receipt yet.
+    /// Taken by the carrier, with no final receipt yet.
     pub pending_count: i64,
-    /// Broadcasts created.
+    /// Texts: delivered + failed + pending.
     pub total_messages: i64,
 }
 
@@ -89,12 +92,9 @@ fn trend(found: &[Day], first: NaiveDate, days: i64) -> MessageFigures {
             .find(|d| d.date() == Some(date.as_str()))
             .map(|d| d.figures)
             .unwrap_or_default();
-        total.messages += day.messages;
-        total.sent += day.sent;
-        total.delivered += day.delivered;
-        total.failed += day.failed;
+        total = total.plus(day);
         by_day.push(DayRow {
-            count: day.sent,
+            count: day.texts(),
             date,
             delivered: day.delivered,
             failed: day.failed,
@@ -105,8 +105,8 @@ fn trend(found: &[Day], first: NaiveDate, days: i64) -> MessageFigures {
         delivered_count: total.delivered,
         delivery_rate: delivery_rate(total.delivered, total.failed),
         failed_count: total.failed,
-        pending_count: (total.sent - total.delivered).max(0),
-        total_messages: total.messages,
+        pending_count: total.pending(),
+        total_messages: total.texts(),
     }
 }
 
@@ -118,7 +118,7 @@ pub struct BranchRow {
     pub group_count: i64,
     pub id: BranchId,
     pub member_count: i64,
-    /// Texts sent to the branch's members.
+    /// Texts to the branch's members (as [`Figures::texts`]).
     pub message_count: i64,
     pub name: String,
 }
@@ -141,7 +141,7 @@ pub async fn branches(table: &dyn Table, church: ChurchId) -> Result<Vec<BranchR
                 group_count: b.group_count,
                 id: b.id,
                 member_count: b.member_count,
-                message_count: f.sent,
+                message_count: f.texts(),
                 name: b.name,
             }
         })
@@ -157,7 +157,7 @@ pub struct Summary {
     pub total_branches: i64,
     pub total_groups: i64,
     pub total_members: i64,
-    /// Broadcasts created.
+    /// Texts, as `GET /api/analytics/messages` counts them, over every day.
     pub total_messages: i64,
 }
 
@@ -169,14 +169,15 @@ pub async fn summary(table: &dyn Table, church: ChurchId) -> Result<Summary, Tab
     let query =
         Query::partition(keys::church(church)).sort(SortCond::BeginsWith(keys::DAY_PREFIX.into()));
     let days = table.find_all::<Day>(query).await?;
-    let delivered = days.iter().map(|d| d.figures.delivered).sum();
-    let failed = days.iter().map(|d| d.figures.failed).sum();
+    let all = days
+        .iter()
+        .fold(Figures::default(), |all, d| all.plus(d.figures));
     Ok(Summary {
-        average_delivery_rate: delivery_rate(delivered, failed),
+        average_delivery_rate: delivery_rate(all.delivered, all.failed),
         total_branches: counters.get(Counter::Branches),
         total_groups: counters.get(Counter::Groups),
         total_members: counters.get(Counter::Members),
-        total_messages: counters.get(Counter::MessagesCreated),
+        total_messages: all.texts(),
     })
 }
 
@@ -203,7 +204,9 @@ mod tests {
                     messages: 2,
                     sent: 19,
                     delivered: 18,
-                    failed: 1,
+                    // One taken then failed, one refused.
+                    failed: 2,
+                    refused: 1,
                     opted_out: 1,
                     cancelled: 0,
                 },
@@ -223,12 +226,21 @@ mod tests {
         let dates: Vec<&str> = figures.by_day.iter().map(|d| d.date.as_str()).collect();
         assert_eq!(dates, ["2026-11-23", "2026-11-24", "2026-11-25"]);
         assert_eq!(figures.by_day[1].count, 0);
+        assert_eq!(figures.by_day[2].count, 20, "19 sent, 1 refused");
         assert_eq!(figures.by_day[2].delivered, 18);
-        assert_eq!(figures.total_messages, 3);
+        // Texts, not broadcasts: delivered + failed + pending = total.
+        assert_eq!(figures.total_messages, 22);
         assert_eq!(figures.delivered_count, 19);
-        assert_eq!(figures.failed_count, 1);
-        assert_eq!(figures.pending_count, 2, "21 sent, 19 delivered");
-        assert_eq!(figures.delivery_rate, delivery_rate(19, 1));
+        assert_eq!(figures.failed_count, 2);
+        assert_eq!(
+            figures.pending_count, 1,
+            "one of 11-23's two has no receipt"
+        );
+        assert_eq!(
+            figures.delivered_count + figures.failed_count + figures.pending_count,
+            figures.total_messages
+        );
+        assert_eq!(figures.delivery_rate, delivery_rate(19, 2));
     }
 
     #[test]

@@ -420,9 +420,13 @@ impl Entity for Recipient {
 pub struct Figures {
     /// Broadcasts created (days only).
     pub messages: i64,
+    /// Texts the carrier took.
     pub sent: i64,
     pub delivered: i64,
+    /// Texts that failed, refused or after the carrier took them.
     pub failed: i64,
+    /// Texts that failed without the carrier taking them (also in `failed`).
+    pub refused: i64,
     pub opted_out: i64,
     /// Recipients whose broadcast was cancelled before they were sent.
     pub cancelled: i64,
@@ -449,9 +453,21 @@ impl Figures {
             sent: self.sent + other.sent,
             delivered: self.delivered + other.delivered,
             failed: self.failed + other.failed,
+            refused: self.refused + other.refused,
             opted_out: self.opted_out + other.opted_out,
             cancelled: self.cancelled + other.cancelled,
         }
+    }
+
+    /// Texts that went out or were refused: what the analytics page calls
+    /// messages, so that delivered, failed and pending add up to it.
+    pub fn texts(&self) -> i64 {
+        self.sent + self.refused
+    }
+
+    /// Texts the carrier took that have no final receipt yet.
+    pub fn pending(&self) -> i64 {
+        (self.texts() - self.delivered - self.failed).max(0)
     }
 
     pub fn is_zero(&self) -> bool {
@@ -465,6 +481,7 @@ impl Figures {
             ("sent", self.sent),
             ("delivered", self.delivered),
             ("failed", self.failed),
+            ("refused", self.refused),
             ("optedOut", self.opted_out),
             ("cancelled", self.cancelled),
         ]
