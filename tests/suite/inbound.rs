@@ -958,3 +958,47 @@ async fn an_admin_adding_a_member_to_a_welcoming_group_twice_welcomes_them_once(
     assert_eq!(welcomed.len(), 1, "{welcomed:?}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_takes_json_from_local_pages_only() {
+    let s = Stack::start().await;
+    s.church_with_members("a@grace.example", "+12025550100", 50, 0)
+        .await;
+    let text = json!({"from": "+13035550000", "to": "+12025550100", "text": "hi"}).to_string();
+    // A form posted by any page (no preflight) is refused.
+    let form = s.raw_post("/sim/inbound", "text/plain", &text).await;
+    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // JSON from a page elsewhere is refused, naming why.
+    let foreign = s
+        .http
+        .post(s.url("/sim/inbound"))
+        .header("content-type", "application/json")
+        .header("origin", "https://evil.example")
+        .body(text.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        body(foreign, StatusCode::FORBIDDEN).await["code"],
+        "origin_not_local"
+    );
+    let local = s
+        .http
+        .post(s.url("/sim/inbound"))
+        .header("content-type", "application/json")
+        .header("origin", "http://localhost:5173")
+        .body(text)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        body(local, StatusCode::ACCEPTED).await["data"]["delivered"],
+        true
+    );
+    let ledger_inbound = s.stack.simulator.as_ref().unwrap().ledger().len();
+    assert_eq!(
+        ledger_inbound, 0,
+        "an inbound text sends nothing out by itself"
+    );
+    s.stop().await;
+}

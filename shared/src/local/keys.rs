@@ -54,12 +54,7 @@ pub fn load_or_create(dir: &Path, config: &mut Config) -> std::io::Result<LocalK
             };
             std::fs::create_dir_all(dir)?;
             let partial = dir.join("keys.json.partial");
-            std::fs::write(&partial, serde_json::to_vec_pretty(&keys)?)?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o600))?;
-            }
+            write_private(&partial, &serde_json::to_vec_pretty(&keys)?)?;
             std::fs::rename(&partial, &path)?;
             keys
         }
@@ -81,4 +76,47 @@ pub fn load_or_create(dir: &Path, config: &mut Config) -> std::io::Result<LocalK
     Ok(LocalKeys {
         blob_signing_key: decode(&keys.blob_signing_key)?,
     })
+}
+
+/// Writes `bytes` to a new file only its owner may read: created 0600, so
+/// the keys are never readable by others, not even for a moment (a file
+/// written then chmod-ed is world-readable in between). A partial file left
+/// by a crash is replaced.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[cfg(all(test, unix))]
+mod private_file_tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::write_private;
+
+    #[test]
+    fn the_keys_file_is_created_readable_by_its_owner_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json.partial");
+        // A world-readable partial file left by a crash is replaced, not reused.
+        std::fs::write(&path, b"stale").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&path, b"{}").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(std::fs::read(&path).unwrap(), b"{}");
+    }
 }

@@ -148,6 +148,38 @@ pub struct Server {
 /// Local stack only: a person texts the church by hand (DESIGN.md, Configuration).
 pub const SIM_INBOUND_ROUTE: &str = "/sim/inbound";
 
+/// `/sim/inbound` takes JSON only, and from no page but a local one: a
+/// page a developer visits elsewhere could otherwise post a form (no
+/// preflight) and text their church as any phone.
+fn local_json_only(headers: &http::HeaderMap) -> Result<(), ApiError> {
+    let header = |name: http::header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let json = header(http::header::CONTENT_TYPE)
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError::UnsupportedMediaType {
+            expected: "application/json",
+        });
+    }
+    let origin = header(http::header::ORIGIN);
+    let local = origin.is_empty()
+        || url::Url::parse(origin)
+            .is_ok_and(|u| matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")));
+    if !local {
+        return Err(ApiError::Forbidden {
+            code: "origin_not_local",
+            message: format!("/sim/inbound takes requests from local pages only, not {origin}"),
+        });
+    }
+    Ok(())
+}
+
 impl Server {
     async fn answer(
         &self,
@@ -186,7 +218,7 @@ impl Server {
             return hyper::Response::from_parts(head, Full::new(bytes));
         }
         if parts.uri.path() == SIM_INBOUND_ROUTE {
-            return match self.sim_inbound(&parts.method, &body).await {
+            return match self.sim_inbound(&parts.method, &parts.headers, &body).await {
                 Ok(response) => response,
                 Err(error) => self.error(error, &request_id),
             };
@@ -230,6 +262,7 @@ impl Server {
     async fn sim_inbound(
         &self,
         method: &Method,
+        headers: &http::HeaderMap,
         body: &Bytes,
     ) -> Result<hyper::Response<Full<Bytes>>, ApiError> {
         #[derive(serde::Deserialize)]
@@ -243,6 +276,7 @@ impl Server {
         let (Some(simulator), true) = (&self.simulator, method == Method::POST) else {
             return Err(ApiError::NotFound { what: "route" });
         };
+        local_json_only(headers)?;
         let text: Text = serde_json::from_slice(body).map_err(|_| {
             ApiError::field(
                 "body",
