@@ -168,34 +168,12 @@ async fn read(table: &dyn Table, church: ChurchId, id: MessageId) -> Result<Coun
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Encoding;
     use crate::messaging::entities::{MessageCounts, StatusCounts};
 
     fn counted(status: MessageState, counts: StatusCounts) -> Counted {
         let recipients = 10;
         Counted {
-            message: Message {
-                id: MessageId::generate(),
-                church_id: ChurchId::generate(),
-                content: "Hi".into(),
-                target_type: "all".into(),
-                target_ids: Vec::new(),
-                total_recipients: recipients,
-                status,
-                created_at: "2026-12-01T12:00:00+00:00".into(),
-                sent_at: None,
-                segments: 1,
-                encoding: Encoding::Gsm7,
-                recipients,
-                fanned_out: true,
-                media_ids: Vec::new(),
-                media_keys: Vec::new(),
-                error: None,
-                scheduled_at: None,
-                lanes: 1,
-                slots: 0,
-                legacy_counts: StatusCounts::default(),
-            },
+            message: Message::sample(status, recipients, "2026-12-01T12:00:00+00:00"),
             counts: MessageCounts { recipients, counts },
         }
     }

@@ -307,6 +307,36 @@ impl Message {
     }
 }
 
+#[cfg(test)]
+impl Message {
+    /// A fanned-out "Hi" to everyone with `recipients` recipients, for the
+    /// unit tests of what reads a message.
+    pub(crate) fn sample(status: MessageState, recipients: i64, created_at: &str) -> Message {
+        Message {
+            id: MessageId::generate(),
+            church_id: ChurchId::generate(),
+            content: "Hi".into(),
+            target_type: "all".into(),
+            target_ids: Vec::new(),
+            total_recipients: recipients,
+            status,
+            created_at: created_at.into(),
+            sent_at: None,
+            segments: 1,
+            encoding: Encoding::Gsm7,
+            recipients,
+            fanned_out: true,
+            media_ids: Vec::new(),
+            media_keys: Vec::new(),
+            error: None,
+            scheduled_at: None,
+            lanes: 1,
+            slots: 0,
+            legacy_counts: StatusCounts::default(),
+        }
+    }
+}
+
 /// A message's recipients per state, as the counts aggregator has counted
 /// them from the change stream (`messaging::aggregate`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -307,31 +307,18 @@ pub async fn recipients(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Encoding;
     use crate::messaging::entities::StatusCounts;
 
     fn message(fanned_out: bool, recipients: i64, counts: StatusCounts) -> Counted {
         let message = Message {
-            id: MessageId::generate(),
-            church_id: ChurchId::generate(),
-            content: "Hi".into(),
-            target_type: "all".into(),
-            target_ids: Vec::new(),
             total_recipients: 12,
-            status: MessageState::Sending,
-            created_at: "2026-11-25T12:00:00+00:00".into(),
-            sent_at: None,
-            segments: 1,
-            encoding: Encoding::Gsm7,
             recipients: if fanned_out { recipients } else { 0 },
             fanned_out,
-            media_ids: Vec::new(),
-            media_keys: Vec::new(),
-            error: None,
-            scheduled_at: None,
-            lanes: 1,
-            slots: 0,
-            legacy_counts: StatusCounts::default(),
+            ..Message::sample(
+                MessageState::Sending,
+                recipients,
+                "2026-11-25T12:00:00+00:00",
+            )
         };
         Counted {
             message,

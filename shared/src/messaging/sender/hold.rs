@@ -61,32 +61,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::domain::{ChurchId, Encoding, MessageId};
-    use crate::messaging::entities::StatusCounts;
+    use crate::domain::ChurchId;
 
     fn message(status: MessageState, created_at: DateTime<Utc>) -> Message {
-        Message {
-            id: MessageId::generate(),
-            church_id: ChurchId::generate(),
-            content: "Hi".into(),
-            target_type: "all".into(),
-            target_ids: Vec::new(),
-            total_recipients: 3,
-            status,
-            created_at: created_at.to_rfc3339(),
-            sent_at: None,
-            segments: 1,
-            encoding: Encoding::Gsm7,
-            recipients: 3,
-            fanned_out: true,
-            media_ids: Vec::new(),
-            media_keys: Vec::new(),
-            error: None,
-            scheduled_at: None,
-            lanes: 1,
-            slots: 0,
-            legacy_counts: StatusCounts::default(),
-        }
+        Message::sample(status, 3, &created_at.to_rfc3339())
     }
 
     /// A church in Chicago, quiet from 21:00 to 08:00 (the default).
