@@ -228,12 +228,7 @@ pub async fn link_number(ctx: &Ctx<'_>, number: &PhoneNumber) -> Result<(), Dire
 
 /// The church's recurring messages fall at their local times in its new zone.
 async fn retime(ctx: &Ctx<'_>, zone: chrono_tz::Tz) -> Result<(), DirectoryError> {
-    let recurring = crate::scheduling::recurring::Ctx {
-        church: ctx.church,
-        table: ctx.table,
-        now: ctx.now,
-    };
-    match crate::scheduling::recurring::retime(&recurring, zone).await {
+    match crate::scheduling::recurring::retime(&ctx.into(), zone).await {
         Ok(_) => Ok(()),
         Err(crate::scheduling::recurring::RecurringError::Table(e)) => Err(e.into()),
         Err(e) => Err(DirectoryError::Table(TableError::Invalid(e.to_string()))),

@@ -60,12 +60,9 @@ pub struct RecurringFields {
     pub is_active: Option<bool>,
 }
 
-/// Whose recurring messages, on which table, at what time.
-pub struct Ctx<'a> {
-    pub church: ChurchId,
-    pub table: &'a dyn Table,
-    pub now: DateTime<Utc>,
-}
+/// Whose recurring messages, on which table, at what time: a send's
+/// context, since every occurrence is one.
+pub use crate::messaging::send::Sending as Ctx;
 
 /// `createdAt` / `updatedAt`: to the millisecond, so an edit's
 /// unchanged-since check tells two edits of one second apart.
