@@ -600,7 +600,7 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
     )
     .await;
     let due = chrono::Utc::now() - chrono::Duration::minutes(1);
-    let due_text = due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let due_text = shared::scheduling::due::utc_text(due);
     let recurring_key = shared::keys::recurring(
         shared::domain::ChurchId::parse(&church_id).unwrap(),
         shared::domain::RecurringId::parse(&recurring_id).unwrap(),

@@ -270,9 +270,7 @@ pub async fn send(
     let id = MessageId::generate();
     let now = ctx.now.to_rfc3339();
     let info = request.content.segment_info();
-    let scheduled_at = request
-        .scheduled_at
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let scheduled_at = request.scheduled_at.map(crate::scheduling::due::utc_text);
     let status = match scheduled_at {
         Some(_) => MessageState::Scheduled,
         None => MessageState::Queued,

@@ -46,7 +46,9 @@ fn partition(shard: u32) -> String {
     format!("DUE#{shard}")
 }
 
-fn at_text(at: DateTime<Utc>) -> String {
+/// An instant as the due index sorts it, and as the times it is keyed by
+/// (`nextSendAt`, `scheduledAt`) are stored: fixed-width UTC seconds.
+pub fn utc_text(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(FORMAT, true)
 }
 
@@ -55,7 +57,7 @@ pub fn entry(item: &Key, kind: DueKind, at: DateTime<Utc>) -> (Index, String, St
     (
         Index::Gsi1,
         partition(shard_of(item)),
-        format!("{}#{}#{}#{}", at_text(at), kind.tag(), item.pk, item.sk),
+        format!("{}#{}#{}#{}", utc_text(at), kind.tag(), item.pk, item.sk),
     )
 }
 
@@ -78,7 +80,7 @@ pub fn query(shard: u32, now: DateTime<Utc>) -> Query {
     // `~` sorts after every character of a key, so entries at `now` count.
     Query::partition(partition(shard))
         .index(Index::Gsi1)
-        .sort(SortCond::Le(format!("{}#~", at_text(now))))
+        .sort(SortCond::Le(format!("{}#~", utc_text(now))))
         .limit(PAGE)
         .keys_only()
 }

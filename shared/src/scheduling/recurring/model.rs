@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::domain::{ChurchId, MessageId, RecurringId};
 use crate::keys;
 use crate::ports::table::{Cond, Index, Key, Update};
-use crate::scheduling::due::{self, DueKind};
+use crate::scheduling::due::{self, DueKind, utc_text};
 use crate::scheduling::recurrence::{Frequency, Recurrence, TimeOfDay};
 use crate::store::Entity;
 
@@ -61,10 +61,6 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.with_timezone(&Utc))
-}
-
-fn utc_text(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 impl Entity for RecurringMessage {
