@@ -197,6 +197,11 @@ impl Bench {
             )
             .await
             .unwrap();
+        if let Some(simulator) = &self.stack.simulator {
+            simulator
+                .handle()
+                .assign_number(number, &church.id.to_string());
+        }
         let linked = self
             .call(
                 &church,

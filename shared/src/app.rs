@@ -185,6 +185,15 @@ impl App {
         })
     }
 
+    /// The carrier, or a 500 naming the missing secret in the logs.
+    pub fn carrier(&self) -> Result<&dyn Carrier, ApiError> {
+        self.carrier.as_deref().ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "the carrier secret (CARRIER_SECRET_ARN) is not configured for this function"
+            ))
+        })
+    }
+
     /// The token signer, or a 500 naming the missing secret in the logs.
     pub fn tokens(&self) -> Result<Arc<TokenSigner>, ApiError> {
         self.tokens.as_ref().map(|t| t.signer()).ok_or_else(|| {

@@ -239,8 +239,13 @@ const WITH_DATA_KEYS: [&str; 29] = [
     "TelnyxWebhookFunction",
 ];
 
-/// Functions that talk to Telnyx: the sender calls its API, the webhook checks its signatures.
-const WITH_CARRIER: [&str; 2] = ["SendConsumerFunction", "TelnyxWebhookFunction"];
+/// Functions that talk to Telnyx: the sender calls its API, the webhook
+/// checks its signatures, linking asks it whose a number is.
+const WITH_CARRIER: [&str; 3] = [
+    "PhoneNumberLinkFunction",
+    "SendConsumerFunction",
+    "TelnyxWebhookFunction",
+];
 
 /// The secrets a function reads at init; its init fails without them, and
 /// template.yaml grants it exactly these (a test holds the two together).

@@ -328,6 +328,9 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
     api.token = login["data"]["accessToken"].as_str().unwrap().to_owned();
     let me = api.expect("GET", "/api/auth/me", None, 200).await;
     assert_eq!(me["data"]["church"]["id"], church_id.as_str());
+    // The platform's Telnyx account bought the number for this church; the
+    // deployed link function asks Telnyx (the simulator) before linking.
+    simulator.handle().assign_number(CHURCH_NUMBER, &church_id);
     api.expect(
         "POST",
         "/api/admin/phone-numbers/link",

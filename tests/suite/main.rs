@@ -29,6 +29,7 @@ mod inbox_media;
 mod local_stack;
 mod logs;
 mod messages;
+mod numbers;
 mod ops;
 mod pacing;
 mod pipeline;

@@ -41,6 +41,7 @@ struct Church {
 /// member 11 opted out by texting STOP.
 async fn twelve_members_one_stopped() -> Church {
     let (s, admin, church) = growth_church().await;
+    s.own_number(&admin, "+12025550100");
     body(
         s.call(
             &admin,
@@ -427,6 +428,7 @@ async fn the_analytics_summary_totals_messages_members_branches_and_groups() {
 async fn one_member() -> (Stack, Admin) {
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;
+    s.own_number(&admin, "+12025550100");
     body(
         s.call(
             &admin,

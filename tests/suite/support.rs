@@ -309,6 +309,23 @@ pub struct Admin {
 }
 
 impl Stack {
+    /// The built-in Telnyx simulator's handle.
+    pub fn simulator(&self) -> shared::telnyx::simulator::SimulatorHandle {
+        self.stack
+            .simulator
+            .as_ref()
+            .expect("the stack runs the built-in simulator")
+            .handle()
+    }
+
+    /// The platform's Telnyx account buys `number` for `admin`'s church, as
+    /// its operator does before the church links it.
+    pub fn own_number(&self, admin: &Admin, number: &str) {
+        let number = shared::domain::PhoneNumber::parse(number).unwrap();
+        self.simulator()
+            .assign_number(number.as_e164(), &admin.church_id);
+    }
+
     /// Changes the church's stored profile directly (a plan, a trial's end,
     /// a throughput): what billing or 10DLC registration would set.
     pub async fn change_profile(
@@ -330,6 +347,18 @@ impl Stack {
         });
         let response = self.post("/api/auth/register", &body).await;
         assert_eq!(response.status(), 201);
+        let body: serde_json::Value = response.json().await.unwrap();
+        Admin {
+            token: body["data"]["accessToken"].as_str().unwrap().to_owned(),
+            church_id: body["data"]["church"]["id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// `email` (registered by `register`) logs in again: a fresh access token.
+    pub async fn login(&self, email: &str) -> Admin {
+        let body = serde_json::json!({ "email": email, "password": "Shepherd123" });
+        let response = self.post("/api/auth/login", &body).await;
+        assert_eq!(response.status(), 200);
         let body: serde_json::Value = response.json().await.unwrap();
         Admin {
             token: body["data"]["accessToken"].as_str().unwrap().to_owned(),
@@ -404,6 +433,7 @@ impl Stack {
             .set("plan", "growth")
             .set("sendingMps", mps);
         self.change_profile(church, growth).await;
+        self.own_number(&admin, number);
         let link = serde_json::json!({ "phoneNumber": number });
         let linked = self
             .call(&admin, "POST", "/api/admin/phone-numbers/link", Some(link))

@@ -120,7 +120,13 @@ async fn church(bench: &Bench, n: usize, number: &str, mps: u32, members: usize)
         vault: app.vault().unwrap(),
         now: Utc::now(),
     };
-    shared::directory::profile::link_number(&ctx, &PhoneNumber::parse(number).unwrap())
+    let number = PhoneNumber::parse(number).unwrap();
+    if let Some(simulator) = &bench.stack.simulator {
+        simulator
+            .handle()
+            .assign_number(number.as_e164(), &view.id.to_string());
+    }
+    shared::directory::profile::link_number(&ctx, app.carrier().unwrap(), &number)
         .await
         .unwrap();
     let settings = Update::default()

@@ -33,6 +33,9 @@ pub enum DirectoryError {
     Table(#[from] TableError),
     #[error(transparent)]
     Vault(#[from] VaultError),
+    /// The carrier could not be asked (a number's ownership, say).
+    #[error("the carrier did not answer: {0}")]
+    CarrierUnavailable(#[source] crate::ports::carrier::CarrierError),
 }
 
 impl<P: std::fmt::Debug> From<crate::store::TransactionError<P>> for DirectoryError {
@@ -55,6 +58,10 @@ impl From<DirectoryError> for ApiError {
             }
             DirectoryError::NotAllowed { code, message, .. } => {
                 ApiError::Unprocessable { code, message }
+            }
+            DirectoryError::CarrierUnavailable(e) => {
+                tracing::warn!(error = %e, "the carrier did not answer");
+                ApiError::Unavailable
             }
             other => ApiError::internal(other),
         }

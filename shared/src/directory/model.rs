@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::plans::{self, Plan};
 use crate::domain::{AdminId, ChurchId, GroupId, MemberId, PhoneNumber};
 use crate::keys;
-use crate::ports::table::{Cond, Key, TxOp, Update};
+use crate::ports::table::{Cond, Key, TableError, TxOp, Update};
 use crate::scheduling::quiet_hours::QuietHours;
 
 /// The church profile: who the church is, its plan, its sending number and
@@ -46,6 +46,9 @@ pub struct ChurchProfile {
     pub telnyx_linked_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub telnyx_verified: Option<bool>,
+    /// When the platform's Telnyx account bought the number, as Telnyx says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub telnyx_purchased_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sending_mps: Option<u64>,
     /// What the sending number is registered for (set by the operator or
@@ -147,12 +150,18 @@ impl ChurchProfile {
         }
     }
 
-    /// The update that links `number` as the sending number.
-    pub fn link_number(number: &PhoneNumber, now: &str) -> Update {
-        Update::default()
+    /// The update that links `number` as the sending number, verified
+    /// with the carrier as the account's and bought for this church.
+    pub fn link_number(number: &PhoneNumber, purchased_at: Option<&str>, now: &str) -> Update {
+        let update = Update::default()
             .set("telnyxPhoneNumber", number.as_e164())
             .set("telnyxLinkedAt", now)
-            .set("updatedAt", now)
+            .set("telnyxVerified", true)
+            .set("updatedAt", now);
+        match purchased_at {
+            Some(at) => update.set("telnyxPurchasedAt", at),
+            None => update.remove("telnyxPurchasedAt"),
+        }
     }
 
     /// The update of a profile edit: attribute → new value (`Null` clears).
@@ -359,6 +368,11 @@ impl PhoneClaim {
 }
 
 /// A sending number's church: how an inbound text finds its church.
+///
+/// A church that moves off a number releases it into a hold: for
+/// [`NUMBER_HOLD`] no other church may link it, so members still texting
+/// the old number (a STOP among them) keep reaching the church that has
+/// them, never a stranger.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NumberClaim {
@@ -366,8 +380,14 @@ pub struct NumberClaim {
     key: Key,
     pub church_id: ChurchId,
     pub linked_at: Option<String>,
+    /// Released: until when (Unix seconds) it stays out of other churches' reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_until: Option<i64>,
 }
 crate::store::keyed_by_its_key!(NumberClaim);
+
+/// How long a released number is held back from other churches.
+pub const NUMBER_HOLD: chrono::Duration = chrono::Duration::days(30);
 
 impl NumberClaim {
     pub fn new(number: &PhoneNumber, church_id: ChurchId, linked_at: &str) -> Self {
@@ -375,15 +395,37 @@ impl NumberClaim {
             key: keys::number_claim(number),
             church_id,
             linked_at: Some(linked_at.to_owned()),
+            held_until: None,
         }
     }
 
-    /// Releases the claim on `number` if `church` still holds it.
-    pub fn release(number: &PhoneNumber, church: ChurchId) -> TxOp {
-        TxOp::Delete {
+    /// The claim `church` may take: the number is free, is its own
+    /// (held or not), or another church's hold on it is over.
+    pub fn take(&self, now: chrono::DateTime<chrono::Utc>) -> Result<TxOp, TableError> {
+        TxOp::put(
+            self,
+            Some(Cond::Or(vec![
+                Cond::NotExists,
+                Cond::eq("churchId", self.church_id.to_string()),
+                Cond::Lt("heldUntil".into(), now.timestamp().into()),
+            ])),
+        )
+    }
+
+    /// Releases `church`'s claim on `number` into its hold.
+    pub fn release(number: &PhoneNumber, church: ChurchId, now: chrono::DateTime<chrono::Utc>) -> TxOp {
+        TxOp::Update {
             key: keys::number_claim(number),
+            update: Update::default().set("heldUntil", (now + NUMBER_HOLD).timestamp()),
             cond: Some(Cond::eq("churchId", church.to_string())),
         }
+    }
+
+    /// Until when another church's claim keeps the number from the caller, if it does.
+    pub fn hold_ends(&self, now: chrono::DateTime<chrono::Utc>) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.held_until
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .filter(|ends| *ends > now)
     }
 }
 

@@ -3,8 +3,13 @@
 //! The EIN is sealed at rest and answered in full (9 digits) to the
 //! church's own admins: the frontend masks it on screen and refuses to save
 //! a value that is not digits (API.md). It is never logged.
-//! The sending number is claimed across all churches (`NUMBER#+1…`): that
-//! claim is also the index that routes an inbound text to its church.
+//! The sending number is one the platform's Telnyx account holds and
+//! bought for this church (its customer reference is the church's id):
+//! registration is open, so a church may never take a number that is not
+//! its own — another church's published number, say. It is claimed across
+//! all churches (`NUMBER#+1…`), and that claim is also the index that
+//! routes an inbound text to its church; a released number is held back
+//! from other churches for a while (`NumberClaim`).
 
 use serde_json::{Map, Value, json};
 
@@ -14,6 +19,7 @@ use super::model::{ChurchProfile, NumberClaim};
 use crate::auth::Role;
 use crate::domain::{ChurchId, PhoneNumber};
 use crate::keys;
+use crate::ports::carrier::Carrier;
 use crate::ports::table::{Cond, TableError, TxOp};
 use crate::scheduling::quiet_hours::QuietHours;
 use crate::store::{Entities, Transaction, TransactionError};
@@ -188,8 +194,14 @@ pub async fn church_for_number(
     Ok(claim.map(|c| c.church_id))
 }
 
-/// Makes `number` the church's sending number (and releases its old one).
-pub async fn link_number(ctx: &Ctx<'_>, number: &PhoneNumber) -> Result<(), DirectoryError> {
+/// Makes `number` the church's sending number (and releases its old one
+/// into its hold), once the carrier confirms the number is the account's
+/// and bought for this church.
+pub async fn link_number(
+    ctx: &Ctx<'_>,
+    carrier: &dyn Carrier,
+    number: &PhoneNumber,
+) -> Result<(), DirectoryError> {
     let profile: ChurchProfile = ctx
         .table
         .load(&ChurchProfile::key_of(ctx.church))
@@ -199,30 +211,69 @@ pub async fn link_number(ctx: &Ctx<'_>, number: &PhoneNumber) -> Result<(), Dire
     if current.as_ref() == Some(number) {
         return Ok(());
     }
+    let record = carrier
+        .account_number(number)
+        .await
+        .map_err(DirectoryError::CarrierUnavailable)?;
+    let church = ctx.church.to_string();
+    let purchased_at = match record {
+        Some(r) if r.active && r.assigned_to.as_deref() == Some(church.as_str()) => r.purchased_at,
+        _ => {
+            return Err(DirectoryError::NotAllowed {
+                code: "number_not_assigned",
+                field: "phoneNumber",
+                message: "this number is not one the platform holds for your church; \
+                          ask Koinonia support for a sending number"
+                    .into(),
+            });
+        }
+    };
     let stamp = ctx.now.to_rfc3339();
     let claim = NumberClaim::new(number, ctx.church, &stamp);
     let mut link = Transaction::new()
-        .with(Part::Claim, TxOp::create(&claim)?)
+        .with(Part::Claim, claim.take(ctx.now)?)
         .with(
             Part::Profile,
             TxOp::Update {
                 key: ChurchProfile::key_of(ctx.church),
-                update: ChurchProfile::link_number(number, &stamp),
+                update: ChurchProfile::link_number(number, purchased_at.as_deref(), &stamp),
                 cond: Some(Cond::Exists),
             },
         );
     if let Some(old) = current {
-        link.add(Part::Profile, NumberClaim::release(&old, ctx.church));
+        link.add(Part::Profile, NumberClaim::release(&old, ctx.church, ctx.now));
     }
     match link.commit(ctx.table).await {
         Ok(()) => Ok(()),
-        Err(e) if e.failed(Part::Claim) => Err(DirectoryError::Conflict {
+        Err(e) if e.failed(Part::Claim) => Err(refused_claim(ctx, number).await),
+        Err(TransactionError::Cancelled(_)) => Err(DirectoryError::NotFound("church")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Why another church's claim keeps `number`: it uses it, or released it
+/// and its hold is not over.
+async fn refused_claim(ctx: &Ctx<'_>, number: &PhoneNumber) -> DirectoryError {
+    let claim: Option<NumberClaim> = ctx
+        .table
+        .load(&keys::number_claim(number))
+        .await
+        .ok()
+        .flatten();
+    match claim.and_then(|c| c.hold_ends(ctx.now)) {
+        Some(ends) => DirectoryError::Conflict {
+            code: "number_held",
+            field: "phoneNumber",
+            message: format!(
+                "another church released this number recently; it is held for it until {}",
+                ends.format("%Y-%m-%d")
+            ),
+        },
+        None => DirectoryError::Conflict {
             code: "number_taken",
             field: "phoneNumber",
             message: "this number is already linked to another church".into(),
-        }),
-        Err(TransactionError::Cancelled(_)) => Err(DirectoryError::NotFound("church")),
-        Err(e) => Err(e.into()),
+        },
     }
 }
 

@@ -148,9 +148,13 @@ pub struct Server {
 /// Local stack only: a person texts the church by hand (DESIGN.md, Configuration).
 pub const SIM_INBOUND_ROUTE: &str = "/sim/inbound";
 
-/// `/sim/inbound` takes JSON only, and from no page but a local one: a
-/// page a developer visits elsewhere could otherwise post a form (no
-/// preflight) and text their church as any phone.
+/// Local stack only: the platform buys a sending number for a church, as
+/// its operator does in Telnyx's portal (README, "A sending number").
+pub const SIM_NUMBERS_ROUTE: &str = "/sim/numbers";
+
+/// The simulator's routes take JSON only, and from no page but a local
+/// one: a page a developer visits elsewhere could otherwise post a form
+/// (no preflight) and text their church as any phone.
 fn local_json_only(headers: &http::HeaderMap) -> Result<(), ApiError> {
     let header = |name: http::header::HeaderName| {
         headers
@@ -174,7 +178,7 @@ fn local_json_only(headers: &http::HeaderMap) -> Result<(), ApiError> {
     if !local {
         return Err(ApiError::Forbidden {
             code: "origin_not_local",
-            message: format!("/sim/inbound takes requests from local pages only, not {origin}"),
+            message: format!("/sim/ routes take requests from local pages only, not {origin}"),
         });
     }
     Ok(())
@@ -217,11 +221,13 @@ impl Server {
             let (head, bytes) = response.into_parts();
             return hyper::Response::from_parts(head, Full::new(bytes));
         }
-        if parts.uri.path() == SIM_INBOUND_ROUTE {
-            return match self.sim_inbound(&parts.method, &parts.headers, &body).await {
-                Ok(response) => response,
-                Err(error) => self.error(error, &request_id),
-            };
+        let simulated = match parts.uri.path() {
+            SIM_INBOUND_ROUTE => Some(self.sim_inbound(&parts.method, &parts.headers, &body).await),
+            SIM_NUMBERS_ROUTE => Some(self.sim_numbers(&parts.method, &parts.headers, &body)),
+            _ => None,
+        };
+        if let Some(answer) = simulated {
+            return answer.unwrap_or_else(|error| self.error(error, &request_id));
         }
         // The HTTP API's CorsConfiguration answers every preflight before a
         // route is matched; so does the local stack.
@@ -315,13 +321,51 @@ impl Server {
             )
             .await;
         let body = serde_json::json!({ "success": true, "data": { "delivered": delivered } });
-        let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
-        *response.status_mut() = http::StatusCode::ACCEPTED;
-        response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
-        Ok(response)
+        Ok(json_response(http::StatusCode::ACCEPTED, &body))
+    }
+
+    /// `POST /sim/numbers {churchId, phoneNumber?}`: the simulated Telnyx
+    /// account buys a number (this one, or a fresh one) for the church.
+    fn sim_numbers(
+        &self,
+        method: &Method,
+        headers: &http::HeaderMap,
+        body: &Bytes,
+    ) -> Result<hyper::Response<Full<Bytes>>, ApiError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Purchase {
+            church_id: Option<String>,
+            phone_number: Option<String>,
+        }
+        let (Some(simulator), true) = (&self.simulator, method == Method::POST) else {
+            return Err(ApiError::NotFound { what: "route" });
+        };
+        local_json_only(headers)?;
+        let purchase: Purchase = serde_json::from_slice(body).map_err(|_| {
+            ApiError::field(
+                "body",
+                "malformed_json",
+                "the body is not the JSON expected",
+            )
+        })?;
+        let church = crate::domain::ChurchId::parse(purchase.church_id.as_deref().unwrap_or(""))
+            .map_err(|e| ApiError::field("churchId", "invalid_id", e.to_string()))?
+            .to_string();
+        let number = match purchase.phone_number {
+            Some(raw) => {
+                let number = crate::domain::PhoneNumber::parse(&raw)
+                    .map_err(|e| ApiError::field("phoneNumber", "invalid_phone", e.to_string()))?;
+                simulator.assign_number(number.as_e164(), &church);
+                number.as_e164().to_owned()
+            }
+            None => simulator.buy_number(&church),
+        };
+        let body = serde_json::json!({
+            "success": true,
+            "data": { "phoneNumber": number, "customerReference": church },
+        });
+        Ok(json_response(http::StatusCode::CREATED, &body))
     }
 
     fn error(&self, error: ApiError, request_id: &str) -> hyper::Response<Full<Bytes>> {
@@ -361,6 +405,16 @@ impl Server {
             });
         }
     }
+}
+
+fn json_response(status: http::StatusCode, body: &serde_json::Value) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// A `data:<type>;base64,<bytes>` link, hosted by the simulator.

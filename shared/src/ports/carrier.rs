@@ -1,7 +1,8 @@
-//! The carrier port: send one SMS or MMS to one recipient.
+//! The carrier port: send one SMS or MMS to one recipient, and say which
+//! numbers the platform's carrier account holds and for whom.
 //!
 //! Only the contract lives here; the Telnyx adapter and the Telnyx simulator
-//! come with the broadcast pipeline.
+//! are in `telnyx`.
 
 use std::time::Duration;
 
@@ -54,7 +55,25 @@ impl CarrierError {
     }
 }
 
+/// A number the platform's carrier account holds, as the carrier records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountNumber {
+    /// Active on the account (not pending, ported out or deleted).
+    pub active: bool,
+    /// Whom the platform bought it for: the church id it set as the
+    /// number's customer reference.
+    pub assigned_to: Option<String>,
+    /// When the account bought it (RFC 3339), if the carrier says.
+    pub purchased_at: Option<String>,
+}
+
 #[async_trait]
 pub trait Carrier: Send + Sync {
     async fn send(&self, message: &OutboundMessage) -> Result<SentMessage, CarrierError>;
+
+    /// The account's record of `number`; `None` when the account does not hold it.
+    async fn account_number(
+        &self,
+        number: &PhoneNumber,
+    ) -> Result<Option<AccountNumber>, CarrierError>;
 }

@@ -11,7 +11,7 @@ pub mod queue;
 pub mod table;
 
 pub use blobs::{Blob, BlobError, BlobKey, Blobs};
-pub use carrier::{Carrier, CarrierError, OutboundMessage, SentMessage};
+pub use carrier::{AccountNumber, Carrier, CarrierError, OutboundMessage, SentMessage};
 pub use changes::{Change, ChangeKind, Changes, ChangesError, Shard};
 pub use clock::{Clock, FixedClock, ShiftedClock, SystemClock};
 pub use events::{DomainEvent, Events, EventsError};

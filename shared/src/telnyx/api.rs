@@ -1,5 +1,6 @@
-//! Telnyx Messaging API v2 shapes (`POST /v2/messages`), as the OpenAPI spec
-//! and the real service send them. `cost.amount` comes as a string in the
+//! Telnyx API v2 shapes: messaging (`POST /v2/messages`) and the account's
+//! numbers (`GET /v2/phone_numbers`), as the OpenAPI spec and the real
+//! service send them. `cost.amount` comes as a string in the
 //! spec and real captures but as a number in some docs: both parse.
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -80,4 +81,29 @@ pub struct ApiError {
     pub title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// `GET /v2/phone_numbers`: a page of the account's numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneNumberList {
+    pub data: Vec<PhoneNumberRecord>,
+}
+
+/// One of the account's numbers (Telnyx's `PhoneNumberDetailed`, the fields read here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneNumberRecord {
+    pub id: String,
+    #[serde(default = "phone_number_record_type")]
+    pub record_type: String,
+    pub phone_number: String,
+    /// `active`, `purchase_pending`, `port_pending`, `deleted`, `ported_out`, …
+    pub status: String,
+    #[serde(default)]
+    pub customer_reference: Option<String>,
+    #[serde(default)]
+    pub purchased_at: Option<String>,
+}
+
+fn phone_number_record_type() -> String {
+    "phone_number".into()
 }

@@ -1,14 +1,15 @@
 //! The `Carrier` port on Telnyx's HTTP API, with its outcomes mapped to what
-//! the sender does next: retry later, stop (opted out), or fail for good.
+//! the caller does next: retry later, stop (opted out), or fail for good.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use http::StatusCode;
 
-use super::api::{CreateMessage, ErrorResponse, MessageResponse};
+use super::api::{CreateMessage, ErrorResponse, MessageResponse, PhoneNumberList};
 use crate::config::Secret;
-use crate::ports::carrier::{Carrier, CarrierError, OutboundMessage, SentMessage};
+use crate::domain::PhoneNumber;
+use crate::ports::carrier::{AccountNumber, Carrier, CarrierError, OutboundMessage, SentMessage};
 
 /// Telnyx answers within a second or two; past this the send is retried.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,23 +39,24 @@ impl TelnyxCarrier {
 /// a recipient temporarily unavailable, upstream throttling, temporary spam flags.
 const RETRYABLE_CODES: [&str; 5] = ["10011", "10007", "40002", "40006", "40011"];
 
-/// What a Telnyx answer means for the sender.
+/// What a Telnyx answer to a send means for the sender.
 pub fn outcome(
     status: StatusCode,
     headers: &http::HeaderMap,
     body: &[u8],
 ) -> Result<SentMessage, CarrierError> {
-    if status.is_success() {
-        let response: MessageResponse =
-            serde_json::from_slice(body).map_err(|e| CarrierError::Retryable {
-                code: format!("unreadable_response: {e}"),
-                retry_after: None,
-            })?;
-        return Ok(SentMessage {
-            carrier_id: response.data.id.unwrap_or_default(),
-            parts: response.data.parts.unwrap_or(1),
-        });
+    if !status.is_success() {
+        return Err(failure(status, headers, body));
     }
+    let response: MessageResponse = serde_json::from_slice(body).map_err(unreadable)?;
+    Ok(SentMessage {
+        carrier_id: response.data.id.unwrap_or_default(),
+        parts: response.data.parts.unwrap_or(1),
+    })
+}
+
+/// What a Telnyx error answer means: retry later, opted out, or never.
+fn failure(status: StatusCode, headers: &http::HeaderMap, body: &[u8]) -> CarrierError {
     let first = serde_json::from_slice::<ErrorResponse>(body)
         .ok()
         .and_then(|e| e.errors.into_iter().next());
@@ -71,21 +73,58 @@ pub fn outcome(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
             .map(Duration::from_secs);
-        return Err(CarrierError::Retryable {
+        return CarrierError::Retryable {
             code,
             retry_after: reset,
-        });
+        };
     }
     if code == "40300" {
-        return Err(CarrierError::OptedOut);
+        return CarrierError::OptedOut;
     }
     if status.is_server_error() || RETRYABLE_CODES.contains(&code.as_str()) {
-        return Err(CarrierError::Retryable {
+        return CarrierError::Retryable {
             code,
             retry_after: None,
-        });
+        };
     }
-    Err(CarrierError::Permanent { code, title })
+    CarrierError::Permanent { code, title }
+}
+
+fn unreadable(e: serde_json::Error) -> CarrierError {
+    CarrierError::Retryable {
+        code: format!("unreadable_response: {e}"),
+        retry_after: None,
+    }
+}
+
+fn unreachable(e: &reqwest::Error) -> CarrierError {
+    CarrierError::Retryable {
+        code: if e.is_timeout() {
+            "timeout".into()
+        } else {
+            "connection".into()
+        },
+        retry_after: None,
+    }
+}
+
+impl TelnyxCarrier {
+    /// Sends `request` with the API key; the answer's status, headers and body.
+    async fn call(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(StatusCode, http::HeaderMap, bytes::Bytes), CarrierError> {
+        let api_key = String::from_utf8_lossy(self.api_key.expose()).into_owned();
+        let response = request
+            .bearer_auth(api_key)
+            .send()
+            .await
+            .map_err(|e| unreachable(&e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(|e| unreachable(&e))?;
+        Ok((status, headers, bytes))
+    }
 }
 
 #[async_trait]
@@ -107,31 +146,43 @@ impl Carrier for TelnyxCarrier {
                 .into(),
             ),
         };
-        let api_key = String::from_utf8_lossy(self.api_key.expose()).into_owned();
-        let response = self
+        let request = self
             .http
             .post(format!("{}/v2/messages", self.base_url))
-            .bearer_auth(api_key)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| CarrierError::Retryable {
-                code: if e.is_timeout() {
-                    "timeout".into()
-                } else {
-                    "connection".into()
-                },
-                retry_after: None,
-            })?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|_| CarrierError::Retryable {
-                code: "connection".into(),
-                retry_after: None,
-            })?;
+            .json(&body);
+        let (status, headers, bytes) = self.call(request).await?;
         outcome(status, &headers, &bytes)
+    }
+
+    async fn account_number(
+        &self,
+        number: &PhoneNumber,
+    ) -> Result<Option<AccountNumber>, CarrierError> {
+        // Telnyx's filter takes digits only and matches part of a number,
+        // so the exact number is picked from what it answers.
+        let digits = number.as_e164().trim_start_matches('+');
+        let mut url = url::Url::parse(&format!("{}/v2/phone_numbers", self.base_url))
+            .map_err(|e| CarrierError::Permanent {
+                code: "bad_base_url".into(),
+                title: e.to_string(),
+            })?;
+        url.query_pairs_mut()
+            .append_pair("filter[phone_number]", digits)
+            .append_pair("page[size]", "250");
+        let request = self.http.get(url);
+        let (status, headers, bytes) = self.call(request).await?;
+        if !status.is_success() {
+            return Err(failure(status, &headers, &bytes));
+        }
+        let list: PhoneNumberList = serde_json::from_slice(&bytes).map_err(unreadable)?;
+        Ok(list
+            .data
+            .into_iter()
+            .find(|record| record.phone_number == number.as_e164())
+            .map(|record| AccountNumber {
+                active: record.status == "active",
+                assigned_to: record.customer_reference.filter(|c| !c.is_empty()),
+                purchased_at: record.purchased_at,
+            }))
     }
 }

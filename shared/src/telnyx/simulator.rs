@@ -4,6 +4,7 @@
 //! `message.sent` then `message.finalized` delivered to the message's
 //! `webhook_url`, signed with Ed25519 exactly as Telnyx signs. Every
 //! accepted message goes into a ledger that tests read to count duplicates.
+//! It also keeps the account's numbers (`GET /v2/phone_numbers`, `numbers`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,6 +28,8 @@ use tokio::sync::watch;
 use super::api::{ApiError, CreateMessage, ErrorResponse};
 use super::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::domain::message_text::segment_info;
+
+mod numbers;
 
 /// How long the simulated carrier takes to answer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -152,6 +155,22 @@ impl SimulatorHandle {
         deliver(&self.state, webhook_url, "message.received", &payload).await
     }
 
+    /// The account buys a fresh number for `church` (its customer
+    /// reference), as the platform does for a church that needs one.
+    pub fn buy_number(&self, church: &str) -> String {
+        self.state.numbers.buy(church)
+    }
+
+    /// The account holds `number`, bought for `church`.
+    pub fn assign_number(&self, number: &str, church: &str) {
+        self.state.numbers.assign(number, church);
+    }
+
+    /// The number's status on the account changes (`ported_out`, `deleted`, …).
+    pub fn set_number_status(&self, number: &str, status: &str) {
+        self.state.numbers.set_status(number, status);
+    }
+
     /// Serves `bytes` at a new link of the simulator, as Telnyx serves a
     /// member's MMS media; the link for `deliver_inbound`.
     pub fn host_media(&self, content_type: &str, bytes: Bytes) -> String {
@@ -240,6 +259,8 @@ struct State {
     /// The messaging profile's webhook URL: where receipts go when a
     /// message names no `webhook_url` of its own, as on Telnyx.
     profile_webhook: Mutex<Option<String>>,
+    /// The numbers the account holds.
+    numbers: numbers::Numbers,
 }
 
 /// A running simulator; stops when dropped or with `stop`.
@@ -301,6 +322,7 @@ impl Simulator {
             media: Mutex::new(HashMap::new()),
             base_url: format!("http://{addr}"),
             profile_webhook: Mutex::new(None),
+            numbers: numbers::Numbers::default(),
         });
         let (shutdown, mut stop) = watch::channel(false);
         let serving = Arc::clone(&state);
@@ -348,8 +370,8 @@ impl Simulator {
         STANDARD.encode(self.public_key().to_bytes())
     }
 
-    /// Every message accepted so far, in order.
-    /// A handle for delivering inbound texts (the local stack's `/sim/inbound`).
+    /// A handle for delivering inbound texts (the local stack's `/sim/inbound`)
+    /// and changing the account's numbers.
     pub fn handle(&self) -> SimulatorHandle {
         SimulatorHandle {
             state: Arc::clone(&self.state),
@@ -363,6 +385,7 @@ impl Simulator {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Every message accepted so far, in order.
     pub fn ledger(&self) -> Vec<LedgerEntry> {
         self.state
             .ledger
@@ -388,7 +411,10 @@ async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Response<Fu
     {
         return response;
     }
-    if req.method() != http::Method::POST || req.uri().path() != "/v2/messages" {
+    let listing_numbers =
+        req.method() == http::Method::GET && req.uri().path() == numbers::ROUTE;
+    let sending = req.method() == http::Method::POST && req.uri().path() == "/v2/messages";
+    if !listing_numbers && !sending {
         return error(
             StatusCode::NOT_FOUND,
             "10005",
@@ -409,6 +435,9 @@ async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Response<Fu
             "Authentication failed",
             "The API key is missing or invalid.",
         );
+    }
+    if listing_numbers {
+        return state.numbers.list(req.uri().query().unwrap_or(""));
     }
     let Ok(body) = Limited::new(req.into_body(), 1024 * 1024)
         .collect()
