@@ -734,3 +734,55 @@ async fn a_church_over_its_plans_request_rate_gets_429() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_requests_per_minute_replaces_the_plans_and_no_admin_can_set_it() {
+    let s = Stack::start().await;
+    let admin = s.register("pastor@grace.example").await;
+    let church = shared::domain::ChurchId::parse(&admin.church_id).unwrap();
+
+    // An admin cannot give their church more: the field is not theirs.
+    let refused = s
+        .call(
+            &admin,
+            "PUT",
+            "/api/admin/profile",
+            Some(json!({"requestsPerMinute": 100_000})),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["details"][0]["field"], "requestsPerMinute");
+    let stored = s
+        .stack
+        .app
+        .table
+        .get(&shared::keys::church_profile(church))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!stored.contains_key("requestsPerMinute"));
+
+    // The operator gives this starter church 150 a minute instead of 100.
+    s.change_profile(
+        church,
+        shared::ports::table::Update::default().set("requestsPerMinute", 150),
+    )
+    .await;
+    let bearer = [("authorization", format!("Bearer {}", admin.token))];
+    let mut refused = None;
+    // A minute boundary may reset the count once.
+    for i in 1..=301 {
+        let response = s.get_with("/api/auth/me", &bearer).await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(i);
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::OK, "request {i}");
+    }
+    let at =
+        refused.expect("the override is a limit too: the 151st request in a minute is refused");
+    // The refused PUT above counted too: the 150th GET is the 151st request.
+    assert!(at >= 150, "refused after {at} requests");
+    s.stop().await;
+}

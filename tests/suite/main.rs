@@ -10,6 +10,7 @@
 //! - `sessions`: refresh grace across tabs, Origin on the refresh cookie,
 //!   login throttling under parallel guesses, removed co-admins, sendingMps.
 //! - `fixtures`: AWS's own event fixtures through our plumbing.
+//! - `fuzz`: a bounded schemathesis run of `infra/openapi.yaml` against the local stack.
 //! - `frontend`: every route the frontend calls is routed; 405 for a method no route takes.
 
 mod auth;
@@ -23,6 +24,7 @@ mod directory;
 mod faults;
 mod fixtures;
 mod frontend;
+mod fuzz;
 mod import;
 mod inbound;
 mod inbox_media;

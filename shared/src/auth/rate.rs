@@ -10,20 +10,24 @@ use crate::keys;
 use crate::ports::table::{Table, TableError};
 use crate::store::from_item;
 
-/// Counts this request; `Some(seconds)` to wait when the church is over its plan's rate.
+/// Counts this request; `Some(seconds)` to wait when the church is over its
+/// rate: its plan's, or the operator's override on its profile.
 pub async fn over_limit(
     table: &dyn Table,
     church: ChurchId,
     profile: Option<&ChurchProfile>,
     now: DateTime<Utc>,
 ) -> Result<Option<u64>, TableError> {
-    let plan = profile.map_or(crate::directory::plans::STARTER, ChurchProfile::plan);
+    let limit = profile.map_or(
+        u64::from(crate::directory::plans::STARTER.requests_per_minute),
+        ChurchProfile::requests_per_minute,
+    );
     let minute = now.timestamp().div_euclid(60);
     let update = Window::requested((minute + 2) * 60);
     let counted = table
         .update(&keys::request_window(church, minute), update, None)
         .await?;
     let requests = from_item::<Window>(counted)?.requests;
-    Ok((requests > i64::from(plan.requests_per_minute))
+    Ok((u64::try_from(requests).unwrap_or(0) > limit)
         .then(|| (60 - now.timestamp().rem_euclid(60)).max(1) as u64))
 }

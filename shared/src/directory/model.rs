@@ -55,6 +55,11 @@ pub struct ChurchProfile {
     /// 10DLC registration, never by an admin); unset: [`MAX_MPS`](crate::messaging::pacing::MAX_MPS).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_mps: Option<u64>,
+    /// API requests a minute this church may make instead of its plan's
+    /// (set by the operator for a church that needs more, never by an
+    /// admin: PUT /api/admin/profile refuses the field).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quiet_hours: Option<Value>,
     /// The other profile fields of API.md (address, 10DLC state…), shown
@@ -91,6 +96,12 @@ impl ChurchProfile {
         self.telnyx_phone_number
             .as_deref()
             .and_then(|n| PhoneNumber::parse(n).ok())
+    }
+
+    /// API requests it may make a minute: the operator's override, else its plan's.
+    pub fn requests_per_minute(&self) -> u64 {
+        self.requests_per_minute
+            .unwrap_or_else(|| u64::from(self.plan().requests_per_minute))
     }
 
     /// The most `sendingMps` may say: the number's registered figure, at
