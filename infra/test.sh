@@ -15,6 +15,6 @@ cd "$(dirname "$0")/.."
 # The Lambda bootstrap as it is deployed (its own package, no local stack),
 # for the deployed-shape test: stood up from template.yaml in the emulator.
 cargo build --locked -p koinonia-lambda
-export KOINONIA_LAMBDA_BIN="$PWD/target/debug/koinonia-lambda"
+export KOINONIA_LAMBDA_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/koinonia-lambda"
 
 cargo test --workspace --locked --no-fail-fast "$@"

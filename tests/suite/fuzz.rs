@@ -51,9 +51,9 @@ struct Seeded {
     group: String,
     template: String,
     recurring: String,
-    message: Option<String>,
-    conversation: Option<String>,
-    thread_message: Option<String>,
+    message: String,
+    conversation: String,
+    thread_message: String,
 }
 
 /// A branch, a member in a group, a template, a recurring message and, when
@@ -112,6 +112,8 @@ async fn seed(s: &Stack, admin: &Admin) -> Seeded {
         .unwrap()
         .to_owned();
 
+    // The platform's Telnyx account bought the number for the church.
+    s.own_number(admin, CHURCH_NUMBER);
     let linked = s
         .call(
             admin,
@@ -120,25 +122,7 @@ async fn seed(s: &Stack, admin: &Admin) -> Seeded {
             Some(json!({"phoneNumber": CHURCH_NUMBER})),
         )
         .await;
-    if linked.status() != StatusCode::OK {
-        // Linking asks the carrier whether the number is the church's;
-        // without it there is no broadcast or conversation to seed.
-        eprintln!(
-            "fuzz: the number did not link ({}): {}; seeding no broadcast or conversation",
-            linked.status(),
-            linked.text().await.unwrap_or_default()
-        );
-        return Seeded {
-            branch,
-            member,
-            group,
-            template,
-            recurring,
-            message: None,
-            conversation: None,
-            thread_message: None,
-        };
-    }
+    crate::support::expect_status(linked, StatusCode::OK).await;
     let message = s.send_to_all(admin, "Welcome to Grace Chapel").await;
     let (conversation, thread_message) = inbound_conversation(s, admin).await;
     Seeded {
@@ -147,9 +131,9 @@ async fn seed(s: &Stack, admin: &Admin) -> Seeded {
         group,
         template,
         recurring,
-        message: Some(message),
-        conversation: Some(conversation),
-        thread_message: Some(thread_message),
+        message,
+        conversation,
+        thread_message,
     }
 }
 
@@ -205,16 +189,13 @@ fn config(seeded: &Seeded) -> String {
         ("groupId", vec![seeded.group.clone()]),
         ("templateId", vec![seeded.template.clone()]),
         ("id", vec![seeded.recurring.clone()]),
-    ];
-    if let (Some(conversation), Some(thread_message), Some(message)) = (
-        &seeded.conversation,
-        &seeded.thread_message,
-        &seeded.message,
-    ) {
-        dictionaries.push(("conversationId", vec![conversation.clone()]));
+        ("conversationId", vec![seeded.conversation.clone()]),
         // A broadcast for /api/messages/{messageId}, a thread message for reactions.
-        dictionaries.push(("messageId", vec![message.clone(), thread_message.clone()]));
-    }
+        (
+            "messageId",
+            vec![seeded.message.clone(), seeded.thread_message.clone()],
+        ),
+    ];
     // The later waves' routes answer 501 by design, as documented; any other
     // 5xx still fails the check.
     let mut toml = String::from(
@@ -271,7 +252,11 @@ async fn a_bounded_fuzz_of_the_openapi_finds_no_5xx_and_no_answer_off_the_docume
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--max-time", &MAX_TIME_SECS.to_string()])
         .args(["--max-examples", "40"])
-        .args(["--workers", "2"])
+        // One worker: with two, CPython 3.11's parser can race when
+        // Hypothesis reads a strategy's lambda source in both threads at
+        // once ("AST constructor recursion depth mismatch"), an error of
+        // the fuzzer's own, not of the API.
+        .args(["--workers", "1"])
         .args(["--seed", "13"])
         .args(["--generation-database", "none"])
         // Logging out ends the session every other request authenticates

@@ -217,25 +217,33 @@ async fn the_local_stack_sends_through_its_built_in_simulator() {
 /// Grants an upload URL for a PNG of `size` bytes and puts that many; the
 /// upload's id.
 async fn upload(s: &Stack, admin: &Admin, size: u64) -> String {
+    upload_declared(s, admin, size, Some(size as usize)).await
+}
+
+/// Grants an upload URL for a PNG declared `declared` bytes long and puts
+/// `put` bytes to it (or nothing); the upload's id.
+async fn upload_declared(s: &Stack, admin: &Admin, declared: u64, put: Option<usize>) -> String {
     let granted = s
         .call(
             admin,
             "POST",
             "/api/media",
-            Some(json!({"contentType": "image/png", "size": size})),
+            Some(json!({"contentType": "image/png", "size": declared})),
         )
         .await;
     let granted: Value = granted.json().await.unwrap();
     let url = granted["data"]["uploadUrl"].as_str().unwrap().to_owned();
-    let put = s
-        .http
-        .put(url)
-        .header("content-type", "image/png")
-        .body(vec![7u8; size as usize])
-        .send()
-        .await
-        .unwrap();
-    assert!(put.status().is_success());
+    if let Some(len) = put {
+        let put = s
+            .http
+            .put(url)
+            .header("content-type", "image/png")
+            .body(vec![7u8; len])
+            .send()
+            .await
+            .unwrap();
+        assert!(put.status().is_success());
+    }
     granted["data"]["id"].as_str().unwrap().to_owned()
 }
 
@@ -302,8 +310,14 @@ async fn bad_media_ids_are_refused_naming_them_and_nothing_is_written() {
             .unwrap()
             .to_owned()
     };
+    // A browser is not held to the size it declared: the stored file is
+    // what counts.
+    let oversized = upload_declared(&s, &admin, 1_000, Some(1_500_000)).await;
+    let never_put = upload_declared(&s, &admin, 1_000, None).await;
     let before = s.dump().await;
     for (media, why) in [
+        (json!([oversized]), "put bigger than declared, over 1 MB"),
+        (json!([never_put]), "granted but never put"),
         (json!(["not-an-id"]), "malformed id"),
         (json!(["01J9ZQ3K4X5Y6Z7A8B9C0D1E2K"]), "never uploaded"),
         (json!([theirs]), "another church's upload"),

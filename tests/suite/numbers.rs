@@ -47,7 +47,10 @@ async fn a_number_the_platform_bought_for_the_church_links_verified() {
     let current = current(&s, &a).await;
     assert_eq!(current["data"]["telnyxPhoneNumber"], FIRST);
     assert_eq!(current["data"]["telnyxVerified"], true);
-    assert!(current["data"]["telnyxPurchasedAt"].is_string(), "{current}");
+    assert!(
+        current["data"]["telnyxPurchasedAt"].is_string(),
+        "{current}"
+    );
     s.stop().await;
 }
 
@@ -62,7 +65,11 @@ async fn a_number_not_bought_for_the_church_is_refused_and_nothing_is_written() 
     // the account does not hold at all.
     for (who, number) in [(&b, FIRST), (&a, SECOND)] {
         assert_eq!(
-            code(link(&s, who, number).await, StatusCode::UNPROCESSABLE_ENTITY).await,
+            code(
+                link(&s, who, number).await,
+                StatusCode::UNPROCESSABLE_ENTITY
+            )
+            .await,
             "number_not_assigned"
         );
     }

@@ -26,6 +26,7 @@ async fn cron_with(s: &Stack, table: &dyn Table, now: DateTime<Utc>) -> RunRepor
     Cron {
         table,
         fanout: s.stack.app.fanout_queue.as_ref(),
+        blobs: s.stack.app.blobs.as_ref(),
         now,
     }
     .run()

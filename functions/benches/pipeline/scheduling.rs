@@ -215,6 +215,7 @@ pub async fn cron_at_scale(rows: &mut Vec<Row>) {
     let cron = |now| Cron {
         table: &table,
         fanout: app.fanout_queue.as_ref(),
+        blobs: app.blobs.as_ref(),
         now,
     };
 
@@ -322,6 +323,7 @@ pub async fn sunday_rush(rows: &mut Vec<Row>) {
     let run = Cron {
         table: app.table.as_ref(),
         fanout: app.fanout_queue.as_ref(),
+        blobs: app.blobs.as_ref(),
         now: sunday,
     }
     .run()

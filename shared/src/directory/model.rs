@@ -424,7 +424,11 @@ impl NumberClaim {
     }
 
     /// Releases `church`'s claim on `number` into its hold.
-    pub fn release(number: &PhoneNumber, church: ChurchId, now: chrono::DateTime<chrono::Utc>) -> TxOp {
+    pub fn release(
+        number: &PhoneNumber,
+        church: ChurchId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> TxOp {
         TxOp::Update {
             key: keys::number_claim(number),
             update: Update::default().set("heldUntil", (now + NUMBER_HOLD).timestamp()),
@@ -433,7 +437,10 @@ impl NumberClaim {
     }
 
     /// Until when another church's claim keeps the number from the caller, if it does.
-    pub fn hold_ends(&self, now: chrono::DateTime<chrono::Utc>) -> Option<chrono::DateTime<chrono::Utc>> {
+    pub fn hold_ends(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
         self.held_until
             .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
             .filter(|ends| *ends > now)

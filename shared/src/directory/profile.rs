@@ -241,7 +241,10 @@ pub async fn link_number(
             },
         );
     if let Some(old) = current {
-        link.add(Part::Profile, NumberClaim::release(&old, ctx.church, ctx.now));
+        link.add(
+            Part::Profile,
+            NumberClaim::release(&old, ctx.church, ctx.now),
+        );
     }
     match link.commit(ctx.table).await {
         Ok(()) => Ok(()),

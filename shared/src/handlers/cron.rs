@@ -15,6 +15,7 @@ pub async fn due(
     Cron {
         table: app.table.as_ref(),
         fanout: app.fanout_queue.as_ref(),
+        blobs: app.blobs.as_ref(),
         now: app.clock.now(),
     }
     .run()

@@ -86,6 +86,7 @@ pub async fn send(app: &App, req: Request) -> HttpResult {
     let answer = sending::send(
         &(&ctx).into(),
         app.fanout_queue.as_ref(),
+        app.blobs.as_ref(),
         parsed.request,
         &parsed.fingerprint,
     )

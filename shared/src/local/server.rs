@@ -407,7 +407,10 @@ impl Server {
     }
 }
 
-fn json_response(status: http::StatusCode, body: &serde_json::Value) -> hyper::Response<Full<Bytes>> {
+fn json_response(
+    status: http::StatusCode,
+    body: &serde_json::Value,
+) -> hyper::Response<Full<Bytes>> {
     let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
     response.headers_mut().insert(

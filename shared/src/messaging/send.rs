@@ -21,6 +21,7 @@ use crate::directory::model::{ChurchCounters, Counter, Counters, profile_and_cou
 use crate::domain::ChurchId;
 use crate::domain::{MediaId, MessageId, MessageText};
 use crate::keys;
+use crate::ports::blobs::{BlobKey, Blobs};
 use crate::ports::queue::{OutgoingMessage, Queue, QueueError};
 use crate::ports::table::Table;
 use crate::ports::table::{TableError, TxOp};
@@ -38,6 +39,8 @@ pub enum SendError {
     UnknownMedia,
     #[error("an MMS carries at most 1 MB of media in all")]
     MediaTooLarge,
+    #[error("a file of mediaIds was never uploaded, or not as the type it was declared")]
+    MediaNotUploaded,
     #[error("this Idempotency-Key was used for another request")]
     IdempotencyMismatch,
     #[error("scheduledAt must be at least a minute from now")]
@@ -50,6 +53,8 @@ pub enum SendError {
     Table(#[from] TableError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error(transparent)]
+    Blob(#[from] crate::ports::blobs::BlobError),
 }
 
 pub struct SendRequest {
@@ -90,7 +95,16 @@ pub const SCHEDULE_AT_MOST: Duration = Duration::days(365);
 const REQUEUE_AFTER: Duration = Duration::seconds(60);
 
 /// The blob keys of `media`, all uploads of this church within MMS's 1 MB.
-async fn media_keys(ctx: &Sending<'_>, media: &[MediaId]) -> Result<Vec<String>, SendError> {
+///
+/// The sizes are the stored files' own, not the ones declared for the
+/// upload: a presigned PUT cannot hold a browser to its declared size, so
+/// a file put bigger (or never put, or of another type) is refused here,
+/// before any recipient is queued.
+async fn media_keys(
+    ctx: &Sending<'_>,
+    blobs: &dyn Blobs,
+    media: &[MediaId],
+) -> Result<Vec<String>, SendError> {
     if media.is_empty() {
         return Ok(Vec::new());
     }
@@ -99,7 +113,12 @@ async fn media_keys(ctx: &Sending<'_>, media: &[MediaId]) -> Result<Vec<String>,
     let mut found = Vec::new();
     for upload in ctx.table.load_many::<MediaUpload>(&wanted).await? {
         let upload = upload.ok_or(SendError::UnknownMedia)?;
-        total += upload.size;
+        let key = BlobKey::parse(&upload.blob_key).map_err(|_| SendError::UnknownMedia)?;
+        let stored = blobs.stat(&key).await?.ok_or(SendError::MediaNotUploaded)?;
+        if stored.content_type != upload.content_type {
+            return Err(SendError::MediaNotUploaded);
+        }
+        total += stored.size;
         found.push(upload.blob_key);
     }
     if total > super::media::MAX_MEDIA_BYTES {
@@ -247,6 +266,7 @@ fn check_schedule(
 pub async fn send(
     ctx: &Sending<'_>,
     fanout: &dyn Queue,
+    blobs: &dyn Blobs,
     request: SendRequest,
     body_for_hash: &str,
 ) -> Result<Value, SendError> {
@@ -265,7 +285,7 @@ pub async fn send(
     }
     let plan = profile.plan();
     let total = estimate(ctx, &request.audiences, counters.as_ref()).await?;
-    let media_keys = media_keys(ctx, &request.media).await?;
+    let media_keys = media_keys(ctx, blobs, &request.media).await?;
 
     let id = MessageId::generate();
     let now = ctx.now.to_rfc3339();

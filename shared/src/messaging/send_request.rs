@@ -186,7 +186,7 @@ impl From<SendError> for ApiError {
             SendError::UnknownTarget(_) => {
                 ApiError::field("targetIds", "unknown_target", e.to_string())
             }
-            SendError::UnknownMedia | SendError::MediaTooLarge => {
+            SendError::UnknownMedia | SendError::MediaTooLarge | SendError::MediaNotUploaded => {
                 ApiError::field("mediaIds", "invalid_media", e.to_string())
             }
             SendError::ScheduledTooSoon | SendError::ScheduledTooLate => {

@@ -59,6 +59,13 @@ pub struct Blob {
     pub content_type: String,
 }
 
+/// What is stored under a key, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub size: u64,
+    pub content_type: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
     #[error("invalid blob request: {0}")]
@@ -84,6 +91,8 @@ impl BlobError {
 pub trait Blobs: Send + Sync {
     async fn put(&self, key: &BlobKey, blob: Blob) -> Result<(), BlobError>;
     async fn get(&self, key: &BlobKey) -> Result<Option<Blob>, BlobError>;
+    /// The stored object's size and type (what a presigned PUT really put).
+    async fn stat(&self, key: &BlobKey) -> Result<Option<BlobInfo>, BlobError>;
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
     /// A URL anyone may GET for `ttl`.
     async fn presign_get(&self, key: &BlobKey, ttl: Duration) -> Result<String, BlobError>;

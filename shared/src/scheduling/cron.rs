@@ -101,6 +101,7 @@ enum Done {
 pub struct Cron<'a> {
     pub table: &'a dyn Table,
     pub fanout: &'a dyn Queue,
+    pub blobs: &'a dyn crate::ports::Blobs,
     pub now: DateTime<Utc>,
 }
 
@@ -267,7 +268,7 @@ impl Cron<'_> {
         };
         // The occurrence is the whole request: an edit between two runs
         // does not make its second try a different one.
-        match send::send(&ctx, self.fanout, request, &key).await {
+        match send::send(&ctx, self.fanout, self.blobs, request, &key).await {
             Ok(answer) => {
                 let id = answer["id"]
                     .as_str()
@@ -277,7 +278,9 @@ impl Cron<'_> {
             Err(SendError::NoSendingNumber) => Ok(Fired::Refused("no_sending_number")),
             Err(SendError::MonthlyLimit { .. }) => Ok(Fired::Refused("plan_limit")),
             Err(SendError::UnknownTarget(_)) => Ok(Fired::Refused("unknown_target")),
-            Err(e @ (SendError::Table(_) | SendError::Queue(_))) => Err(CronError::Send(e)),
+            Err(e @ (SendError::Table(_) | SendError::Queue(_) | SendError::Blob(_))) => {
+                Err(CronError::Send(e))
+            }
             Err(_) => Ok(Fired::Refused("refused")),
         }
     }

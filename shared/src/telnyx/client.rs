@@ -161,10 +161,12 @@ impl Carrier for TelnyxCarrier {
         // Telnyx's filter takes digits only and matches part of a number,
         // so the exact number is picked from what it answers.
         let digits = number.as_e164().trim_start_matches('+');
-        let mut url = url::Url::parse(&format!("{}/v2/phone_numbers", self.base_url))
-            .map_err(|e| CarrierError::Permanent {
-                code: "bad_base_url".into(),
-                title: e.to_string(),
+        let mut url =
+            url::Url::parse(&format!("{}/v2/phone_numbers", self.base_url)).map_err(|e| {
+                CarrierError::Permanent {
+                    code: "bad_base_url".into(),
+                    title: e.to_string(),
+                }
             })?;
         url.query_pairs_mut()
             .append_pair("filter[phone_number]", digits)

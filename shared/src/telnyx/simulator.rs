@@ -411,8 +411,7 @@ async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Response<Fu
     {
         return response;
     }
-    let listing_numbers =
-        req.method() == http::Method::GET && req.uri().path() == numbers::ROUTE;
+    let listing_numbers = req.method() == http::Method::GET && req.uri().path() == numbers::ROUTE;
     let sending = req.method() == http::Method::POST && req.uri().path() == "/v2/messages";
     if !listing_numbers && !sending {
         return error(

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use shared::ports::blobs::{Blob, BlobError, BlobKey};
+use shared::ports::blobs::{Blob, BlobError, BlobInfo, BlobKey};
 
 use crate::support::{World, conformance};
 
@@ -11,6 +11,7 @@ conformance!(
     put_get_and_delete_an_object,
     a_presigned_put_then_get_moves_the_bytes_over_http,
     a_tampered_presigned_url_is_refused,
+    stat_reports_what_a_presigned_put_really_stored,
     presign_lifetimes_are_bounded,
 );
 
@@ -69,6 +70,31 @@ async fn a_presigned_put_then_get_moves_the_bytes_over_http(w: &World) {
     let got = http.get(&get_url).send().await.unwrap();
     assert!(got.status().is_success(), "GET {}", got.status());
     assert_eq!(got.bytes().await.unwrap(), jpeg());
+}
+
+async fn stat_reports_what_a_presigned_put_really_stored(w: &World) {
+    let k = key("churches/01J/media/declared-small.png");
+    assert_eq!(w.blobs.stat(&k).await.unwrap(), None, "nothing put yet");
+    let url = w
+        .blobs
+        .presign_put(&k, "image/png", Duration::from_secs(300))
+        .await
+        .unwrap();
+    let put = reqwest::Client::new()
+        .put(&url)
+        .header("content-type", "image/png")
+        .body(vec![1u8; 70_000])
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "PUT {}", put.status());
+    assert_eq!(
+        w.blobs.stat(&k).await.unwrap(),
+        Some(BlobInfo {
+            size: 70_000,
+            content_type: "image/png".into()
+        })
+    );
 }
 
 async fn a_tampered_presigned_url_is_refused(w: &World) {

@@ -7,7 +7,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 
-use crate::ports::blobs::{Blob, BlobError, BlobKey, Blobs, check_ttl};
+use crate::ports::blobs::{Blob, BlobError, BlobInfo, BlobKey, Blobs, check_ttl};
 
 #[derive(Clone, Debug)]
 pub struct S3Blobs {
@@ -70,6 +70,28 @@ impl Blobs for S3Blobs {
         Ok(Some(Blob {
             bytes,
             content_type,
+        }))
+    }
+
+    async fn stat(&self, key: &BlobKey) -> Result<Option<BlobInfo>, BlobError> {
+        let out = match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => return Ok(None),
+            Err(e) => return Err(BlobError::backend("read an object's size", e)),
+        };
+        Ok(Some(BlobInfo {
+            size: out.content_length().unwrap_or_default().max(0) as u64,
+            content_type: out
+                .content_type()
+                .unwrap_or("application/octet-stream")
+                .to_owned(),
         }))
     }
 

@@ -14,7 +14,7 @@ use rusqlite::{OptionalExtension, params};
 use sha2::Sha256;
 
 use super::store::{Store, StoreError};
-use crate::ports::blobs::{Blob, BlobError, BlobKey, Blobs, check_ttl};
+use crate::ports::blobs::{Blob, BlobError, BlobInfo, BlobKey, Blobs, check_ttl};
 
 /// Where the local stack serves presigned blob URLs.
 pub const BLOB_ROUTE_PREFIX: &str = "/_blobs/";
@@ -224,6 +224,27 @@ impl Blobs for EmbeddedBlobs {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(BlobError::backend("read a blob", e)),
         }
+    }
+
+    async fn stat(&self, key: &BlobKey) -> Result<Option<BlobInfo>, BlobError> {
+        let name = key.as_str().to_owned();
+        let info: Option<(String, i64)> = self
+            .store
+            .run(move |conn| {
+                Ok::<_, BlobError>(
+                    conn.query_row(
+                        "SELECT content_type, size FROM blobs WHERE key = ?1",
+                        [name],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?,
+                )
+            })
+            .await?;
+        Ok(info.map(|(content_type, size)| BlobInfo {
+            size: size.max(0) as u64,
+            content_type,
+        }))
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {

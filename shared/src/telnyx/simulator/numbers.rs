@@ -105,7 +105,11 @@ impl Numbers {
         }
         let matching: Vec<PhoneNumberRecord> = lock(&self.records)
             .iter()
-            .filter(|r| phone.as_deref().is_none_or(|p| matches_digits(&r.phone_number, p)))
+            .filter(|r| {
+                phone
+                    .as_deref()
+                    .is_none_or(|p| matches_digits(&r.phone_number, p))
+            })
             .filter(|r| {
                 reference
                     .as_deref()
