@@ -15,6 +15,7 @@ use crate::crypto::Vault;
 use crate::error::ApiError;
 use crate::ports::{Blobs, Carrier, Clock, Events, Queue, SystemClock, Table};
 use crate::secrets::SecretUse;
+use crate::telnyx::media::MediaClient;
 use crate::telnyx::{TelnyxCarrier, WebhookVerifier};
 
 /// Telnyx's API, when `TELNYX_BASE_URL` does not say otherwise.
@@ -39,7 +40,7 @@ pub struct App {
     /// Checks Telnyx webhook signatures; `None` without `TELNYX_PUBLIC_KEY`.
     pub webhooks: Option<WebhookVerifier>,
     /// Fetches inbound MMS files from Telnyx's links.
-    pub http: reqwest::Client,
+    pub http: MediaClient,
     /// Writes EMF metrics to stdout (on Lambda, where CloudWatch reads them).
     pub emits_metrics: bool,
 }
@@ -127,7 +128,7 @@ impl App {
             vault: vault(&config)?,
             carrier: telnyx(&config)?,
             webhooks: webhook_verifier(&config)?,
-            http: media_client()?,
+            http: media_client(config.telnyx_base_url.as_deref())?,
             emits_metrics: true,
             config: Arc::new(config),
         })
@@ -148,7 +149,7 @@ impl App {
             vault: vault(&config)?,
             carrier: telnyx(&config)?,
             webhooks: webhook_verifier(&config)?,
-            http: media_client()?,
+            http: media_client(config.telnyx_base_url.as_deref())?,
             emits_metrics: false,
             config: Arc::new(config),
         })
@@ -287,7 +288,8 @@ impl Tokens {
     }
 }
 
-fn media_client() -> Result<reqwest::Client, ConfigError> {
-    crate::telnyx::media::client()
+/// The inbound-media client, trusting the carrier's API address besides public ones.
+pub fn media_client(carrier_api: Option<&str>) -> Result<MediaClient, ConfigError> {
+    crate::telnyx::media::client(carrier_api)
         .map_err(|e| ConfigError::new("TELNYX_BASE_URL", format!("no media client: {e}")))
 }

@@ -402,6 +402,35 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
             .any(|e| e.text.as_deref() == Some("Hi Member007, service is at 10."))
     );
 
+    // An upload put bigger than it declared is refused before a send uses
+    // it: the send function reads the stored object's size (an S3 HEAD,
+    // under its own role's grant).
+    let granted = api
+        .expect(
+            "POST",
+            "/api/media",
+            Some(json!({"contentType": "image/png", "size": 1000})),
+            200,
+        )
+        .await;
+    let put = reqwest::Client::new()
+        .put(granted["data"]["uploadUrl"].as_str().unwrap())
+        .header("content-type", "image/png")
+        .body(vec![7u8; 1_100_000])
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    let refused = api
+        .expect(
+            "POST",
+            "/api/messages/send",
+            Some(json!({"content": "Poster", "targetType": "all", "mediaIds": [granted["data"]["id"]]})),
+            400,
+        )
+        .await;
+    assert_eq!(refused["details"][0]["field"], "mediaIds", "{refused}");
+
     // A member texts STOP, signed by Telnyx's key, through the webhook route.
     let inbound = format!("{}/api/webhooks/telnyx/mms", api.base);
     let sim = simulator.handle();

@@ -183,7 +183,7 @@ async fn inbound_conversation(s: &Stack, admin: &Admin) -> (String, String) {
 /// schemathesis.toml: the seeded ids, used for about half of the path
 /// parameters of their name (the rest are generated, and answer 404).
 fn config(seeded: &Seeded) -> String {
-    let mut dictionaries = vec![
+    let dictionaries = vec![
         ("branchId", vec![seeded.branch.clone()]),
         ("memberId", vec![seeded.member.clone()]),
         ("groupId", vec![seeded.group.clone()]),

@@ -898,3 +898,103 @@ async fn sim_inbound_refuses_a_malformed_data_url_naming_it_and_writes_nothing()
     assert_eq!(s.item_count().await, before);
     s.stop().await;
 }
+
+/// A loopback server standing for something private (the instance
+/// metadata, an internal service): it counts the connections it gets and
+/// answers each with a "secret" image, or a redirect to `redirect_to`.
+async fn private_server(
+    redirect_to: Option<String>,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut request = [0u8; 2048];
+            let _ = stream.read(&mut request).await;
+            let answer = match &redirect_to {
+                Some(to) => format!(
+                    "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                ),
+                None => "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecret".to_owned(),
+            };
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    (port, hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_media_links_to_private_addresses_are_refused_without_a_request() {
+    let s = Stack::start().await;
+    let (admin, _) = s
+        .church_with_members("a@grace.example", CHURCH_NUMBER, 50, 1)
+        .await;
+    let (port, hits) = private_server(None).await;
+    let links = [
+        format!("http://127.0.0.1:{port}/latest/meta-data/iam"),
+        // A name that resolves to loopback is refused as it resolves.
+        format!("http://localhost:{port}/secret.jpg"),
+        format!("http://[::ffff:127.0.0.1]:{port}/secret.jpg"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+    ];
+    let sim = s.simulator();
+    assert!(
+        sim.deliver_inbound(
+            &s.url("/api/webhooks/telnyx/status"),
+            MEMBER_PHONE,
+            CHURCH_NUMBER,
+            "look",
+            &links
+        )
+        .await
+    );
+    let item = stored_message(&s, "look", |i| i["mediaState"] == "done").await;
+    assert_eq!(
+        states(&item),
+        vec![("refused".to_owned(), "url".to_owned()); 4]
+    );
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no request reached the private address"
+    );
+    let listed = conversations(&s, &admin, "open").await;
+    assert_eq!(listed.len(), 1, "the text itself reaches the inbox");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_a_private_address_is_refused_on_its_hop() {
+    use shared::telnyx::media::{FetchError, client, fetch};
+    let (private, private_hits) = private_server(None).await;
+    for target in [
+        format!("http://127.0.0.1:{private}/secret.jpg"),
+        format!("http://localhost:{private}/secret.jpg"),
+    ] {
+        // The first hop is an address the client may fetch from (the
+        // carrier's own, as a public host would be); it redirects inward.
+        let (hop, hop_hits) = private_server(Some(target.clone())).await;
+        let media = client(Some(&format!("http://127.0.0.1:{hop}"))).unwrap();
+        let fetched = fetch(&media, &format!("http://127.0.0.1:{hop}/photo.jpg"), 1_000).await;
+        assert!(
+            matches!(fetched, Err(FetchError::Refused(_))),
+            "{target}: {fetched:?}"
+        );
+        assert_eq!(hop_hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+    assert_eq!(
+        private_hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the redirect was never followed"
+    );
+    // The carrier's own address itself is fetched from.
+    let media = client(Some(&format!("http://127.0.0.1:{private}"))).unwrap();
+    let fetched = fetch(&media, &format!("http://127.0.0.1:{private}/x.jpg"), 1_000)
+        .await
+        .unwrap();
+    assert_eq!(fetched.bytes, Bytes::from_static(b"secret"));
+}

@@ -185,7 +185,7 @@ pub async fn carrier_urls(
 pub struct CopyDeps<'a> {
     pub table: &'a dyn Table,
     pub blobs: &'a dyn Blobs,
-    pub http: &'a reqwest::Client,
+    pub http: &'a crate::telnyx::media::MediaClient,
 }
 
 /// Copies one pending file; `Err` only when another try may succeed.

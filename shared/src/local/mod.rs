@@ -98,6 +98,8 @@ async fn start_simulator(app: &mut App) -> Result<Simulator, LocalError> {
     )
     .map_err(|e| LocalError::Simulator(std::io::Error::other(e)))?;
     app.carrier = Some(Arc::new(carrier));
+    // Its media links are on loopback: the one private address fetched from.
+    app.http = crate::app::media_client(Some(&simulator.base_url()))?;
     if app.webhooks.is_none() {
         app.webhooks = Some(WebhookVerifier::from_key(simulator.public_key()));
     }
