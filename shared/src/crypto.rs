@@ -1,18 +1,47 @@
 //! Data at rest: phone numbers and EINs sealed with AES-256-GCM (a random
-//! 96-bit nonce per value), phone numbers found again by a keyed hash
+//! 96-bit nonce per value, the church and field as associated data, so a
+//! value copied to another church's item or another field does not open),
+//! phone numbers found again by a keyed hash
 //! (HMAC-SHA256) that reveals nothing without the key, and list cursors
 //! signed so a client cannot forge a position in another partition.
 
-use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::domain::PhoneNumber;
+use crate::domain::{ChurchId, PhoneNumber};
 
 const NONCE_BYTES: usize = 12;
+
+/// Marks a value sealed with its church and field bound in; values sealed
+/// before (no mark) open without, as they were sealed.
+const BOUND: &str = "v2.";
+
+/// What a sealed value is: bound into its ciphertext with its church.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    MemberPhone,
+    ConversationPhone,
+    Ein,
+}
+
+impl Field {
+    fn label(self) -> &'static str {
+        match self {
+            Field::MemberPhone => "member.phone",
+            Field::ConversationPhone => "conversation.phone",
+            Field::Ein => "church.ein",
+        }
+    }
+}
+
+/// The associated data of a church's field.
+fn aad(church: ChurchId, field: Field) -> String {
+    format!("koinonia/{}/{church}", field.label())
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VaultError {
@@ -36,28 +65,48 @@ impl Vault {
         })
     }
 
-    /// `base64(nonce ‖ ciphertext ‖ tag)`.
-    pub fn seal(&self, plaintext: &str) -> String {
+    /// `v2.` + `base64(nonce ‖ ciphertext ‖ tag)`, with `church` and
+    /// `field` as associated data.
+    pub fn seal(&self, church: ChurchId, field: Field, plaintext: &str) -> String {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let aad = aad(church, field);
         // Encryption with a valid key and nonce cannot fail for inputs this small.
         let ciphertext = self
             .cipher
-            .encrypt(&nonce, plaintext.as_bytes())
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: aad.as_bytes(),
+                },
+            )
             .unwrap_or_default();
         let mut sealed = nonce.to_vec();
         sealed.extend(ciphertext);
-        STANDARD.encode(sealed)
+        format!("{BOUND}{}", STANDARD.encode(sealed))
     }
 
-    pub fn open(&self, sealed: &str) -> Result<String, VaultError> {
-        let bytes = STANDARD.decode(sealed).map_err(|_| VaultError::Corrupt)?;
+    /// Opens a value sealed as `church`'s `field` (or one sealed before
+    /// values were bound, which opens as it was sealed).
+    pub fn open(&self, church: ChurchId, field: Field, sealed: &str) -> Result<String, VaultError> {
+        let (encoded, aad) = match sealed.strip_prefix(BOUND) {
+            Some(encoded) => (encoded, aad(church, field)),
+            None => (sealed, String::new()),
+        };
+        let bytes = STANDARD.decode(encoded).map_err(|_| VaultError::Corrupt)?;
         if bytes.len() <= NONCE_BYTES {
             return Err(VaultError::Corrupt);
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
         let plaintext = self
             .cipher
-            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: aad.as_bytes(),
+                },
+            )
             .map_err(|_| VaultError::Corrupt)?;
         String::from_utf8(plaintext).map_err(|_| VaultError::Corrupt)
     }
@@ -107,15 +156,58 @@ mod tests {
     #[test]
     fn sealing_round_trips_and_never_repeats() {
         let v = vault();
-        let a = v.seal("+12025550143");
-        let b = v.seal("+12025550143");
+        let church = ChurchId::generate();
+        let a = v.seal(church, Field::MemberPhone, "+12025550143");
+        let b = v.seal(church, Field::MemberPhone, "+12025550143");
         assert_ne!(a, b, "a fresh nonce per value");
         assert!(!a.contains("2025550143"));
-        assert_eq!(v.open(&a).unwrap(), "+12025550143");
+        assert_eq!(
+            v.open(church, Field::MemberPhone, &a).unwrap(),
+            "+12025550143"
+        );
         let other = Vault::new(&[8u8; 32], b"x").unwrap();
-        assert_eq!(other.open(&a), Err(VaultError::Corrupt));
-        assert_eq!(v.open("AAAA"), Err(VaultError::Corrupt));
+        assert_eq!(
+            other.open(church, Field::MemberPhone, &a),
+            Err(VaultError::Corrupt)
+        );
+        assert_eq!(
+            v.open(church, Field::MemberPhone, "AAAA"),
+            Err(VaultError::Corrupt)
+        );
         assert!(Vault::new(&[1u8; 16], b"x").is_err());
+    }
+
+    #[test]
+    fn a_sealed_value_opens_only_as_its_churchs_field() {
+        let v = vault();
+        let (church, stranger) = (ChurchId::generate(), ChurchId::generate());
+        let ein = v.seal(church, Field::Ein, "123456789");
+        assert_eq!(v.open(stranger, Field::Ein, &ein), Err(VaultError::Corrupt));
+        assert_eq!(
+            v.open(church, Field::MemberPhone, &ein),
+            Err(VaultError::Corrupt)
+        );
+        // The mark cannot be stripped to open it as an old, unbound value.
+        assert_eq!(
+            v.open(church, Field::Ein, ein.trim_start_matches(BOUND)),
+            Err(VaultError::Corrupt)
+        );
+        assert_eq!(v.open(church, Field::Ein, &ein).unwrap(), "123456789");
+    }
+
+    #[test]
+    fn values_sealed_before_binding_still_open() {
+        let v = vault();
+        // As `seal` wrote them before: no associated data, no mark.
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let mut old = nonce.to_vec();
+        old.extend(v.cipher.encrypt(&nonce, b"+12025550143".as_ref()).unwrap());
+        let old = STANDARD.encode(old);
+        assert_eq!(
+            v.open(ChurchId::generate(), Field::MemberPhone, &old)
+                .unwrap(),
+            "+12025550143"
+        );
     }
 
     #[test]

@@ -353,6 +353,29 @@ async fn the_ein_rests_sealed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_ein_copied_to_another_church_does_not_open_there() {
+    let (s, _, _) = with_a_filled_in_profile().await;
+    let sealed = s
+        .dump()
+        .await
+        .into_iter()
+        .find_map(|item| item.get("einSealed").cloned())
+        .unwrap();
+    assert!(sealed.as_str().unwrap().starts_with("v2."), "{sealed}");
+    // Someone with write access to the table moves it to another church's profile.
+    let other = s.register("b@hope.example").await;
+    s.change_profile(
+        shared::domain::ChurchId::parse(&other.church_id).unwrap(),
+        Update::default().set("einSealed", sealed),
+    )
+    .await;
+    let shown = s.call(&other, "GET", "/api/admin/profile", None).await;
+    assert_eq!(shown.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!shown.text().await.unwrap().contains("123456789"));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_bad_profile_field_is_named_and_nothing_is_written() {
     let s = Stack::start().await;
     let admin = s.register("pastor@grace.example").await;

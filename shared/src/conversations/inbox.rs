@@ -9,6 +9,7 @@ use super::ConversationError;
 use super::model::{
     Conversation, ConversationStatus, PhoneConversation, ThreadMessage, kept_refiling,
 };
+use crate::crypto::Field;
 use crate::crypto::Vault;
 use crate::directory::members::MemberRecord;
 use crate::directory::model::ChurchCounters;
@@ -67,7 +68,9 @@ async fn views(
                 "id": conv.member_id,
                 "firstName": member.map_or("Unknown", |m| m.first_name.as_str()),
                 "lastName": member.map_or("", |m| m.last_name.as_str()),
-                "phone": vault.open(&conv.phone_sealed).ok(),
+                "phone": vault
+                    .open(conv.church_id, Field::ConversationPhone, &conv.phone_sealed)
+                    .ok(),
             });
             conversation_view(conv, shown)
         })

@@ -3,6 +3,7 @@
 
 use super::Deps;
 use super::model::{Conversation, ConversationStatus, PhoneConversation, count_move};
+use crate::crypto::Field;
 use crate::directory::members::MemberRecord;
 use crate::domain::{ChurchId, ConversationId, PhoneNumber};
 use crate::ports::table::{TableError, TxOp};
@@ -25,7 +26,9 @@ pub async fn open_conversation(
             church_id: church,
             member_id: member.map(|m| m.id),
             unknown: member.is_none(),
-            phone_sealed: deps.vault.seal(phone.as_e164()),
+            phone_sealed: deps
+                .vault
+                .seal(church, Field::ConversationPhone, phone.as_e164()),
             phone_hash: phone_hash.to_owned(),
             status: ConversationStatus::Open,
             unread_count: 0,

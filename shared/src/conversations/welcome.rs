@@ -7,6 +7,7 @@ use super::model::WelcomeSent;
 use super::opening::open_conversation;
 use super::replies;
 use super::{ConversationError, Deps};
+use crate::crypto::Field;
 use crate::directory::error::DirectoryError;
 use crate::directory::groups::{self, parse_keyword};
 use crate::directory::members::{self, Ctx, MemberRecord, NewMember};
@@ -123,7 +124,7 @@ pub async fn welcome_once(
     }
     let phone = deps
         .vault
-        .open(&member.phone_sealed)
+        .open(church, Field::MemberPhone, &member.phone_sealed)
         .ok()
         .and_then(|p| PhoneNumber::parse(&p).ok());
     let Some(phone) = phone else {

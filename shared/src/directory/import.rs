@@ -19,6 +19,7 @@ use super::error::DirectoryError;
 use super::members::{self, Ctx, MemberRecord, NewMember};
 use super::model::{Counter, Counters, Membership, PhoneClaim};
 use super::plans;
+use crate::crypto::Field;
 use crate::domain::{BranchId, MemberId, PhoneNumber};
 use crate::keys;
 use crate::ports::table::{Key, TableError, TxOp};
@@ -172,7 +173,9 @@ fn record_for(ctx: &Ctx<'_>, row: &Row, branch_id: Option<BranchId>) -> MemberRe
         church_id: ctx.church,
         first_name: row.member.first_name.clone(),
         last_name: row.member.last_name.clone(),
-        phone_sealed: ctx.vault.seal(row.member.phone.as_e164()),
+        phone_sealed: ctx
+            .vault
+            .seal(ctx.church, Field::MemberPhone, row.member.phone.as_e164()),
         phone_hash: row.phone_hash.clone(),
         email: row.member.email.clone(),
         opt_in_sms: true,

@@ -7,6 +7,7 @@ use super::error::DirectoryError;
 use super::model::{ChurchCounters, Counter, Counters, Membership, PhoneClaim};
 use super::plans;
 use crate::conversations::links;
+use crate::crypto::Field;
 use crate::crypto::Vault;
 use crate::domain::{BranchId, ChurchId, GroupId, MemberId, PhoneNumber};
 use crate::keys;
@@ -106,7 +107,7 @@ impl MemberRecord {
             id: self.id,
             first_name: self.first_name.clone(),
             last_name: self.last_name.clone(),
-            phone: vault.open(&self.phone_sealed)?,
+            phone: vault.open(self.church_id, Field::MemberPhone, &self.phone_sealed)?,
             email: self.email.clone(),
             opt_in_sms: self.opt_in_sms,
             created_at: self.created_at.clone(),
@@ -235,7 +236,9 @@ async fn create_in(ctx: &Ctx<'_>, new: NewMember) -> Result<MemberView, Director
         church_id: ctx.church,
         first_name: new.first_name,
         last_name: new.last_name,
-        phone_sealed: ctx.vault.seal(new.phone.as_e164()),
+        phone_sealed: ctx
+            .vault
+            .seal(ctx.church, Field::MemberPhone, new.phone.as_e164()),
         phone_hash,
         email: new.email,
         opt_in_sms,
@@ -370,7 +373,9 @@ pub async fn update(
                 }
             }
             after.phone_hash = hash;
-            after.phone_sealed = ctx.vault.seal(phone.as_e164());
+            after.phone_sealed = ctx
+                .vault
+                .seal(ctx.church, Field::MemberPhone, phone.as_e164());
         }
     }
     if let Some(branch) = patch.branch_id

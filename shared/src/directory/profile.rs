@@ -17,6 +17,7 @@ use super::error::DirectoryError;
 use super::members::Ctx;
 use super::model::{ChurchProfile, NumberClaim};
 use crate::auth::Role;
+use crate::crypto::Field;
 use crate::domain::{ChurchId, PhoneNumber};
 use crate::keys;
 use crate::ports::carrier::Carrier;
@@ -58,7 +59,7 @@ pub async fn view(ctx: &Ctx<'_>) -> Result<Value, DirectoryError> {
         .await?
         .ok_or(DirectoryError::NotFound("church"))?;
     let ein = match &profile.ein_sealed {
-        Some(sealed) => json!(ctx.vault.open(sealed)?),
+        Some(sealed) => json!(ctx.vault.open(ctx.church, Field::Ein, sealed)?),
         None => Value::Null,
     };
     let stored = profile.fields();
@@ -146,7 +147,9 @@ pub async fn update(
         .find(|(attr, _)| attr == "timezone")
         .and_then(|(_, zone)| zone.as_str())
         .and_then(|zone| zone.parse::<chrono_tz::Tz>().ok());
-    let sealed_ein = changes.ein.map(|e| e.map(|ein| ctx.vault.seal(&ein)));
+    let sealed_ein = changes
+        .ein
+        .map(|e| e.map(|ein| ctx.vault.seal(ctx.church, Field::Ein, &ein)));
     let update = ChurchProfile::edit(changes.set, sealed_ein, &ctx.now.to_rfc3339());
     match ctx
         .table

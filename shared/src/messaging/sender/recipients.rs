@@ -7,6 +7,7 @@
 use super::hold::{Hold, hold};
 use super::verdict::{Sent, Verdict};
 use super::{Addressee, MEDIA_URL_TTL, Outcome, SendStepError, Sender};
+use crate::crypto::Field;
 use crate::directory::members::MemberRecord;
 use crate::directory::model::ChurchProfile;
 use crate::domain::{MemberId, PhoneNumber};
@@ -261,7 +262,7 @@ impl Sender<'_> {
         };
         let to = self
             .vault
-            .open(&member.phone_sealed)
+            .open(member.church_id, Field::MemberPhone, &member.phone_sealed)
             .ok()
             .and_then(|p| PhoneNumber::parse(&p).ok());
         let Some(to) = to else {

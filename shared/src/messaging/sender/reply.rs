@@ -5,6 +5,7 @@
 use super::verdict::Sent;
 use super::{Addressee, MEDIA_URL_TTL, Outcome, SendStepError, Sender};
 use crate::conversations::model::{Conversation, ThreadMessage};
+use crate::crypto::Field;
 use crate::directory::members::MemberRecord;
 use crate::directory::model::ChurchProfile;
 use crate::domain::PhoneNumber;
@@ -87,7 +88,7 @@ impl Sender<'_> {
         let from = profile.sending_number();
         let to = self
             .vault
-            .open(&conv.phone_sealed)
+            .open(conv.church_id, Field::ConversationPhone, &conv.phone_sealed)
             .ok()
             .and_then(|p| PhoneNumber::parse(&p).ok());
         let (Some(from), Some(to)) = (from, to) else {
