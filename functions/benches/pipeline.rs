@@ -256,7 +256,7 @@ impl Bench {
                 message["code"], "rate_limited",
                 "the bench's polling hit the plan's API limit, which would time the limit"
             );
-            if message["data"]["status"] == "completed" {
+            if message["data"]["state"] == "completed" {
                 return message["data"]["counts"]["delivered"].as_u64().unwrap();
             }
             assert!(Instant::now() < deadline, "did not complete: {message}");

@@ -549,6 +549,23 @@ async fn cookie_authenticated_changes_need_csrf_or_an_allowed_origin() {
             vec![("authorization", format!("Bearer {access}"))],
             StatusCode::OK,
         ),
+        // The frontend's placeholder while the cookie holds the token: the
+        // cookie is read, and so CSRF is asked for.
+        (
+            vec![
+                ("authorization", "Bearer cookie-based".into()),
+                ("cookie", cookies.clone()),
+            ],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            vec![
+                ("authorization", "Bearer cookie-based".into()),
+                ("cookie", cookies.clone()),
+                ("x-csrf-token", csrf_token.clone()),
+            ],
+            StatusCode::OK,
+        ),
     ];
     for (headers, expected) in cases {
         let response = s
@@ -564,6 +581,24 @@ async fn cookie_authenticated_changes_need_csrf_or_an_allowed_origin() {
             assert_eq!(body["data"]["userRole"], "pastor");
         }
     }
+    // Reading, the placeholder with the cookie is the admin; without it, no one.
+    let me = s
+        .get_with(
+            "/api/auth/me",
+            &[
+                ("authorization", "Bearer cookie-based".into()),
+                ("cookie", format!("accessToken={access}")),
+            ],
+        )
+        .await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let nobody = s
+        .get_with(
+            "/api/auth/me",
+            &[("authorization", "Bearer cookie-based".into())],
+        )
+        .await;
+    assert_eq!(nobody.status(), StatusCode::UNAUTHORIZED);
     s.stop().await;
 }
 

@@ -275,6 +275,10 @@ async fn the_profile_answers_the_frontends_shape_in_new_york_time() {
         ]
     );
     assert_eq!(profile["timezone"], "America/New_York");
+    assert_eq!(
+        profile["dlcStatus"], "pending",
+        "a status the frontend's badge knows"
+    );
     s.stop().await;
 }
 
@@ -450,7 +454,7 @@ async fn a_linked_number_becomes_the_churchs_current_number() {
     let (s, a, _, linked) = a_with_a_number_and_b().await;
     assert_eq!(
         keys_of(&linked["data"]),
-        ["message", "phoneNumber", "verified"]
+        ["message", "phoneNumber", "verified", "webhookId"]
     );
     assert_eq!(linked["data"]["phoneNumber"], "+12025550100");
     let current = ok(

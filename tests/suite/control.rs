@@ -115,7 +115,7 @@ async fn view_until(
 }
 
 fn completed(view: &Value) -> bool {
-    view["status"] == "completed"
+    view["state"] == "completed"
 }
 
 fn count(view: &Value, state: &str) -> i64 {
@@ -129,7 +129,7 @@ async fn a_paused_broadcast_sends_nothing_more_until_resumed_then_each_member_on
     until_ledger(&s, 3, Duration::from_secs(20)).await;
 
     let paused = body(control(&s, &admin, &id, "pause").await, StatusCode::OK).await;
-    assert_eq!(paused["data"]["status"], "paused", "{paused}");
+    assert_eq!(paused["data"]["state"], "paused", "{paused}");
     assert_eq!(paused["data"]["id"], id.as_str());
     // What was claimed before the pause goes out; then nothing.
     let sent = when_still(&s, Duration::from_secs(3)).await;
@@ -142,12 +142,12 @@ async fn a_paused_broadcast_sends_nothing_more_until_resumed_then_each_member_on
         count(v, "sending") == 0 && count(v, "delivered") == sent as i64
     })
     .await;
-    assert_eq!(held["status"], "paused", "{held}");
+    assert_eq!(held["state"], "paused", "{held}");
     assert_eq!(count(&held, "sending"), 0, "{held}");
     assert!(count(&held, "queued") > 0, "{held}");
 
     let resumed = body(control(&s, &admin, &id, "resume").await, StatusCode::OK).await;
-    assert_eq!(resumed["data"]["status"], "sending", "{resumed}");
+    assert_eq!(resumed["data"]["state"], "sending", "{resumed}");
     let done = view_until(&s, &admin, &id, Duration::from_secs(90), completed).await;
     assert_eq!(count(&done, "delivered"), MEMBERS as i64, "{done}");
     let to = sent_once(&s);
@@ -162,7 +162,7 @@ async fn a_cancelled_broadcast_sends_none_of_the_rest_and_reads_cancelled() {
     until_ledger(&s, 3, Duration::from_secs(20)).await;
 
     let cancelled = body(control(&s, &admin, &id, "cancel").await, StatusCode::OK).await;
-    assert_eq!(cancelled["data"]["status"], "cancelled", "{cancelled}");
+    assert_eq!(cancelled["data"]["state"], "cancelled", "{cancelled}");
     let sent = when_still(&s, Duration::from_secs(3)).await;
     // The members the fan-out had not reached are never written: the
     // message's recipients are those it had, each sent or cancelled.
@@ -171,7 +171,7 @@ async fn a_cancelled_broadcast_sends_none_of_the_rest_and_reads_cancelled() {
     })
     .await;
     let total = settled["totalRecipients"].as_i64().unwrap();
-    assert_eq!(settled["status"], "cancelled", "{settled}");
+    assert_eq!(settled["state"], "cancelled", "{settled}");
     assert_eq!(count(&settled, "delivered"), sent as i64, "{settled}");
     assert_eq!(
         count(&settled, "delivered") + count(&settled, "cancelled"),
@@ -224,16 +224,18 @@ async fn a_cancelled_broadcast_sends_none_of_the_rest_and_reads_cancelled() {
     )
     .await;
     assert_eq!(history["data"][0]["id"], id.as_str(), "{history}");
+    // Red in the frontend: it went out to fewer than it was meant for.
+    assert_eq!(history["data"][0]["status"], "failed", "{history}");
     s.stop().await;
 }
 
 /// A refused control is a 409 naming why; the message's state is as it was.
 async fn refused(s: &Stack, admin: &Admin, id: &str, what: &str, code: &str) {
-    let before = view(s, admin, id).await["status"].clone();
+    let before = view(s, admin, id).await["state"].clone();
     let answer = body(control(s, admin, id, what).await, StatusCode::CONFLICT).await;
     assert_eq!(answer["code"], code, "{what}: {answer}");
     assert_eq!(answer["success"], false);
-    assert_eq!(view(s, admin, id).await["status"], before, "{what}");
+    assert_eq!(view(s, admin, id).await["state"], before, "{what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,7 +253,7 @@ async fn refused_controls_are_409_and_change_nothing() {
         refused(&s, &admin, &done, what, "message_finished").await;
     }
     assert_eq!(s.dump().await, before, "a refused control wrote something");
-    assert_eq!(view(&s, &admin, &done).await["status"], "completed");
+    assert_eq!(view(&s, &admin, &done).await["state"], "completed");
 
     // A broadcast still on its way: resumed without a pause, paused twice,
     // and nothing at all once cancelled.
@@ -268,7 +270,7 @@ async fn refused_controls_are_409_and_change_nothing() {
     for what in ["cancel", "pause", "resume"] {
         refused(&s, &admin, &going, what, "message_cancelled").await;
     }
-    assert_eq!(view(&s, &admin, &going).await["status"], "cancelled");
+    assert_eq!(view(&s, &admin, &going).await["state"], "cancelled");
 
     // Unknown ids and another church's message are not found.
     let unknown = shared::domain::MessageId::generate().to_string();
@@ -338,7 +340,7 @@ async fn quiet_hours_pause_a_broadcast_still_sending_and_it_resumes_when_they_en
     .await;
     let during = view(&s, &admin, &id).await;
     assert_eq!(
-        during["status"], "sending",
+        during["state"], "sending",
         "quiet hours store nothing: {during}"
     );
     assert!(count(&during, "queued") > 0, "{during}");

@@ -337,7 +337,7 @@ async fn batches_delivered_again_whole_bisected_or_reversed_count_once() {
     }
     assert_counts_are_the_recount(&s, &admin, church, &ids, "after every redelivery").await;
     let view = s.view_when(&admin, &ids[0].to_string(), |_| true).await;
-    assert_eq!(view["data"]["status"], "completed");
+    assert_eq!(view["data"]["state"], "completed");
     s.stop().await;
 }
 

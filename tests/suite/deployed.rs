@@ -215,7 +215,7 @@ impl Api {
         let path = format!("/api/messages/{id}");
         let converged = |v: &Value| {
             let data = &v["data"];
-            data["status"] == "completed"
+            data["state"] == "completed"
                 && data["deliveredCount"] == delivered
                 && data["counts"]["delivered"] == delivered
                 && data["counts"]["optedOut"] == opted_out
@@ -671,7 +671,7 @@ async fn the_stack_template_yaml_creates_serves_a_church_end_to_end() {
         .until(
             &format!("/api/messages/{occurrence}"),
             Duration::from_secs(120),
-            |v| v["data"]["status"] == "completed",
+            |v| v["data"]["state"] == "completed",
         )
         .await;
     assert_eq!(sent["data"]["content"], "Verse of the day (deployed)");

@@ -51,7 +51,7 @@ async fn carrier_faults_and_429_bursts_never_duplicate_and_every_recipient_ends(
             StatusCode::OK,
         )
         .await;
-        if message["data"]["status"] == "completed" {
+        if message["data"]["state"] == "completed" {
             break message["data"]["counts"].clone();
         }
         assert!(

@@ -44,6 +44,12 @@ async fn a_number_the_platform_bought_for_the_church_links_verified() {
     let linked = body(link(&s, &a, "(202) 555-0100").await, StatusCode::OK).await;
     assert_eq!(linked["data"]["phoneNumber"], FIRST);
     assert_eq!(linked["data"]["verified"], true);
+    // The number is on the account's messaging profile, whose webhook is
+    // the stack's: the frontend shows its webhook as set up.
+    assert_eq!(
+        linked["data"]["webhookId"],
+        shared::telnyx::simulator::MESSAGING_PROFILE_ID
+    );
     let current = current(&s, &a).await;
     assert_eq!(current["data"]["telnyxPhoneNumber"], FIRST);
     assert_eq!(current["data"]["telnyxVerified"], true);

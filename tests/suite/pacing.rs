@@ -66,7 +66,7 @@ async fn a_small_churchs_message_goes_out_during_a_large_broadcast() {
         .await;
     let large_view = crate::support::expect_status(large_view, reqwest::StatusCode::OK).await;
     assert_ne!(
-        large_view["data"]["status"], "completed",
+        large_view["data"]["state"], "completed",
         "the large broadcast was still sending: {large_view}"
     );
     s.stop().await;

@@ -213,14 +213,20 @@ async fn a_broadcast_is_answered_queued_in_the_frontends_shape() {
             "encoding",
             "id",
             "segments",
+            "state",
             "status",
             "targetType",
             "totalRecipients"
         ]
     );
+    // Pending, in the frontend's words; queued, in the pipeline's.
     assert_eq!(
-        (queued["status"].clone(), queued["totalRecipients"].clone()),
-        (json!("queued"), json!(12))
+        (
+            queued["status"].clone(),
+            queued["state"].clone(),
+            queued["totalRecipients"].clone()
+        ),
+        (json!("pending"), json!("queued"), json!(12))
     );
     c.s.stop().await;
 }
@@ -311,6 +317,27 @@ async fn the_history_lists_a_broadcast_with_its_delivered_count() {
     .await;
     assert_eq!(history["data"][0]["id"], id.as_str());
     assert_eq!(history["data"][0]["deliveredCount"], 11);
+    // The frontend's badge and filter know pending, sent and failed only.
+    assert_eq!(history["data"][0]["status"], "sent");
+    assert_eq!(history["data"][0]["state"], "completed");
+    for (filter, listed) in [("sent", 1), ("pending", 0), ("failed", 0), ("completed", 1)] {
+        let filtered = body(
+            c.s.call(
+                &c.admin,
+                "GET",
+                &format!("/api/messages/history?status={filter}"),
+                None,
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(
+            filtered["data"].as_array().unwrap().len(),
+            listed,
+            "{filter}: {filtered}"
+        );
+    }
     c.s.stop().await;
 }
 

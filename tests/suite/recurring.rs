@@ -565,7 +565,7 @@ async fn a_scheduled_send_waits_for_its_time_then_goes_once() {
         StatusCode::CREATED,
     )
     .await;
-    assert_eq!(accepted["data"]["status"], "scheduled");
+    assert_eq!(accepted["data"]["state"], "scheduled");
     let id = accepted["data"]["id"].as_str().unwrap().to_owned();
     let due = at(&accepted["data"]["scheduledAt"]);
     assert_eq!(due.timestamp(), when.timestamp());
@@ -575,7 +575,7 @@ async fn a_scheduled_send_waits_for_its_time_then_goes_once() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(view["data"]["status"], "scheduled");
+    assert_eq!(view["data"]["state"], "scheduled");
     assert_eq!(cron(&s, due - Span::seconds(30)).await.fired, 0);
     let (one, two) = tokio::join!(cron(&s, due), cron(&s, due));
     assert!(one.fired + two.fired >= 1, "{one:?} {two:?}");
@@ -630,7 +630,7 @@ async fn a_scheduled_send_found_too_late_is_recorded_missed_and_refunded() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(view["data"]["status"], "missed");
+    assert_eq!(view["data"]["state"], "missed");
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(carried(&s, text), 0);
     let plan = body(
@@ -710,7 +710,7 @@ async fn a_scheduled_send_cancelled_before_its_time_never_goes() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(cancelled["data"]["status"], "cancelled");
+    assert_eq!(cancelled["data"]["state"], "cancelled");
     let plan = body(
         s.call(&admin, "GET", "/api/billing/plan", None).await,
         StatusCode::OK,

@@ -474,7 +474,7 @@ impl Stack {
                 .call(admin, "GET", &format!("/api/messages/{id}"), None)
                 .await;
             let view = expect_status(view, reqwest::StatusCode::OK).await;
-            if view["data"]["status"] == "completed" {
+            if view["data"]["state"] == "completed" {
                 return view["data"].clone();
             }
             assert!(

@@ -48,13 +48,20 @@ fn bearer(req: &Request) -> Option<&str> {
         .then_some(token.trim())
 }
 
+/// A JWT's three parts. The frontend sends `Bearer cookie-based` while its
+/// `accessToken` cookie holds the token: that is no token, and the cookie
+/// is read instead (CSRF and all).
+fn token_shaped(token: &str) -> bool {
+    token.split('.').count() == 3
+}
+
 pub async fn authenticate(app: &App, req: &Request) -> Result<Caller, ApiError> {
-    let (token, via_cookie) = match bearer(req) {
-        Some(token) => (token.to_owned(), false),
-        None => (
-            cookies::get(req.headers(), cookies::ACCESS).ok_or(unauthorized("unauthenticated"))?,
-            true,
-        ),
+    let cookie = cookies::get(req.headers(), cookies::ACCESS);
+    let (token, via_cookie) = match (bearer(req), cookie) {
+        (Some(token), _) if token_shaped(token) => (token.to_owned(), false),
+        (_, Some(cookie)) => (cookie, true),
+        (Some(_), None) => return Err(unauthorized("token_invalid")),
+        (None, None) => return Err(unauthorized("unauthenticated")),
     };
     let claims: Claims = app
         .tokens()?

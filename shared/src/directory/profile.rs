@@ -73,14 +73,12 @@ pub async fn view(ctx: &Ctx<'_>) -> Result<Value, DirectoryError> {
         "wantsPremiumDelivery".into(),
         json!(premium.unwrap_or(false)),
     );
+    // Until 10DLC registration (a later wave) says otherwise, "pending": the
+    // original backend's default, and a status the frontend's badge knows.
     let dlc = field("dlcStatus");
     view.insert(
         "dlcStatus".into(),
-        if dlc.is_null() {
-            json!("not_started")
-        } else {
-            dlc
-        },
+        if dlc.is_null() { json!("pending") } else { dlc },
     );
     for name in [
         "dlcBrandId",
@@ -197,6 +195,13 @@ pub async fn church_for_number(
     Ok(claim.map(|c| c.church_id))
 }
 
+/// A linked number: the messaging profile its texts' webhook is set on
+/// (none: the operator still has to put it on one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Linked {
+    pub messaging_profile_id: Option<String>,
+}
+
 /// Makes `number` the church's sending number (and releases its old one
 /// into its hold), once the carrier confirms the number is the account's
 /// and bought for this church.
@@ -204,23 +209,19 @@ pub async fn link_number(
     ctx: &Ctx<'_>,
     carrier: &dyn Carrier,
     number: &PhoneNumber,
-) -> Result<(), DirectoryError> {
+) -> Result<Linked, DirectoryError> {
     let profile: ChurchProfile = ctx
         .table
         .load(&ChurchProfile::key_of(ctx.church))
         .await?
         .ok_or(DirectoryError::NotFound("church"))?;
-    let current = profile.sending_number();
-    if current.as_ref() == Some(number) {
-        return Ok(());
-    }
     let record = carrier
         .account_number(number)
         .await
         .map_err(DirectoryError::CarrierUnavailable)?;
     let church = ctx.church.to_string();
-    let purchased_at = match record {
-        Some(r) if r.active && r.assigned_to.as_deref() == Some(church.as_str()) => r.purchased_at,
+    let record = match record {
+        Some(r) if r.active && r.assigned_to.as_deref() == Some(church.as_str()) => r,
         _ => {
             return Err(DirectoryError::NotAllowed {
                 code: "number_not_assigned",
@@ -231,6 +232,13 @@ pub async fn link_number(
             });
         }
     };
+    let linked = Linked {
+        messaging_profile_id: record.messaging_profile_id,
+    };
+    let current = profile.sending_number();
+    if current.as_ref() == Some(number) {
+        return Ok(linked);
+    }
     let stamp = ctx.now.to_rfc3339();
     let claim = NumberClaim::new(number, ctx.church, &stamp);
     let mut link = Transaction::new()
@@ -239,7 +247,7 @@ pub async fn link_number(
             Part::Profile,
             TxOp::Update {
                 key: ChurchProfile::key_of(ctx.church),
-                update: ChurchProfile::link_number(number, purchased_at.as_deref(), &stamp),
+                update: ChurchProfile::link_number(number, record.purchased_at.as_deref(), &stamp),
                 cond: Some(Cond::Exists),
             },
         );
@@ -250,7 +258,7 @@ pub async fn link_number(
         );
     }
     match link.commit(ctx.table).await {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(linked),
         Err(e) if e.failed(Part::Claim) => Err(refused_claim(ctx, number).await),
         Err(TransactionError::Cancelled(_)) => Err(DirectoryError::NotFound("church")),
         Err(e) => Err(e.into()),

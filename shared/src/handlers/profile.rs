@@ -199,11 +199,14 @@ pub async fn link_number(app: &App, req: Request) -> HttpResult {
     let raw = body.phone_number.unwrap_or_default();
     let number = PhoneNumber::parse(&raw)
         .map_err(|e| ApiError::field("phoneNumber", "invalid_phone", e.to_string()))?;
-    profile::link_number(&ctx(app, &caller)?, app.carrier()?, &number).await?;
+    let linked = profile::link_number(&ctx(app, &caller)?, app.carrier()?, &number).await?;
     response::wrapped(
         StatusCode::OK,
         &json!({
             "phoneNumber": number.as_e164(),
+            // The frontend reads it as "the webhook is set": Telnyx sends the
+            // number's texts to its messaging profile's webhook.
+            "webhookId": linked.messaging_profile_id,
             "verified": true,
             "message": "Linked: broadcasts send from this number and texts to it reach your inbox.",
         }),

@@ -12,7 +12,7 @@
 //! (`failed`) and a cancelled one refuse all three.
 
 use super::entities::{Message, MessageState};
-use super::history::{self, Counted, summary_status};
+use super::history::{self, Counted, summary_state};
 use crate::directory::model::{Counter, Counters};
 use crate::domain::{ChurchId, MessageId};
 use crate::keys;
@@ -73,7 +73,7 @@ pub enum ControlError {
 /// Why `control` may not apply to `counted` as read, if it may not.
 pub fn refusal(control: Control, counted: &Counted) -> Option<Refusal> {
     let state = counted.message.status;
-    match (summary_status(counted), state) {
+    match (summary_state(counted), state) {
         ("completed", _) => Some(Refusal::Finished),
         (_, MessageState::Failed) => Some(Refusal::NeverQueued),
         (_, MessageState::Cancelled) => Some(Refusal::Cancelled),

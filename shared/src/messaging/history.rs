@@ -46,6 +46,9 @@ pub struct MessageSummary {
     pub id: MessageId,
     pub segments: usize,
     pub sent_at: Option<String>,
+    /// Where the message is (queued, sending, completed, scheduled, paused, cancelled, …).
+    pub state: &'static str,
+    /// What the frontend shows: [`shown_status`] of the state.
     pub status: &'static str,
     pub target_type: String,
     pub total_recipients: i64,
@@ -83,7 +86,27 @@ pub async fn with_counts(
 /// state (unless it was never queued, or was cancelled: a cancelled message
 /// reads `cancelled` however its recipients settled); otherwise its stored
 /// state (`paused` among them).
-pub fn summary_status(counted: &Counted) -> &'static str {
+/// A message's status in the frontend's words (the original backend's
+/// three: its history badges and filter know no others): `pending` until
+/// every recipient settled, then `failed` when nothing was delivered and
+/// something failed — or the message went out to no one (failed whole,
+/// cancelled, missed) — else `sent`.
+pub fn shown_status(state: &str, delivered: i64, failed: i64) -> &'static str {
+    match state {
+        "completed" if delivered == 0 && failed > 0 => "failed",
+        "completed" => "sent",
+        "failed" | "cancelled" | "missed" => "failed",
+        _ => "pending",
+    }
+}
+
+/// Whether a summary answers a `?status=` filter: the frontend's words
+/// (pending, sent, failed) or a state's (cancelled, scheduled, …).
+fn answers_filter(summary: &MessageSummary, status: Option<&str>) -> bool {
+    status.is_none_or(|s| summary.status == s || summary.state == s)
+}
+
+pub fn summary_state(counted: &Counted) -> &'static str {
     let Counted { message, counts } = counted;
     let all_counted = counts.recipients == message.recipients;
     let settled = counts.counts.settled() == message.recipients;
@@ -133,7 +156,8 @@ pub fn summary(counted: &Counted) -> MessageSummary {
         id: message.id,
         segments: message.segments,
         sent_at: message.sent_at.clone(),
-        status: summary_status(counted),
+        state: summary_state(counted),
+        status: shown_status(summary_state(counted), c.delivered_count, c.failed_count),
         target_type: message.target_type.clone(),
         total_recipients: total_recipients(counted),
     }
@@ -169,7 +193,7 @@ pub async fn history(
                 .await?
                 .iter()
                 .map(summary)
-                .filter(|m| status.is_none_or(|s| m.status == s)),
+                .filter(|m| answers_filter(m, status)),
         );
         cursor = next;
         if shown.len() >= wanted || cursor.is_none() {
@@ -334,7 +358,7 @@ mod tests {
             opted_out_count: 1,
             ..StatusCounts::default()
         };
-        assert_eq!(summary_status(&message(true, 12, settled)), "completed");
+        assert_eq!(summary_state(&message(true, 12, settled)), "completed");
     }
 
     #[test]
@@ -345,7 +369,7 @@ mod tests {
         };
         let mut m = message(true, 10, settled);
         m.message.recipients = 12;
-        assert_eq!(summary_status(&m), "sending");
+        assert_eq!(summary_state(&m), "sending");
     }
 
     #[test]
@@ -355,12 +379,12 @@ mod tests {
             sent_count: 2,
             ..StatusCounts::default()
         };
-        assert_eq!(summary_status(&message(true, 12, waiting)), "sending");
+        assert_eq!(summary_state(&message(true, 12, waiting)), "sending");
         let settled = StatusCounts {
             delivered_count: 12,
             ..StatusCounts::default()
         };
-        assert_eq!(summary_status(&message(false, 12, settled)), "sending");
+        assert_eq!(summary_state(&message(false, 12, settled)), "sending");
     }
 
     #[test]
@@ -372,7 +396,7 @@ mod tests {
         };
         let mut m = message(true, 12, settled);
         m.message.status = MessageState::Cancelled;
-        assert_eq!(summary_status(&m), "cancelled");
+        assert_eq!(summary_state(&m), "cancelled");
         assert_eq!(summary(&m).cancelled_count, 8);
         assert_eq!(summary(&m).counts.cancelled, 8);
     }
@@ -386,14 +410,14 @@ mod tests {
         };
         let mut m = message(true, 12, waiting);
         m.message.status = MessageState::Paused;
-        assert_eq!(summary_status(&m), "paused");
+        assert_eq!(summary_state(&m), "paused");
     }
 
     #[test]
     fn a_message_never_queued_stays_failed() {
         let mut m = message(true, 0, StatusCounts::default());
         m.message.status = MessageState::Failed;
-        assert_eq!(summary_status(&m), "failed");
+        assert_eq!(summary_state(&m), "failed");
     }
 
     #[test]
@@ -419,7 +443,7 @@ mod tests {
         let view = serde_json::to_value(summary(&m)).unwrap();
         let expected = serde_json::json!({
             "id": m.message.id, "cancelledCount": 0, "content": "Hi", "targetType": "all", "totalRecipients": 12, "deliveredCount": 11,
-            "failedCount": 0, "status": "completed", "createdAt": m.message.created_at, "sentAt": null,
+            "failedCount": 0, "state": "completed", "status": "sent", "createdAt": m.message.created_at, "sentAt": null,
             "deliveryRate": 100.0, "segments": 1, "encoding": m.message.encoding,
             "counts": {"cancelled": 0, "queued": 0, "sending": 0, "sent": 0, "delivered": 11, "failed": 0, "optedOut": 1, "uncertain": 0},
         });

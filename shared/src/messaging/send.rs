@@ -297,7 +297,7 @@ pub async fn send(
     };
     let mut answer = json!({
         "id": id, "content": request.content.as_str(), "targetType": request.target_type, "totalRecipients": total,
-        "status": status.as_str(), "createdAt": now, "segments": info.segments, "encoding": info.encoding,
+        "state": status.as_str(), "status": crate::messaging::history::shown_status(status.as_str(), 0, 0), "createdAt": now, "segments": info.segments, "encoding": info.encoding,
     });
     if let Some(at) = &scheduled_at {
         answer["scheduledAt"] = json!(at);

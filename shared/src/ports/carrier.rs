@@ -65,6 +65,8 @@ pub struct AccountNumber {
     pub assigned_to: Option<String>,
     /// When the account bought it (RFC 3339), if the carrier says.
     pub purchased_at: Option<String>,
+    /// The messaging profile it is on: whose webhook its texts reach.
+    pub messaging_profile_id: Option<String>,
 }
 
 #[async_trait]

@@ -102,6 +102,8 @@ pub struct PhoneNumberRecord {
     pub customer_reference: Option<String>,
     #[serde(default)]
     pub purchased_at: Option<String>,
+    #[serde(default)]
+    pub messaging_profile_id: Option<String>,
 }
 
 fn phone_number_record_type() -> String {

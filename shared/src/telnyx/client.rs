@@ -185,6 +185,7 @@ impl Carrier for TelnyxCarrier {
                 active: record.status == "active",
                 assigned_to: record.customer_reference.filter(|c| !c.is_empty()),
                 purchased_at: record.purchased_at,
+                messaging_profile_id: record.messaging_profile_id.filter(|p| !p.is_empty()),
             }))
     }
 }

@@ -31,6 +31,8 @@ use crate::domain::message_text::segment_info;
 
 mod numbers;
 
+pub use numbers::MESSAGING_PROFILE_ID;
+
 /// How long the simulated carrier takes to answer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Latency {

@@ -16,6 +16,9 @@ use crate::telnyx::api::PhoneNumberRecord;
 
 pub const ROUTE: &str = "/v2/phone_numbers";
 
+/// The simulated account's messaging profile (its webhook: `set_profile_webhook`).
+pub const MESSAGING_PROFILE_ID: &str = "40017a3c-5f2e-4d7b-9a61-3c0d2b7e9f10";
+
 /// Telnyx's largest page.
 const MAX_PAGE_SIZE: usize = 250;
 
@@ -37,6 +40,8 @@ impl Numbers {
             status: "active".into(),
             customer_reference: Some(customer_reference.to_owned()).filter(|c| !c.is_empty()),
             purchased_at: Some(chrono::Utc::now().to_rfc3339()),
+            // On the account's one messaging profile, whose webhook is the stack's.
+            messaging_profile_id: Some(MESSAGING_PROFILE_ID.into()),
         });
     }
 
