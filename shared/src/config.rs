@@ -278,8 +278,15 @@ impl Config {
             .map(|u| check_url("TELNYX_BASE_URL", &u).map(|()| u))
             .transpose()?;
 
-        let allowed_origins = get("KOINONIA_ALLOWED_ORIGINS")
-            .unwrap_or_else(|| DEFAULT_ORIGINS.to_owned())
+        // On AWS the frontend's origins must be named: falling back to
+        // localhost there would let no real page through, or — worse — one
+        // on the machine of whoever runs a browser next to it.
+        let origins = match (get("KOINONIA_ALLOWED_ORIGINS"), &backend) {
+            (Some(o), _) => o,
+            (None, Backend::Aws(_)) => String::new(),
+            (None, Backend::Embedded) => DEFAULT_ORIGINS.to_owned(),
+        };
+        let allowed_origins = origins
             .split(',')
             .filter(|o| !o.trim().is_empty())
             .map(|o| {
@@ -287,6 +294,12 @@ impl Config {
                     .map_err(|why| bad("KOINONIA_ALLOWED_ORIGINS", format!("entry {why}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if allowed_origins.is_empty() && matches!(backend, Backend::Aws(_)) {
+            return Err(bad(
+                "KOINONIA_ALLOWED_ORIGINS",
+                "is required on AWS: the frontend's origins, comma-separated",
+            ));
+        }
 
         Ok(Self {
             addr,
@@ -452,6 +465,33 @@ mod tests {
         assert!(config.origin_allowed("https://admin.koinonia.example:8443"));
         assert!(!config.origin_allowed("https://admin.koinonia.example"));
         assert!(!config.origin_allowed("https://app.koinonia.example.evil.com"));
+    }
+
+    #[test]
+    fn on_aws_the_allowed_origins_are_required() {
+        let aws = [
+            ("TABLE_NAME", "koinonia"),
+            (
+                "FANOUT_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/1/f",
+            ),
+            ("SEND_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/s"),
+            ("MEDIA_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/m"),
+            ("MEDIA_BUCKET", "koinonia-media"),
+            ("EVENT_BUS_NAME", "koinonia"),
+        ];
+        for origins in [None, Some(""), Some(" , ")] {
+            let mut all = aws.to_vec();
+            all.extend(origins.map(|o| ("KOINONIA_ALLOWED_ORIGINS", o)));
+            let err = Config::from_vars(vars(&all)).unwrap_err();
+            assert_eq!(err.var, "KOINONIA_ALLOWED_ORIGINS", "{origins:?}: {err}");
+        }
+        // The local stack keeps its localhost default.
+        assert!(
+            Config::from_vars(vars(&[]))
+                .unwrap()
+                .origin_allowed("http://localhost:5173")
+        );
     }
 
     #[test]
