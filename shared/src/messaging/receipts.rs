@@ -8,8 +8,11 @@
 //! sender records a whole job's answers in one transaction). It is kept as
 //! an early receipt and answered 404, so Telnyx also retries it; the sender
 //! reads the job's early receipts before it records the answers and writes
-//! the furthest state at once. Neither path depends on the other, so a
-//! receipt is never lost when Telnyx stops retrying.
+//! the furthest state at once, and reads them once more after recording
+//! (a receipt stored between its two reads); the webhook, having stored an
+//! early receipt, looks for the record once more. Each side writes, then
+//! reads the other's write, so one of them always applies the receipt,
+//! even when Telnyx stops retrying.
 
 use std::collections::HashMap;
 
@@ -75,6 +78,21 @@ fn target(carrier_status: &str) -> Option<Status> {
     }
 }
 
+/// The recipient or thread message the carrier id names, if recorded yet.
+async fn texted(
+    table: &dyn Table,
+    carrier_id: &str,
+) -> Result<Option<crate::ports::table::Item>, TableError> {
+    let page = table
+        .query(
+            Query::partition(keys::carrier_message(carrier_id))
+                .index(Index::Gsi1)
+                .limit(1),
+        )
+        .await?;
+    Ok(page.items.into_iter().next())
+}
+
 /// Applies one delivery receipt; a replay finds its recipient moved on.
 pub async fn apply(
     table: &dyn Table,
@@ -85,24 +103,25 @@ pub async fn apply(
     let Some(to) = target(&receipt.status) else {
         return Ok(Applied::Ignored);
     };
-    let page = table
-        .query(
-            Query::partition(keys::carrier_message(carrier_id))
-                .index(Index::Gsi1)
-                .limit(1),
-        )
-        .await?;
     let code = receipt.error_code.clone();
-    let Some(found) = page.items.into_iter().next() else {
+    let found = match texted(table, carrier_id).await? {
+        Some(found) => found,
         // Only a final state is worth keeping: the sender records `sent` itself.
-        if to.is_terminal() {
+        None if to.is_terminal() => {
             let ttl = now.timestamp() + EARLY_TTL_SECS;
-            let update = EarlyReceipt::record(to, code, ttl);
+            let update = EarlyReceipt::record(to, code.clone(), ttl);
             table
                 .update(&keys::early_receipt(carrier_id), update, None)
                 .await?;
+            // A second look: the sender may have recorded the send between
+            // the first and the early receipt's write, after its own last
+            // read of early receipts (`Sender::settle_late`).
+            match texted(table, carrier_id).await? {
+                Some(found) => found,
+                None => return Ok(Applied::Unknown),
+            }
         }
-        return Ok(Applied::Unknown);
+        None => return Ok(Applied::Unknown),
     };
     let recipient = match from_item::<Texted>(found) {
         Ok(Texted::Recipient(recipient)) => recipient,

@@ -190,6 +190,21 @@ impl Sender<'_> {
         }
     }
 
+    /// Receipts stored early after [`settle_early`](Self::settle_early) read
+    /// them (a receipt that raced the record): where each text recorded
+    /// `sent` under these carrier ids moves on to. With the webhook's own
+    /// second look (`receipts::apply`), one of the two sides always sees
+    /// the other's write, so a receipt is not lost when Telnyx stops retrying.
+    async fn settle_late(
+        &self,
+        recorded_sent: &[String],
+    ) -> Result<std::collections::HashMap<String, receipts::Early>, TableError> {
+        if recorded_sent.is_empty() {
+            return Ok(Default::default());
+        }
+        receipts::early(self.table, recorded_sent).await
+    }
+
     /// Receipts that arrived before these answers were recorded: each
     /// accepted send is recorded at the furthest state they say (one read).
     async fn settle_early(&self, verdicts: &mut [Verdict]) -> Result<(), TableError> {

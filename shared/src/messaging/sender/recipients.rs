@@ -207,7 +207,11 @@ impl Sender<'_> {
         let mut retry = 0;
         let mut after = None;
         let mut moves = Vec::with_capacity(verdicts.len());
+        let mut recorded_sent = Vec::new();
         for (recipient, verdict) in claimed.iter().zip(verdicts) {
+            if let (Status::Sent, Some(id)) = (verdict.to, verdict.carrier_id()) {
+                recorded_sent.push((recipient.key.clone(), id.to_owned()));
+            }
             if let Some(at_least) = verdict.retry_after {
                 retry += 1;
                 after = after.max(Some(at_least));
@@ -220,6 +224,23 @@ impl Sender<'_> {
             });
         }
         apply(self.table, &moves, &self.now()).await?;
+        let ids: Vec<String> = recorded_sent.iter().map(|(_, id)| id.clone()).collect();
+        let late = self.settle_late(&ids).await?;
+        let late_moves: Vec<Move> = recorded_sent
+            .into_iter()
+            .filter_map(|(key, id)| {
+                let (to, code) = late.get(&id)?.clone();
+                Some(Move {
+                    recipient: key,
+                    from: Status::Sent,
+                    to,
+                    marks: code.map(Mark::ErrorCode).into_iter().collect(),
+                })
+            })
+            .collect();
+        if !late_moves.is_empty() {
+            apply(self.table, &late_moves, &self.now()).await?;
+        }
         Ok(if retry > 0 {
             Outcome::Retry {
                 count: retry,

@@ -138,9 +138,18 @@ impl Sender<'_> {
         let mut verdicts = [verdict];
         self.settle_early(&mut verdicts).await?;
         let [verdict] = verdicts;
+        let recorded_sent = match (verdict.to, verdict.carrier_id()) {
+            (Status::Sent, Some(id)) => vec![id.to_owned()],
+            _ => Vec::new(),
+        };
+        let retry_after = verdict.retry_after;
         self.move_message(&key, Status::Sending, verdict.to, verdict.marks)
             .await?;
-        Ok(match verdict.retry_after {
+        if let Some((to, code)) = self.settle_late(&recorded_sent).await?.into_values().next() {
+            let marks = code.map(Mark::ErrorCode).into_iter().collect();
+            self.move_message(&key, Status::Sent, to, marks).await?;
+        }
+        Ok(match retry_after {
             Some(after) => Outcome::Retry {
                 count: 1,
                 after: Some(after),
