@@ -160,15 +160,7 @@ async fn inbound_conversation(s: &Stack, admin: &Admin) -> (String, String) {
             .await;
         let listed = expect_status(listed, StatusCode::OK).await;
         if let Some(id) = listed["data"][0]["id"].as_str() {
-            let thread = s
-                .call(
-                    admin,
-                    "GET",
-                    &format!("/api/messages/conversations/{id}"),
-                    None,
-                )
-                .await;
-            let thread = expect_status(thread, StatusCode::OK).await;
+            let thread = crate::inbound::thread(s, admin, id).await;
             let message = thread["messages"][0]["id"].as_str().unwrap().to_owned();
             return (id.to_owned(), message);
         }

@@ -337,6 +337,10 @@ async fn the_history_lists_a_broadcast_with_its_delivered_count() {
             listed,
             "{filter}: {filtered}"
         );
+        assert_eq!(
+            filtered["pagination"]["total"], listed,
+            "the total counts what the filter matches: {filtered}"
+        );
     }
     c.s.stop().await;
 }

@@ -263,6 +263,28 @@ impl Server {
         hyper::Response::from_parts(head, Full::new(body_bytes(body)))
     }
 
+    /// A `/sim/` request: a POST of JSON from a local page, to a stack that
+    /// runs the built-in simulator (any other is a 404); its body.
+    fn simulator_post<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &Method,
+        headers: &http::HeaderMap,
+        body: &Bytes,
+    ) -> Result<(&SimulatorHandle, T), ApiError> {
+        let (Some(simulator), true) = (&self.simulator, method == Method::POST) else {
+            return Err(ApiError::NotFound { what: "route" });
+        };
+        local_json_only(headers)?;
+        let parsed = serde_json::from_slice(body).map_err(|_| {
+            ApiError::field(
+                "body",
+                "malformed_json",
+                "the body is not the JSON expected",
+            )
+        })?;
+        Ok((simulator, parsed))
+    }
+
     /// `POST /sim/inbound {from, to, text, mediaUrls?}`: the simulator
     /// delivers a signed message.received to this stack's webhook.
     async fn sim_inbound(
@@ -279,17 +301,7 @@ impl Server {
             text: Option<String>,
             media_urls: Option<Vec<String>>,
         }
-        let (Some(simulator), true) = (&self.simulator, method == Method::POST) else {
-            return Err(ApiError::NotFound { what: "route" });
-        };
-        local_json_only(headers)?;
-        let text: Text = serde_json::from_slice(body).map_err(|_| {
-            ApiError::field(
-                "body",
-                "malformed_json",
-                "the body is not the JSON expected",
-            )
-        })?;
+        let (simulator, text): (_, Text) = self.simulator_post(method, headers, body)?;
         let number = |field: &'static str, raw: Option<String>| {
             crate::domain::PhoneNumber::parse(raw.as_deref().unwrap_or(""))
                 .map_err(|e| ApiError::field(field, "invalid_phone", e.to_string()))
@@ -338,17 +350,7 @@ impl Server {
             church_id: Option<String>,
             phone_number: Option<String>,
         }
-        let (Some(simulator), true) = (&self.simulator, method == Method::POST) else {
-            return Err(ApiError::NotFound { what: "route" });
-        };
-        local_json_only(headers)?;
-        let purchase: Purchase = serde_json::from_slice(body).map_err(|_| {
-            ApiError::field(
-                "body",
-                "malformed_json",
-                "the body is not the JSON expected",
-            )
-        })?;
+        let (simulator, purchase): (_, Purchase) = self.simulator_post(method, headers, body)?;
         let church = crate::domain::ChurchId::parse(purchase.church_id.as_deref().unwrap_or(""))
             .map_err(|e| ApiError::field("churchId", "invalid_id", e.to_string()))?
             .to_string();

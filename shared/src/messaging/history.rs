@@ -182,11 +182,15 @@ pub async fn history(
         .sort(SortCond::BeginsWith(keys::MESSAGE_PREFIX.into()))
         .descending();
     let wanted = skip + limit;
+    let page_size = match status {
+        Some(_) => 1_000,
+        None => wanted.min(1_000),
+    };
     let mut shown = Vec::new();
     let mut cursor = None;
     loop {
         let (found, next) = table
-            .find::<Message>(query.clone().limit(wanted.min(1_000) as u32).after(cursor))
+            .find::<Message>(query.clone().limit(page_size as u32).after(cursor))
             .await?;
         shown.extend(
             with_counts(table, found)
@@ -196,14 +200,20 @@ pub async fn history(
                 .filter(|m| answers_filter(m, status)),
         );
         cursor = next;
-        if shown.len() >= wanted || cursor.is_none() {
+        // Filtered, the total is what matches: every message is read (a
+        // filter is the rare view; a church's history is thousands, not
+        // millions). Unfiltered, the counter says it without reading.
+        if cursor.is_none() || (shown.len() >= wanted && status.is_none()) {
             break;
         }
     }
-    let total = table
-        .load::<ChurchCounters>(&ChurchCounters::key_of(church))
-        .await?
-        .map_or(0, |c| c.get(Counter::MessagesCreated).max(0) as u64);
+    let total = match status {
+        Some(_) => shown.len() as u64,
+        None => table
+            .load::<ChurchCounters>(&ChurchCounters::key_of(church))
+            .await?
+            .map_or(0, |c| c.get(Counter::MessagesCreated).max(0) as u64),
+    };
     Ok(HistoryPage {
         messages: shown.into_iter().skip(skip).take(limit).collect(),
         total,
