@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: installs the AWS-API emulator (ministack, pinned, from
-# PyPI) and the SAM translator into .venv, starts the emulator on a free
+# PyPI), the SAM translator and schemathesis (the OpenAPI fuzz's) into .venv, starts the emulator on a free
 # loopback port with IAM enforced, builds the Lambda bootstrap, runs the
 # workspace's tests (the deployed-shape test among them: template.yaml
 # created in the emulator and driven through its gateway) against it and the
