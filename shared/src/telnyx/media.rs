@@ -58,7 +58,7 @@ pub fn client(carrier_api: Option<&str>) -> Result<MediaClient, reqwest::Error> 
         .and_then(|u| Some((u.host_str()?.to_owned(), u.port_or_known_default()?)));
     let policy_trusted = trusted.clone();
     let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() >= MAX_REDIRECTS {
+        if attempt.previous().len() > MAX_REDIRECTS {
             attempt.error(NotPublic("too many redirects".into()))
         } else if let Err(refused) = check_link(attempt.url(), policy_trusted.as_ref()) {
             attempt.error(refused)
