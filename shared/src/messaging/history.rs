@@ -81,11 +81,6 @@ pub async fn with_counts(
         .collect())
 }
 
-/// Where a broadcast is as a whole: `completed` once the fan-out wrote
-/// every recipient and the aggregator counted each of them in a final
-/// state (unless it was never queued, or was cancelled: a cancelled message
-/// reads `cancelled` however its recipients settled); otherwise its stored
-/// state (`paused` among them).
 /// A message's status in the frontend's words (the original backend's
 /// three: its history badges and filter know no others): `pending` until
 /// every recipient settled, then `failed` when nothing was delivered and
@@ -106,6 +101,11 @@ fn answers_filter(summary: &MessageSummary, status: Option<&str>) -> bool {
     status.is_none_or(|s| summary.status == s || summary.state == s)
 }
 
+/// Where a broadcast is as a whole: `completed` once the fan-out wrote
+/// every recipient and the aggregator counted each of them in a final
+/// state (unless it was never queued, or was cancelled: a cancelled message
+/// reads `cancelled` however its recipients settled); otherwise its stored
+/// state (`paused` among them).
 pub fn summary_state(counted: &Counted) -> &'static str {
     let Counted { message, counts } = counted;
     let all_counted = counts.recipients == message.recipients;
@@ -135,6 +135,7 @@ fn total_recipients(counted: &Counted) -> i64 {
 pub fn summary(counted: &Counted) -> MessageSummary {
     let message = &counted.message;
     let c = &counted.counts.counts;
+    let state = summary_state(counted);
     MessageSummary {
         cancelled_count: c.cancelled_count,
         content: message.content.clone(),
@@ -156,8 +157,8 @@ pub fn summary(counted: &Counted) -> MessageSummary {
         id: message.id,
         segments: message.segments,
         sent_at: message.sent_at.clone(),
-        state: summary_state(counted),
-        status: shown_status(summary_state(counted), c.delivered_count, c.failed_count),
+        state,
+        status: shown_status(state, c.delivered_count, c.failed_count),
         target_type: message.target_type.clone(),
         total_recipients: total_recipients(counted),
     }
